@@ -1,0 +1,22 @@
+# Warnings are errors everywhere; sanitizers and fuzzing are switched on by options so
+# the same sources build in every preset.
+add_library(vigil_warnings INTERFACE)
+target_compile_options(vigil_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Werror
+  -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
+  -Wconversion -Wsign-conversion -Wnull-dereference -Wdouble-promotion
+  -Wimplicit-fallthrough -Wformat=2)
+
+if(VIGIL_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all
+                      -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+if(VIGIL_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "VIGIL_FUZZ needs clang (libFuzzer); configure with the 'fuzz' preset")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()

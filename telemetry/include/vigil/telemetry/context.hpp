@@ -1,0 +1,268 @@
+// Trace context, baggage and the request context that every hop carries.
+//
+// The value types here model the W3C Trace Context (`traceparent`, `tracestate`) and
+// W3C Baggage headers. Parsing never throws: bad input yields "no context" together
+// with a reason a debug log can print. Formatting writes exactly what the specs allow.
+//
+// A `RequestContext` travels explicitly with each request (a handler receives it, a log
+// call takes it); nothing here is thread-local, so coroutines interleaving on one thread
+// can never see each other's ids.
+//
+//   auto parsed = vigil::telemetry::ParseTraceparent(req["traceparent"]);
+//   RequestContext ctx = parsed ? RequestContext::ChildOf(*parsed.value)
+//                               : RequestContext::NewRoot();
+//   log.Info(ctx, "request completed", {"http.route", route});
+//
+// Thread-safety: every type here is a value type; distinct objects may be used from
+// different threads freely, a single object needs external synchronization for writes.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vigil::telemetry {
+
+// 16-byte trace id. The all-zero id is invalid (W3C Trace Context).
+class TraceId {
+ public:
+  static constexpr std::size_t kSize = 16;
+  static constexpr std::size_t kHexSize = 32;
+
+  constexpr TraceId() = default;
+  explicit constexpr TraceId(const std::array<std::uint8_t, kSize>& bytes) : bytes_(bytes) {}
+
+  // A random valid id (never all-zero). Uses a per-thread generator: no lock.
+  static TraceId Random() noexcept;
+  // Parses exactly 32 lowercase hex digits; nullopt for anything else or all-zero.
+  static std::optional<TraceId> FromHex(std::string_view hex) noexcept;
+
+  constexpr bool IsValid() const noexcept {
+    for (auto b : bytes_) {
+      if (b != 0) return true;
+    }
+    return false;
+  }
+  constexpr const std::array<std::uint8_t, kSize>& bytes() const noexcept { return bytes_; }
+  // Writes 32 lowercase hex digits to `out` (no terminator).
+  void ToHex(char* out) const noexcept;
+  std::string ToHex() const;
+
+  friend constexpr bool operator==(const TraceId&, const TraceId&) = default;
+
+ private:
+  std::array<std::uint8_t, kSize> bytes_{};
+};
+
+// 8-byte span id. The all-zero id is invalid.
+class SpanId {
+ public:
+  static constexpr std::size_t kSize = 8;
+  static constexpr std::size_t kHexSize = 16;
+
+  constexpr SpanId() = default;
+  explicit constexpr SpanId(const std::array<std::uint8_t, kSize>& bytes) : bytes_(bytes) {}
+
+  static SpanId Random() noexcept;
+  // Parses exactly 16 lowercase hex digits; nullopt for anything else or all-zero.
+  static std::optional<SpanId> FromHex(std::string_view hex) noexcept;
+
+  constexpr bool IsValid() const noexcept {
+    for (auto b : bytes_) {
+      if (b != 0) return true;
+    }
+    return false;
+  }
+  constexpr const std::array<std::uint8_t, kSize>& bytes() const noexcept { return bytes_; }
+  void ToHex(char* out) const noexcept;
+  std::string ToHex() const;
+
+  friend constexpr bool operator==(const SpanId&, const SpanId&) = default;
+
+ private:
+  std::array<std::uint8_t, kSize> bytes_{};
+};
+
+// The traceparent trace-flags byte. Only `sampled` (bit 0) and `random` (bit 1, Trace
+// Context Level 2) have a meaning today; other bits are carried through unchanged.
+struct TraceFlags {
+  static constexpr std::uint8_t kSampled = 0x01;
+  static constexpr std::uint8_t kRandom = 0x02;
+
+  std::uint8_t bits = 0;
+
+  constexpr bool sampled() const noexcept { return (bits & kSampled) != 0; }
+  friend constexpr bool operator==(TraceFlags, TraceFlags) = default;
+};
+
+// W3C `tracestate`: at most 32 list members, keys unique, most recent first. Keys are
+// `simple-key` or multi-tenant `tenant-id@system-id`; values are 1-256 printable ASCII
+// characters excluding ',' and '=' and not ending in a space.
+class TraceState {
+ public:
+  static constexpr std::size_t kMaxMembers = 32;
+
+  struct Member {
+    std::string key;
+    std::string value;
+    friend bool operator==(const Member&, const Member&) = default;
+  };
+
+  TraceState() = default;
+
+  // Validates a key or a value against the spec's grammar.
+  static bool IsValidKey(std::string_view key) noexcept;
+  static bool IsValidValue(std::string_view value) noexcept;
+
+  // The value stored for `key`, if any.
+  std::optional<std::string_view> Get(std::string_view key) const noexcept;
+  // Adds or updates `key`, moving it to the front (the spec's mutation rule). Returns
+  // false, changing nothing, when key or value is invalid. When adding a 33rd member the
+  // oldest (rightmost) member is dropped.
+  bool Set(std::string_view key, std::string_view value);
+  // Removes `key`; returns whether it was present.
+  bool Erase(std::string_view key);
+
+  const std::vector<Member>& members() const noexcept { return members_; }
+  bool empty() const noexcept { return members_.empty(); }
+  // The header value: members joined by ',' with no optional whitespace.
+  std::string ToHeader() const;
+
+  friend bool operator==(const TraceState&, const TraceState&) = default;
+
+ private:
+  friend struct TraceStateParser;
+  std::vector<Member> members_;
+};
+
+// W3C Baggage: name/value pairs with optional properties, percent-encoded on the wire.
+// Limits (the spec's minimums to propagate, applied as maximums here): 64 members and
+// 8192 bytes for the whole header. Values are stored decoded.
+class Baggage {
+ public:
+  static constexpr std::size_t kMaxMembers = 64;
+  static constexpr std::size_t kMaxBytes = 8192;
+
+  struct Member {
+    std::string key;
+    std::string value;       // percent-decoded
+    std::string properties;  // the raw `;`-separated property text, trimmed; may be empty
+    friend bool operator==(const Member&, const Member&) = default;
+  };
+
+  Baggage() = default;
+
+  std::optional<std::string_view> Get(std::string_view key) const noexcept;
+  // Adds or replaces a member. Returns false, changing nothing, when the key is not a
+  // valid token or the result would break the limits.
+  bool Set(std::string_view key, std::string_view value, std::string_view properties = {});
+  bool Erase(std::string_view key);
+
+  const std::vector<Member>& members() const noexcept { return members_; }
+  bool empty() const noexcept { return members_.empty(); }
+  // The header value; values percent-encoded where the grammar requires it.
+  std::string ToHeader() const;
+
+  friend bool operator==(const Baggage&, const Baggage&) = default;
+
+ private:
+  friend struct BaggageParser;
+  std::vector<Member> members_;
+};
+
+// What a span is known by across process boundaries.
+struct SpanContext {
+  TraceId trace_id;
+  SpanId span_id;
+  TraceFlags flags;
+  TraceState trace_state;
+  bool is_remote = false;
+
+  bool IsValid() const noexcept { return trace_id.IsValid() && span_id.IsValid(); }
+  bool sampled() const noexcept { return flags.sampled(); }
+  friend bool operator==(const SpanContext&, const SpanContext&) = default;
+};
+
+// Result of parsing a header: a value, or a short static reason for a debug log.
+template <typename T>
+struct ParseResult {
+  std::optional<T> value;
+  std::string_view error;  // empty on success; a string literal otherwise
+
+  explicit operator bool() const noexcept { return value.has_value(); }
+  static ParseResult Ok(T v) { return ParseResult{std::move(v), {}}; }
+  static ParseResult Fail(std::string_view why) { return ParseResult{std::nullopt, why}; }
+};
+
+// The traceparent header: version "00" exactly, or a higher version parsed as far as
+// version 00 defines (a future version may append "-..." fields). Version "ff", bad
+// lengths, uppercase hex and all-zero ids are rejected. The result has is_remote = true
+// and an empty trace_state.
+ParseResult<SpanContext> ParseTraceparent(std::string_view header) noexcept;
+// Formats version 00: 55 characters.
+static constexpr std::size_t kTraceparentSize = 55;
+void FormatTraceparent(const SpanContext& ctx, char* out) noexcept;
+std::string FormatTraceparent(const SpanContext& ctx);
+
+// The tracestate header (one or several header lines joined with ','). Empty members
+// (",,") and optional whitespace are allowed; a duplicate key, a bad key or value, or
+// more than 32 members fails the whole header, as the spec asks.
+ParseResult<TraceState> ParseTracestate(std::string_view header);
+
+// Combines parsing of both headers: the tracestate is kept only when traceparent is
+// valid, and dropped (without failing) when it is itself invalid.
+ParseResult<SpanContext> ExtractTraceContext(std::string_view traceparent,
+                                             std::string_view tracestate);
+
+// The baggage header. Members are `key=value` with optional `;property` parts; keys are
+// RFC 7230 tokens; values are percent-decoded. Exceeding the limits or any malformed
+// member fails the whole header.
+ParseResult<Baggage> ParseBaggage(std::string_view header);
+
+// Request ids: 1 to 64 characters of [A-Za-z0-9._:-]. A client-sent id that is not
+// well-formed is replaced by a generated one.
+class RequestId {
+ public:
+  static constexpr std::size_t kMaxSize = 64;
+
+  RequestId() = default;
+  // A new id: 26-character ULID (time-ordered, Crockford base32), from the per-thread
+  // generator.
+  static RequestId Generate() noexcept;
+  // nullopt when `text` is not well-formed.
+  static std::optional<RequestId> FromString(std::string_view text) noexcept;
+
+  std::string_view view() const noexcept { return {data_.data(), size_}; }
+  bool empty() const noexcept { return size_ == 0; }
+  friend bool operator==(const RequestId& a, const RequestId& b) noexcept {
+    return a.view() == b.view();
+  }
+
+ private:
+  std::array<char, kMaxSize> data_{};
+  std::uint8_t size_ = 0;
+};
+
+// Everything a request carries through one service: the current span's context, the
+// request id and baggage. Handlers receive it and pass it on; log calls and outgoing
+// requests read it. Copying is cheap unless tracestate or baggage are present.
+struct RequestContext {
+  SpanContext span;
+  RequestId request_id;
+  Baggage baggage;
+
+  // A context with a new random trace and span id, sampled flag set per `sampled`.
+  static RequestContext NewRoot(bool sampled = true) noexcept;
+  // A context for a new span that is the child of `parent`: same trace id, trace flags
+  // and tracestate, a new span id.
+  static RequestContext ChildOf(const SpanContext& parent);
+};
+
+// Per-thread fast random numbers (xoshiro256++ seeded from the OS); no global lock.
+std::uint64_t RandomU64() noexcept;
+
+}  // namespace vigil::telemetry
