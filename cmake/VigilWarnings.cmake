@@ -4,7 +4,7 @@ add_library(vigil_warnings INTERFACE)
 target_compile_options(vigil_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Werror
   -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
-  -Wconversion -Wsign-conversion -Wnull-dereference -Wdouble-promotion
+  -Wconversion -Wsign-conversion -Wdouble-promotion
   -Wimplicit-fallthrough -Wformat=2)
 
 if(VIGIL_SANITIZE)
