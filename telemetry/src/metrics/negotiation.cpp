@@ -1,0 +1,158 @@
+// Accept header negotiation (RFC 9110 section 12.5.1) between the two text formats.
+#include <algorithm>
+#include <charconv>
+
+#include "vigil/telemetry/metrics.hpp"
+
+namespace vigil::telemetry {
+namespace {
+
+std::string_view Trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') {
+      x = static_cast<char>(x - 'A' + 'a');
+    }
+    if (y >= 'A' && y <= 'Z') {
+      y = static_cast<char>(y - 'A' + 'a');
+    }
+    if (x != y) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ); anything else is malformed.
+bool ParseQ(std::string_view text, double& q) noexcept {
+  if (text.empty() || text.size() > 5 || (text[0] != '0' && text[0] != '1')) {
+    return false;
+  }
+  if (text.size() > 1 && text[1] != '.') {
+    return false;
+  }
+  for (std::size_t i = 2; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') {
+      return false;
+    }
+  }
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), q);
+  return r.ec == std::errc() && r.ptr == text.data() + text.size() && q <= 1.0;
+}
+
+enum class Range { kOther, kOpenMetrics, kTextPlain, kTextAny, kAny };
+
+struct Element {
+  Range range = Range::kOther;
+  double q = 1.0;
+};
+
+// One media-range with parameters; false when malformed.
+bool ParseElement(std::string_view element, Element& out) noexcept {
+  std::size_t semi = element.find(';');
+  const std::string_view type = Trim(element.substr(0, semi));
+  const std::size_t slash = type.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == type.size()) {
+    return false;
+  }
+
+  std::string_view version;
+  while (semi != std::string_view::npos) {
+    element.remove_prefix(semi + 1);
+    semi = element.find(';');
+    const std::string_view param = Trim(element.substr(0, semi));
+    if (param.empty()) {
+      continue;
+    }
+    const std::size_t eq = param.find('=');
+    if (eq == std::string_view::npos) {
+      return false;
+    }
+    const std::string_view key = Trim(param.substr(0, eq));
+    std::string_view value = Trim(param.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    if (EqualsIgnoreCase(key, "q")) {
+      if (!ParseQ(value, out.q)) {
+        return false;
+      }
+    } else if (EqualsIgnoreCase(key, "version")) {
+      version = value;
+    }
+  }
+
+  if (EqualsIgnoreCase(type, "application/openmetrics-text")) {
+    // We write 1.0.0, which 0.0.1 ingestors read as well; a future version is not ours.
+    if (version.empty() || version == "1.0.0" || version == "0.0.1") {
+      out.range = Range::kOpenMetrics;
+    }
+  } else if (EqualsIgnoreCase(type, "text/plain")) {
+    out.range = Range::kTextPlain;
+  } else if (EqualsIgnoreCase(type, "text/*")) {
+    out.range = Range::kTextAny;
+  } else if (type == "*/*") {
+    out.range = Range::kAny;
+  }
+  return true;
+}
+
+}  // namespace
+
+Negotiation NegotiateExposition(std::string_view accept_header) noexcept {
+  double om = -1;
+  double text = -1;
+  double text_any = -1;
+  double any = -1;
+  while (!accept_header.empty()) {
+    const std::size_t comma = accept_header.find(',');
+    const std::string_view element = Trim(accept_header.substr(0, comma));
+    accept_header =
+        comma == std::string_view::npos ? std::string_view{} : accept_header.substr(comma + 1);
+    if (element.empty()) {
+      continue;
+    }
+    Element e;
+    if (!ParseElement(element, e)) {
+      continue;
+    }
+    switch (e.range) {
+      case Range::kOpenMetrics:
+        om = std::max(om, e.q);
+        break;
+      case Range::kTextPlain:
+        text = std::max(text, e.q);
+        break;
+      case Range::kTextAny:
+        text_any = std::max(text_any, e.q);
+        break;
+      case Range::kAny:
+        any = std::max(any, e.q);
+        break;
+      case Range::kOther:
+        break;
+    }
+  }
+  // The most specific range that matches text/plain decides its preference.
+  const double text_q = text >= 0 ? text : text_any >= 0 ? text_any : any >= 0 ? any : 0;
+  if (om > 0 && om >= text_q) {
+    return {ExpositionFormat::kOpenMetrics, kOpenMetricsContentType};
+  }
+  return {ExpositionFormat::kPrometheusText, kPrometheusTextContentType};
+}
+
+}  // namespace vigil::telemetry
