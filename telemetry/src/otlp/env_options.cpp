@@ -1,0 +1,228 @@
+// OTEL_EXPORTER_OTLP_* and VIGIL_TRACES_FILE, as the OpenTelemetry SDK configuration
+// specification defines them for the HTTP exporters.
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <stdexcept>
+#include <vigil/telemetry/otlp.hpp>
+
+#include "otlp/url.hpp"
+
+namespace vigil::telemetry {
+namespace {
+
+constexpr std::int64_t kMaxTimeoutMs = 24LL * 3600 * 1000;
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// A set variable's trimmed value; unset and empty are the same ("use the default").
+std::optional<std::string> Get(const char* name) {
+  // Read at start-up only; the header documents that nothing may modify the environment
+  // meanwhile.
+  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  std::string_view t = Trim(v);
+  if (t.empty()) {
+    return std::nullopt;
+  }
+  return std::string(t);
+}
+
+// The TRACES_-specific variable when set, else the general one; `used` names the one read.
+std::optional<std::string> GetEither(const char* specific, const char* general, const char*& used) {
+  if (auto v = Get(specific)) {
+    used = specific;
+    return v;
+  }
+  used = general;
+  return Get(general);
+}
+
+[[noreturn]] void Invalid(std::string_view variable, std::string_view value,
+                          std::string_view expected) {
+  throw std::invalid_argument(std::string(variable) + "=\"" + std::string(value) +
+                              "\" is not valid: expected " + std::string(expected));
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// RFC 9110 token characters, what a header name may contain.
+bool IsTokenChar(unsigned char c) {
+  if (std::isalnum(c)) {
+    return true;
+  }
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+// Adds `from` to `into`; a name already present (case-insensitively) takes the new value.
+void MergeHeaders(std::vector<std::pair<std::string, std::string>>& into,
+                  std::vector<std::pair<std::string, std::string>>&& from) {
+  for (auto& header : from) {
+    const std::string name = Lower(header.first);
+    auto same = [&name](const auto& kv) { return Lower(kv.first) == name; };
+    if (auto it = std::find_if(into.begin(), into.end(), same); it != into.end()) {
+      it->second = std::move(header.second);
+    } else {
+      into.push_back(std::move(header));
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> ParseOtlpHeaders(std::string_view value,
+                                                                  std::string_view variable) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string_view rest = value;
+  while (true) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view member = Trim(rest.substr(0, comma));
+    if (!member.empty()) {
+      const std::size_t eq = member.find('=');
+      if (eq == std::string_view::npos) {
+        Invalid(variable, value,
+                "a comma-separated list of key=value (\"" + std::string(member) + "\" has no '=')");
+      }
+      const std::string_view key = Trim(member.substr(0, eq));
+      if (key.empty() || !std::all_of(key.begin(), key.end(), [](char c) {
+            return IsTokenChar(static_cast<unsigned char>(c));
+          })) {
+        Invalid(variable, value,
+                "header names made of token characters (\"" + std::string(key) + "\" is not one)");
+      }
+      const std::string_view raw = Trim(member.substr(eq + 1));
+      std::string decoded;
+      decoded.reserve(raw.size());
+      for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] != '%') {
+          decoded += raw[i];
+          continue;
+        }
+        const int hi = i + 2 < raw.size() ? HexValue(raw[i + 1]) : -1;
+        const int lo = i + 2 < raw.size() ? HexValue(raw[i + 2]) : -1;
+        if (hi < 0 || lo < 0) {
+          Invalid(variable, value, "percent-encoding as %XX with two hex digits");
+        }
+        decoded += static_cast<char>(hi * 16 + lo);
+        i += 2;
+      }
+      // A decoded CR or LF would let a value start a header of its own.
+      if (std::any_of(decoded.begin(), decoded.end(),
+                      [](char c) { return c == '\r' || c == '\n' || c == '\0'; })) {
+        Invalid(variable, value, "header values without CR, LF or NUL");
+      }
+      MergeHeaders(headers, {{std::string(key), std::move(decoded)}});
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    rest.remove_prefix(comma + 1);
+  }
+  return headers;
+}
+
+OtlpHttpExporterOptions OtlpHttpExporterOptionsFromEnv() {
+  OtlpHttpExporterOptions options;
+  const char* used = nullptr;
+
+  if (auto url = Get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+    if (!otlp::IsHttpUrl(*url)) {
+      Invalid("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", *url, "an http:// or https:// URL");
+    }
+    options.endpoint = *url;
+  } else if (auto base = Get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+    if (!otlp::IsHttpUrl(*base)) {
+      Invalid("OTEL_EXPORTER_OTLP_ENDPOINT", *base, "an http:// or https:// URL");
+    }
+    options.endpoint = *base;
+    if (options.endpoint.back() != '/') {
+      options.endpoint += '/';
+    }
+    options.endpoint += "v1/traces";
+  }
+
+  if (auto protocol =
+          GetEither("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL", used)) {
+    if (*protocol == "http/protobuf") {
+      options.protocol = OtlpProtocol::kHttpProtobuf;
+    } else if (*protocol == "http/json") {
+      options.protocol = OtlpProtocol::kHttpJson;
+    } else {
+      Invalid(used, *protocol, "http/protobuf or http/json (grpc is not supported)");
+    }
+  }
+
+  if (auto general = Get("OTEL_EXPORTER_OTLP_HEADERS")) {
+    options.headers = ParseOtlpHeaders(*general, "OTEL_EXPORTER_OTLP_HEADERS");
+  }
+  if (auto specific = Get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")) {
+    MergeHeaders(options.headers, ParseOtlpHeaders(*specific, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"));
+  }
+
+  if (auto timeout =
+          GetEither("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT", used)) {
+    std::int64_t ms = 0;
+    const char* end = timeout->data() + timeout->size();
+    auto [ptr, ec] = std::from_chars(timeout->data(), end, ms);
+    if (ec != std::errc() || ptr != end || ms < 1 || ms > kMaxTimeoutMs) {
+      Invalid(used, *timeout,
+              "a whole number of milliseconds from 1 to " + std::to_string(kMaxTimeoutMs));
+    }
+    options.timeout = std::chrono::milliseconds{ms};
+  }
+
+  if (auto compression = GetEither("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                                   "OTEL_EXPORTER_OTLP_COMPRESSION", used)) {
+    const std::string c = Lower(*compression);
+    if (c == "gzip") {
+      options.compression = OtlpCompression::kGzip;
+    } else if (c == "none") {
+      options.compression = OtlpCompression::kNone;
+    } else {
+      Invalid(used, *compression, "gzip or none");
+    }
+  }
+  return options;
+}
+
+std::optional<OtlpFileExporterOptions> OtlpFileExporterOptionsFromEnv() {
+  auto path = Get("VIGIL_TRACES_FILE");
+  if (!path) {
+    return std::nullopt;
+  }
+  OtlpFileExporterOptions options;
+  options.path = std::move(*path);
+  return options;
+}
+
+}  // namespace vigil::telemetry

@@ -1,0 +1,498 @@
+// OtlpHttpExporter against a canned HTTP responder on 127.0.0.1 and against dead ports,
+// and OtlpFileExporter against real files. The Python suite tests/integration/
+// test_otlp_export.py covers the same behaviour end to end with longer waits.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+#include <vigil/telemetry/otlp.hpp>
+
+namespace vigil::telemetry {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Polls `condition` until it holds or `timeout` passes.
+template <typename F>
+bool Eventually(F condition, milliseconds timeout = milliseconds(5000)) {
+  const auto deadline = Clock::now() + timeout;
+  while (!condition()) {
+    if (Clock::now() > deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return true;
+}
+
+int ListeningSocket(int& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// A port with nothing listening on it.
+int DeadPort() {
+  int port = 0;
+  const int fd = ListeningSocket(port);
+  ::close(fd);
+  return port;
+}
+
+// Answers each request with the next canned response, keeping connections alive.
+class CannedServer {
+ public:
+  explicit CannedServer(std::vector<std::string> responses) : responses_(std::move(responses)) {
+    listen_fd_ = ListeningSocket(port_);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~CannedServer() {
+    stop_ = true;
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    if (int c = conn_fd_.load(); c >= 0) {
+      ::shutdown(c, SHUT_RDWR);
+    }
+    thread_.join();
+    ::close(listen_fd_);
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1/traces"; }
+  std::vector<std::string> heads() {
+    std::lock_guard lock(mu_);
+    return heads_;
+  }
+  std::vector<std::string> bodies() {
+    std::lock_guard lock(mu_);
+    return bodies_;
+  }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void Serve() {
+    std::size_t next = 0;
+    while (!stop_) {
+      const int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) {
+        return;
+      }
+      ++connections_;
+      conn_fd_ = c;
+      std::string buffer;
+      while (!stop_) {
+        std::string head, body;
+        if (!ReadRequest(c, buffer, head, body)) {
+          break;
+        }
+        {
+          std::lock_guard lock(mu_);
+          heads_.push_back(head);
+          bodies_.push_back(body);
+        }
+        const std::string& response = responses_[std::min(next++, responses_.size() - 1)];
+        if (::send(c, response.data(), response.size(), MSG_NOSIGNAL) < 0) {
+          break;
+        }
+      }
+      conn_fd_ = -1;
+      ::close(c);
+    }
+  }
+
+  static bool ReadRequest(int c, std::string& buffer, std::string& head, std::string& body) {
+    auto fill = [&] {
+      char chunk[4096];
+      const ssize_t n = ::recv(c, chunk, sizeof chunk, 0);
+      if (n <= 0) {
+        return false;
+      }
+      buffer.append(chunk, static_cast<std::size_t>(n));
+      return true;
+    };
+    std::size_t end;
+    while ((end = buffer.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill()) {
+        return false;
+      }
+    }
+    head = buffer.substr(0, end);
+    std::string lower = head;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    std::size_t length = 0;
+    if (auto at = lower.find("content-length:"); at != std::string::npos) {
+      length = std::stoul(lower.substr(at + 15));
+    }
+    while (buffer.size() < end + 4 + length) {
+      if (!fill()) {
+        return false;
+      }
+    }
+    body = buffer.substr(end + 4, length);
+    buffer.erase(0, end + 4 + length);
+    return true;
+  }
+
+  std::vector<std::string> responses_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> conn_fd_{-1};
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::mutex mu_;
+  std::vector<std::string> heads_;
+  std::vector<std::string> bodies_;
+  std::thread thread_;
+};
+
+std::string Response(int status, const std::string& extra_headers = "",
+                     const std::string& body = "") {
+  return "HTTP/1.1 " + std::to_string(status) + " X\r\n" + extra_headers +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+std::string Gunzip(const std::string& in) {
+  z_stream zs{};
+  EXPECT_EQ(inflateInit2(&zs, 15 + 16), Z_OK);
+  std::string out(in.size() * 20 + 1024, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  return out;
+}
+
+class OtlpExporterTest : public ::testing::Test {
+ protected:
+  OtlpExporterTest() {
+    for (int i = 0; i < 5; ++i) {
+      SpanData s;
+      s.trace_id = TraceId::Random();
+      s.span_id = SpanId::Random();
+      s.name = "span " + std::to_string(i);
+      s.kind = SpanKind::kServer;
+      s.start_unix_nano = 1700000000000000000ULL;
+      s.end_unix_nano = 1700000000000001000ULL;
+      s.attributes = {{"i", i}};
+      spans_.push_back(std::move(s));
+    }
+    for (const auto& s : spans_) {
+      batch_.push_back(&s);
+    }
+    resource_.attributes = {{"service.name", "test"}};
+  }
+
+  OtlpHttpExporterOptions Options(std::string endpoint) {
+    OtlpHttpExporterOptions o;
+    o.endpoint = std::move(endpoint);
+    o.timeout = milliseconds(5000);
+    o.initial_backoff = milliseconds(10);
+    o.max_backoff = milliseconds(20);
+    o.on_error = [this](std::string_view m) {
+      std::lock_guard lock(mu_);
+      errors_.emplace_back(m);
+    };
+    return o;
+  }
+
+  std::vector<std::string> errors() {
+    std::lock_guard lock(mu_);
+    return errors_;
+  }
+
+  std::vector<SpanData> spans_;
+  std::vector<const SpanData*> batch_;
+  Resource resource_;
+  InstrumentationScope scope_{"vigil", "1"};
+  std::mutex mu_;
+  std::vector<std::string> errors_;
+};
+
+TEST_F(OtlpExporterTest, DeliversProtobufAndReusesTheConnection) {
+  CannedServer server({Response(200)});
+  auto options = Options(server.url());
+  options.headers = {{"api-key", "s3cret"}, {"Empty", ""}};
+  OtlpHttpExporter exporter(options, resource_, scope_);
+  for (int i = 0; i < 3; ++i) {
+    const ExportOutcome out = exporter.Export(batch_);
+    EXPECT_EQ(out.exported, 5u);
+    EXPECT_EQ(out.dropped, 0u);
+    EXPECT_EQ(out.drop_reason, "");
+  }
+  EXPECT_EQ(server.connections(), 1);
+  std::string expected;
+  EncodeTracesProtobuf(resource_, scope_, batch_, expected);
+  ASSERT_EQ(server.bodies().size(), 3u);
+  EXPECT_EQ(server.bodies()[2], expected);
+  const std::string head = server.heads()[0];
+  EXPECT_EQ(head.rfind("POST /v1/traces HTTP/1.1\r\n", 0), 0u) << head;
+  EXPECT_NE(head.find("Content-Type: application/x-protobuf\r\n"), std::string::npos);
+  EXPECT_NE(head.find("api-key: s3cret\r\n"), std::string::npos);
+  EXPECT_NE(head.find("Empty:"), std::string::npos);
+  EXPECT_EQ(head.find("Expect:"), std::string::npos);
+  EXPECT_TRUE(errors().empty());
+  const auto st = exporter.stats();
+  EXPECT_EQ(st.requests, 3u);
+  EXPECT_EQ(st.retries, 0u);
+  EXPECT_EQ(st.spans_exported, 15u);
+}
+
+TEST_F(OtlpExporterTest, JsonWithGzip) {
+  CannedServer server({Response(200)});
+  auto options = Options(server.url());
+  options.protocol = OtlpProtocol::kHttpJson;
+  options.compression = OtlpCompression::kGzip;
+  OtlpHttpExporter exporter(options, resource_, scope_);
+  EXPECT_EQ(exporter.Export(batch_).exported, 5u);
+  std::string expected;
+  EncodeTracesJson(resource_, scope_, batch_, expected);
+  ASSERT_EQ(server.bodies().size(), 1u);
+  EXPECT_EQ(Gunzip(server.bodies()[0]), expected);
+  EXPECT_NE(server.heads()[0].find("Content-Type: application/json\r\n"), std::string::npos);
+  EXPECT_NE(server.heads()[0].find("Content-Encoding: gzip\r\n"), std::string::npos);
+}
+
+TEST_F(OtlpExporterTest, RetriesAfterRetryAfterZeroThenSucceeds) {
+  CannedServer server({Response(503, "Retry-After: 0\r\n"), Response(429), Response(200)});
+  OtlpHttpExporter exporter(Options(server.url()), resource_, scope_);
+  const ExportOutcome out = exporter.Export(batch_);
+  EXPECT_EQ(out.exported, 5u);
+  EXPECT_EQ(exporter.stats().requests, 3u);
+  EXPECT_EQ(exporter.stats().retries, 2u);
+  EXPECT_TRUE(errors().empty());
+  const auto bodies = server.bodies();
+  EXPECT_EQ(bodies[0], bodies[2]) << "the same batch is sent again";
+}
+
+TEST_F(OtlpExporterTest, ClientErrorDropsOnceWithTheReceiversMessage) {
+  const std::string status = std::string("\x08\x03\x12\x08", 4) + "no spans";  // google.rpc.Status
+  CannedServer server({Response(400, "Content-Type: application/x-protobuf\r\n", status)});
+  OtlpHttpExporter exporter(Options(server.url()), resource_, scope_);
+  const ExportOutcome out = exporter.Export(batch_);
+  EXPECT_EQ(out.exported, 0u);
+  EXPECT_EQ(out.dropped, 5u);
+  EXPECT_EQ(out.drop_reason, "rejected");
+  EXPECT_EQ(exporter.stats().requests, 1u);
+  ASSERT_EQ(errors().size(), 1u);
+  EXPECT_NE(errors()[0].find("HTTP 400: no spans"), std::string::npos) << errors()[0];
+}
+
+TEST_F(OtlpExporterTest, PartialSuccessIsCounted) {
+  const std::string body = std::string("\x0a\x07\x08\x02\x12\x03", 6) + "old";
+  CannedServer server({Response(200, "Content-Type: application/x-protobuf\r\n", body)});
+  OtlpHttpExporter exporter(Options(server.url()), resource_, scope_);
+  const ExportOutcome out = exporter.Export(batch_);
+  EXPECT_EQ(out.exported, 3u);
+  EXPECT_EQ(out.dropped, 2u);
+  EXPECT_EQ(out.drop_reason, "rejected");
+  ASSERT_EQ(errors().size(), 1u);
+  EXPECT_NE(errors()[0].find("rejected 2: old"), std::string::npos) << errors()[0];
+  EXPECT_EQ(exporter.stats().spans_rejected, 2u);
+}
+
+TEST_F(OtlpExporterTest, RejectedCountIsClampedToTheBatch) {
+  const std::string body = R"({"partialSuccess":{"rejectedSpans":"99"}})";
+  CannedServer server({Response(200, "Content-Type: application/json\r\n", body)});
+  OtlpHttpExporter exporter(Options(server.url()), resource_, scope_);
+  const ExportOutcome out = exporter.Export(batch_);
+  EXPECT_EQ(out.exported + out.dropped, 5u);
+  EXPECT_EQ(out.dropped, 5u);
+}
+
+TEST_F(OtlpExporterTest, DeadReceiverFailsWithinTheTimeout) {
+  auto options = Options("http://127.0.0.1:" + std::to_string(DeadPort()) + "/v1/traces");
+  options.timeout = milliseconds(300);
+  OtlpHttpExporter exporter(options, resource_, scope_);
+  const auto start = Clock::now();
+  const ExportOutcome out = exporter.Export(batch_);
+  const auto elapsed = Clock::now() - start;
+  EXPECT_EQ(out.dropped, 5u);
+  EXPECT_EQ(out.drop_reason, "export_failed");
+  EXPECT_LT(elapsed, milliseconds(800));
+  EXPECT_GE(exporter.stats().requests, 3u) << "transport errors are retried";
+  ASSERT_EQ(errors().size(), 1u) << "one line per failed batch";
+  EXPECT_NE(errors()[0].find("gave up"), std::string::npos) << errors()[0];
+}
+
+TEST_F(OtlpExporterTest, ShutdownEndsABackoffWaitPromptly) {
+  auto options = Options("http://127.0.0.1:" + std::to_string(DeadPort()) + "/v1/traces");
+  options.timeout = milliseconds(60000);
+  options.initial_backoff = milliseconds(20000);
+  options.max_backoff = milliseconds(20000);
+  OtlpHttpExporter exporter(options, resource_, scope_);
+  ExportOutcome out;
+  std::thread exporting([&] { out = exporter.Export(batch_); });
+  ASSERT_TRUE(Eventually([&] { return exporter.stats().requests >= 1; }));
+  const auto start = Clock::now();
+  exporter.Shutdown(Clock::now() + milliseconds(5000));
+  exporting.join();
+  EXPECT_LT(Clock::now() - start, milliseconds(500));
+  EXPECT_EQ(out.dropped, 5u);
+  EXPECT_EQ(out.drop_reason, "shutdown");
+  EXPECT_EQ(errors().size(), 1u);
+}
+
+TEST_F(OtlpExporterTest, ShutdownAbortsAnAnswerlessRequestAtItsDeadline) {
+  int port = 0;
+  const int silent = ListeningSocket(port);  // the kernel accepts; nobody answers
+  ASSERT_GE(silent, 0);
+  auto options = Options("http://127.0.0.1:" + std::to_string(port) + "/v1/traces");
+  options.timeout = milliseconds(60000);
+  OtlpHttpExporter exporter(options, resource_, scope_);
+  ExportOutcome out;
+  std::thread exporting([&] { out = exporter.Export(batch_); });
+  ASSERT_TRUE(Eventually([&] { return exporter.stats().requests >= 1; }));
+  const auto start = Clock::now();
+  exporter.Shutdown(start + milliseconds(200));
+  exporting.join();
+  const auto elapsed = Clock::now() - start;
+  ::close(silent);
+  EXPECT_GE(elapsed, milliseconds(190)) << "the in-flight request gets its grace period";
+  EXPECT_LT(elapsed, milliseconds(1000));
+  EXPECT_EQ(out.drop_reason, "shutdown");
+}
+
+TEST_F(OtlpExporterTest, AfterShutdownEverythingIsDroppedSilently) {
+  OtlpHttpExporter exporter(Options("http://127.0.0.1:1/v1/traces"), resource_, scope_);
+  exporter.Shutdown(Clock::now());
+  const ExportOutcome out = exporter.Export(batch_);
+  EXPECT_EQ(out.exported, 0u);
+  EXPECT_EQ(out.dropped, 5u);
+  EXPECT_EQ(out.drop_reason, "shutdown");
+  EXPECT_EQ(exporter.stats().requests, 0u);
+  EXPECT_TRUE(errors().empty());
+  exporter.Shutdown(Clock::now());  // twice is fine
+}
+
+TEST_F(OtlpExporterTest, EmptyBatchSendsNothing) {
+  OtlpHttpExporter exporter(Options("http://127.0.0.1:1/v1/traces"), resource_, scope_);
+  const ExportOutcome out = exporter.Export({});
+  EXPECT_EQ(out.exported + out.dropped, 0u);
+  EXPECT_EQ(exporter.stats().requests, 0u);
+}
+
+TEST_F(OtlpExporterTest, RejectsNonHttpEndpoints) {
+  EXPECT_THROW(OtlpHttpExporter(Options("ftp://x/v1/traces"), resource_, scope_),
+               std::invalid_argument);
+  EXPECT_THROW(OtlpHttpExporter(Options("localhost:4318"), resource_, scope_),
+               std::invalid_argument);
+}
+
+TEST_F(OtlpExporterTest, ThrowingErrorCallbackIsContained) {
+  CannedServer server({Response(400)});
+  auto options = Options(server.url());
+  options.on_error = [](std::string_view) { throw std::runtime_error("logger broke"); };
+  OtlpHttpExporter exporter(options, resource_, scope_);
+  EXPECT_EQ(exporter.Export(batch_).drop_reason, "rejected");
+}
+
+// ---------------------------------------------------------------------------- file exporter
+
+class OtlpFileExporterTest : public OtlpExporterTest {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("vigil-otlp-file-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static std::vector<std::string> Lines(const std::filesystem::path& p) {
+    std::ifstream f(p);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(f, line);) {
+      lines.push_back(line);
+    }
+    return lines;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(OtlpFileExporterTest, OneJsonLinePerBatchAppended) {
+  const auto path = dir_ / "traces.jsonl";
+  std::ofstream(path) << "existing\n";
+  OtlpFileExporter exporter({path.string(), nullptr}, resource_, scope_);
+  EXPECT_EQ(exporter.Export(batch_).exported, 5u);
+  EXPECT_EQ(exporter.Export(std::span(batch_).first(2)).exported, 2u);
+  std::string one, two;
+  EncodeTracesJson(resource_, scope_, batch_, one);
+  EncodeTracesJson(resource_, scope_, std::span(batch_).first(2), two);
+  EXPECT_EQ(Lines(path), (std::vector<std::string>{"existing", one, two}));
+}
+
+TEST_F(OtlpFileExporterTest, ReopenFollowsRotation) {
+  const auto path = dir_ / "traces.jsonl";
+  OtlpFileExporter exporter({path.string(), nullptr}, resource_, scope_);
+  exporter.Export(batch_);
+  std::filesystem::rename(path, dir_ / "traces.jsonl.1");
+  exporter.Export(batch_);  // still the old file
+  ASSERT_TRUE(exporter.Reopen());
+  exporter.Export(batch_);
+  EXPECT_EQ(Lines(dir_ / "traces.jsonl.1").size(), 2u);
+  EXPECT_EQ(Lines(path).size(), 1u);
+}
+
+TEST_F(OtlpFileExporterTest, WriteErrorsDropTheBatchWithOneLine) {
+  if (!std::filesystem::exists("/dev/full")) {
+    GTEST_SKIP() << "no /dev/full";
+  }
+  auto options = OtlpFileExporterOptions{"/dev/full", [this](std::string_view m) {
+                                           std::lock_guard lock(mu_);
+                                           errors_.emplace_back(m);
+                                         }};
+  OtlpFileExporter exporter(options, resource_, scope_);
+  const ExportOutcome out = exporter.Export(batch_);
+  EXPECT_EQ(out.dropped, 5u);
+  EXPECT_EQ(out.drop_reason, "export_failed");
+  ASSERT_EQ(errors().size(), 1u);
+  EXPECT_NE(errors()[0].find("/dev/full"), std::string::npos);
+}
+
+TEST_F(OtlpFileExporterTest, ShutdownThenDrop) {
+  OtlpFileExporter exporter({(dir_ / "t.jsonl").string(), nullptr}, resource_, scope_);
+  exporter.Shutdown(Clock::now());
+  EXPECT_EQ(exporter.Export(batch_).drop_reason, "shutdown");
+  EXPECT_FALSE(exporter.Reopen());
+}
+
+TEST_F(OtlpFileExporterTest, UnopenablePathThrowsNamingIt) {
+  try {
+    OtlpFileExporter exporter({(dir_ / "missing" / "t.jsonl").string(), nullptr}, resource_,
+                              scope_);
+    ADD_FAILURE() << "opened a file in a missing directory";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace vigil::telemetry
