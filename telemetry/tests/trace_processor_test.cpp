@@ -2,7 +2,6 @@
 // blocking producers, flush and shutdown deadlines, keeping up at full speed, the record
 // pool's bound, and the OTEL_BSP_* variables.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +15,7 @@
 #include <vigil/telemetry/trace.hpp>
 #include <vigil/telemetry/trace_processor.hpp>
 
+#include "test_env.hpp"
 #include "trace/record_pool.hpp"
 
 namespace vigil::telemetry {
@@ -384,34 +384,6 @@ TEST(BatchSpanProcessorTest, RejectsInvalidOptions) {
   EXPECT_THROW(BatchSpanProcessor(std::make_unique<DiscardExporter>(), Options(0, 0, 1s)),
                std::invalid_argument);
 }
-
-// Test bodies are single-threaded while they change the environment.
-// NOLINTBEGIN(concurrency-mt-unsafe)
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = getenv(name)) {
-      old_ = old;
-    }
-    if (value != nullptr) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-// NOLINTEND(concurrency-mt-unsafe)
 
 constexpr const char* kBspVars[] = {"OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_MAX_QUEUE_SIZE",
                                     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_EXPORT_TIMEOUT"};

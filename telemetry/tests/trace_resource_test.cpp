@@ -1,42 +1,15 @@
 // BuildResource: the service's identity, OTEL_RESOURCE_ATTRIBUTES (percent-decoded) and
 // OTEL_SERVICE_NAME, with the specification's precedence.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <optional>
 #include <string>
 #include <vigil/telemetry/trace_resource.hpp>
 
+#include "test_env.hpp"
+
 namespace vigil::telemetry {
 namespace {
-
-// Test bodies are single-threaded while they change the environment.
-// NOLINTBEGIN(concurrency-mt-unsafe)
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = getenv(name)) {
-      old_ = old;
-    }
-    if (value != nullptr) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-// NOLINTEND(concurrency-mt-unsafe)
 
 // Both variables set for the scope of one test (nullptr: unset).
 struct ResourceEnv {

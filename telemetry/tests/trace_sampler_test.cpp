@@ -1,13 +1,13 @@
 // Samplers: the OpenTelemetry TraceIdRatioBased algorithm (thresholds, randomness,
 // tracestate), ParentBased routing, and OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cmath>
 #include <optional>
 #include <string>
 #include <vigil/telemetry/trace.hpp>
 
+#include "test_env.hpp"
 #include "trace/probability.hpp"
 
 namespace vigil::telemetry {
@@ -19,35 +19,6 @@ using trace_internal::RatioToThreshold;
 using trace_internal::SetThreshold;
 using trace_internal::ThresholdToTh;
 using trace_internal::TraceIdRandomness;
-
-// Sets (or, with nullptr, unsets) environment variables for one test and restores them.
-// Test bodies are single-threaded while they change the environment.
-// NOLINTBEGIN(concurrency-mt-unsafe)
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = getenv(name)) {
-      old_ = old;
-    }
-    if (value != nullptr) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-// NOLINTEND(concurrency-mt-unsafe)
 
 TraceId Id(std::string_view hex) { return *TraceId::FromHex(hex); }
 

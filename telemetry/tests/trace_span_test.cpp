@@ -1,7 +1,6 @@
 // Spans: parenting and propagation, what a recording span keeps (attributes, events,
 // links, status, kind, times), end-once semantics, moves, limits, and WithSpan.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <chrono>
 #include <mutex>
@@ -11,6 +10,7 @@
 #include <vigil/telemetry/trace.hpp>
 #include <vigil/telemetry/trace_processor.hpp>
 
+#include "test_env.hpp"
 #include "trace/span_clock.hpp"
 
 namespace vigil::telemetry {
@@ -493,34 +493,6 @@ TEST(SpanClockTest, TracksRealtime) {
     EXPECT_LE(t, b + 20'000);
   }
 }
-
-// Test bodies are single-threaded while they change the environment.
-// NOLINTBEGIN(concurrency-mt-unsafe)
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = getenv(name)) {
-      old_ = old;
-    }
-    if (value != nullptr) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-// NOLINTEND(concurrency-mt-unsafe)
 
 TEST(SpanLimitsTest, FromEnvFallsBackToGeneralLimits) {
   ScopedEnv a("OTEL_ATTRIBUTE_COUNT_LIMIT", "10");

@@ -13,20 +13,13 @@
 #include <vigil/telemetry/context.hpp>
 
 #include "context/w3c_text.hpp"
+#include "text.hpp"
 
 namespace vigil::telemetry {
 namespace {
 
 constexpr char kUpperHex[] = "0123456789ABCDEF";
 constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
-
-bool IsToken(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (!w3c::Is(c, w3c::kToken)) return false;
-  }
-  return true;
-}
 
 // '%' is a baggage-octet but must be escaped itself, or decoding would misread it.
 bool NeedsEscape(char c) noexcept { return c == '%' || !w3c::Is(c, w3c::kBaggageOctet); }
@@ -55,12 +48,6 @@ void AppendEncoded(std::string_view value, std::string& out) {
 std::size_t MemberSize(std::string_view key, std::string_view value,
                        std::string_view properties) noexcept {
   return key.size() + 1 + EncodedSize(value) + (properties.empty() ? 0 : 1 + properties.size());
-}
-
-int HexDigitValue(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return c - 'A' + 10;  // callers checked kHexAny
 }
 
 // Appends `bytes` to `out`, replacing each maximal ill-formed UTF-8 subpart with
@@ -123,28 +110,16 @@ bool PercentDecode(std::string_view raw, std::string& out) {
     out.assign(raw);  // the common case: plain ASCII, nothing to decode
     return true;
   }
-  std::string bytes;
-  bytes.reserve(raw.size());
-  bool ascii = true;
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] != '%') {
-      bytes.push_back(raw[i]);
-      continue;
-    }
-    if (i + 2 >= raw.size() || !w3c::Is(raw[i + 1], w3c::kHexAny) ||
-        !w3c::Is(raw[i + 2], w3c::kHexAny)) {
-      return false;
-    }
-    const int b = HexDigitValue(raw[i + 1]) * 16 + HexDigitValue(raw[i + 2]);
-    ascii = ascii && b < 0x80;
-    bytes.push_back(static_cast<char>(b));
-    i += 2;
-  }
+  std::optional<std::string> bytes = text::PercentDecode(raw);
+  if (!bytes) return false;
+  // Only escapes can yield non-ASCII: unescaped baggage-octets are all below 0x80.
+  const bool ascii = std::all_of(bytes->begin(), bytes->end(),
+                                 [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   if (ascii) {
-    out = std::move(bytes);
+    out = *std::move(bytes);
   } else {
     out.clear();
-    AppendUtf8Sanitized(bytes, out);
+    AppendUtf8Sanitized(*bytes, out);
   }
   return true;
 }
@@ -251,7 +226,7 @@ std::optional<std::string_view> Baggage::Get(std::string_view key) const noexcep
 
 bool Baggage::Set(std::string_view key, std::string_view value, std::string_view properties) {
   properties = w3c::TrimOws(properties);
-  if (!IsToken(key)) return false;
+  if (!text::IsToken(key)) return false;
   // Properties go on the wire verbatim, so they must already be well-formed.
   if (!properties.empty() && !IsValidPropertyList(properties)) return false;
 

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vigil/telemetry/context.hpp>
 
+#include "text.hpp"
+
 namespace vigil::telemetry {
 namespace {
 
@@ -57,18 +59,13 @@ void WriteHex(const std::uint8_t* bytes, std::size_t n, char* out) noexcept {
   }
 }
 
-int HexValue(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;  // W3C ids are lowercase only
-}
-
 template <std::size_t N>
 bool ReadHex(std::string_view hex, std::array<std::uint8_t, N>& out) noexcept {
   if (hex.size() != 2 * N) return false;
   for (std::size_t i = 0; i < N; ++i) {
-    const int hi = HexValue(hex[2 * i]);
-    const int lo = HexValue(hex[2 * i + 1]);
+    // W3C ids are lowercase only.
+    const int hi = text::LowerHexValue(hex[2 * i]);
+    const int lo = text::LowerHexValue(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return false;
     out[i] = static_cast<std::uint8_t>((hi << 4) | lo);
   }

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vigil/telemetry/context.hpp>
 
+#include "text.hpp"
+
 namespace vigil::telemetry::w3c {
 
 enum CharClass : std::uint8_t {
@@ -36,21 +38,17 @@ inline constexpr std::array<std::uint8_t, 256> kCharClass = [] {
   for (unsigned c = 0; c < 256; ++c) {
     std::uint8_t bits = 0;
     const bool lower = c >= 'a' && c <= 'z';
-    const bool upper = c >= 'A' && c <= 'Z';
     const bool digit = c >= '0' && c <= '9';
     if (lower) bits |= kLcAlpha;
     if (digit) bits |= kDigit;
     if (lower || digit || c == '_' || c == '-' || c == '*' || c == '/') bits |= kKeyChar;
     if (c >= 0x21 && c <= 0x7e && c != ',' && c != '=') bits |= kStateValue | kStateChr;
     if (c == ' ') bits |= kStateChr;
-    if (lower || upper || digit) bits |= kToken;
-    for (char s : std::string_view("!#$%&'*+-.^_`|~")) {
-      if (c == static_cast<unsigned char>(s)) bits |= kToken;
-    }
+    if (text::IsTokenChar(static_cast<char>(c))) bits |= kToken;
     if (c >= 0x21 && c <= 0x7e && c != '"' && c != ',' && c != ';' && c != '\\') {
       bits |= kBaggageOctet;
     }
-    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) bits |= kHexAny;
+    if (text::HexValue(static_cast<char>(c)) >= 0) bits |= kHexAny;
     t[c] = bits;
   }
   return t;
@@ -60,16 +58,9 @@ inline bool Is(char c, std::uint8_t cls) noexcept {
   return (kCharClass[static_cast<unsigned char>(c)] & cls) != 0;
 }
 
-inline bool IsOws(char c) noexcept { return c == ' ' || c == '\t'; }
-
-// HTTP optional whitespace (SP / HTAB) is not part of any field value.
-inline std::string_view TrimOws(std::string_view s) noexcept {
-  std::size_t b = 0;
-  std::size_t e = s.size();
-  while (b < e && IsOws(s[b])) ++b;
-  while (e > b && IsOws(s[e - 1])) --e;
-  return s.substr(b, e - b);
-}
+// The parsers predate text.hpp and spell these w3c::IsOws / w3c::TrimOws.
+using text::IsOws;
+using text::TrimOws;
 
 // ExtractTraceContext's tracestate step: parses straight into the context being
 // built; on failure `out` is left empty.

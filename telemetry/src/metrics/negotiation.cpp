@@ -2,40 +2,11 @@
 #include <algorithm>
 #include <charconv>
 
+#include "text.hpp"
 #include "vigil/telemetry/metrics.hpp"
 
 namespace vigil::telemetry {
 namespace {
-
-std::string_view Trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') {
-      x = static_cast<char>(x - 'A' + 'a');
-    }
-    if (y >= 'A' && y <= 'Z') {
-      y = static_cast<char>(y - 'A' + 'a');
-    }
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ); anything else is malformed.
 bool ParseQ(std::string_view text, double& q) noexcept {
@@ -64,7 +35,7 @@ struct Element {
 // One media-range with parameters; false when malformed.
 bool ParseElement(std::string_view element, Element& out) noexcept {
   std::size_t semi = element.find(';');
-  const std::string_view type = Trim(element.substr(0, semi));
+  const std::string_view type = text::TrimOws(element.substr(0, semi));
   const std::size_t slash = type.find('/');
   if (slash == std::string_view::npos || slash == 0 || slash + 1 == type.size()) {
     return false;
@@ -74,7 +45,7 @@ bool ParseElement(std::string_view element, Element& out) noexcept {
   while (semi != std::string_view::npos) {
     element.remove_prefix(semi + 1);
     semi = element.find(';');
-    const std::string_view param = Trim(element.substr(0, semi));
+    const std::string_view param = text::TrimOws(element.substr(0, semi));
     if (param.empty()) {
       continue;
     }
@@ -82,28 +53,28 @@ bool ParseElement(std::string_view element, Element& out) noexcept {
     if (eq == std::string_view::npos) {
       return false;
     }
-    const std::string_view key = Trim(param.substr(0, eq));
-    std::string_view value = Trim(param.substr(eq + 1));
+    const std::string_view key = text::TrimOws(param.substr(0, eq));
+    std::string_view value = text::TrimOws(param.substr(eq + 1));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
       value = value.substr(1, value.size() - 2);
     }
-    if (EqualsIgnoreCase(key, "q")) {
+    if (text::EqualsIgnoreCase(key, "q")) {
       if (!ParseQ(value, out.q)) {
         return false;
       }
-    } else if (EqualsIgnoreCase(key, "version")) {
+    } else if (text::EqualsIgnoreCase(key, "version")) {
       version = value;
     }
   }
 
-  if (EqualsIgnoreCase(type, "application/openmetrics-text")) {
+  if (text::EqualsIgnoreCase(type, "application/openmetrics-text")) {
     // We write 1.0.0, which 0.0.1 ingestors read as well; a future version is not ours.
     if (version.empty() || version == "1.0.0" || version == "0.0.1") {
       out.range = Range::kOpenMetrics;
     }
-  } else if (EqualsIgnoreCase(type, "text/plain")) {
+  } else if (text::EqualsIgnoreCase(type, "text/plain")) {
     out.range = Range::kTextPlain;
-  } else if (EqualsIgnoreCase(type, "text/*")) {
+  } else if (text::EqualsIgnoreCase(type, "text/*")) {
     out.range = Range::kTextAny;
   } else if (type == "*/*") {
     out.range = Range::kAny;
@@ -120,7 +91,7 @@ Negotiation NegotiateExposition(std::string_view accept_header) noexcept {
   double any = -1;
   while (!accept_header.empty()) {
     const std::size_t comma = accept_header.find(',');
-    const std::string_view element = Trim(accept_header.substr(0, comma));
+    const std::string_view element = text::TrimOws(accept_header.substr(0, comma));
     accept_header =
         comma == std::string_view::npos ? std::string_view{} : accept_header.substr(comma + 1);
     if (element.empty()) {

@@ -2,28 +2,18 @@
 // specification defines them for the HTTP exporters.
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <stdexcept>
 #include <vigil/telemetry/otlp.hpp>
 
 #include "otlp/url.hpp"
+#include "text.hpp"
 
 namespace vigil::telemetry {
 namespace {
 
 constexpr std::int64_t kMaxTimeoutMs = 24LL * 3600 * 1000;
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 // A set variable's trimmed value; unset and empty are the same ("use the default").
 std::optional<std::string> Get(const char* name) {
@@ -33,7 +23,7 @@ std::optional<std::string> Get(const char* name) {
   if (v == nullptr) {
     return std::nullopt;
   }
-  std::string_view t = Trim(v);
+  std::string_view t = text::TrimOws(v);
   if (t.empty()) {
     return std::nullopt;
   }
@@ -56,40 +46,13 @@ std::optional<std::string> GetEither(const char* specific, const char* general, 
                               "\" is not valid: expected " + std::string(expected));
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-// RFC 9110 token characters, what a header name may contain.
-bool IsTokenChar(unsigned char c) {
-  if (std::isalnum(c)) {
-    return true;
-  }
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // Adds `from` to `into`; a name already present (case-insensitively) takes the new value.
 void MergeHeaders(std::vector<std::pair<std::string, std::string>>& into,
                   std::vector<std::pair<std::string, std::string>>&& from) {
   for (auto& header : from) {
-    const std::string name = Lower(header.first);
-    auto same = [&name](const auto& kv) { return Lower(kv.first) == name; };
+    auto same = [&header](const auto& kv) {
+      return text::EqualsIgnoreCase(kv.first, header.first);
+    };
     if (auto it = std::find_if(into.begin(), into.end(), same); it != into.end()) {
       it->second = std::move(header.second);
     } else {
@@ -106,42 +69,29 @@ std::vector<std::pair<std::string, std::string>> ParseOtlpHeaders(std::string_vi
   std::string_view rest = value;
   while (true) {
     const std::size_t comma = rest.find(',');
-    const std::string_view member = Trim(rest.substr(0, comma));
+    const std::string_view member = text::TrimOws(rest.substr(0, comma));
     if (!member.empty()) {
       const std::size_t eq = member.find('=');
       if (eq == std::string_view::npos) {
         Invalid(variable, value,
                 "a comma-separated list of key=value (\"" + std::string(member) + "\" has no '=')");
       }
-      const std::string_view key = Trim(member.substr(0, eq));
-      if (key.empty() || !std::all_of(key.begin(), key.end(), [](char c) {
-            return IsTokenChar(static_cast<unsigned char>(c));
-          })) {
+      const std::string_view key = text::TrimOws(member.substr(0, eq));
+      if (!text::IsToken(key)) {
         Invalid(variable, value,
                 "header names made of token characters (\"" + std::string(key) + "\" is not one)");
       }
-      const std::string_view raw = Trim(member.substr(eq + 1));
-      std::string decoded;
-      decoded.reserve(raw.size());
-      for (std::size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i] != '%') {
-          decoded += raw[i];
-          continue;
-        }
-        const int hi = i + 2 < raw.size() ? HexValue(raw[i + 1]) : -1;
-        const int lo = i + 2 < raw.size() ? HexValue(raw[i + 2]) : -1;
-        if (hi < 0 || lo < 0) {
-          Invalid(variable, value, "percent-encoding as %XX with two hex digits");
-        }
-        decoded += static_cast<char>(hi * 16 + lo);
-        i += 2;
+      std::optional<std::string> decoded =
+          text::PercentDecode(text::TrimOws(member.substr(eq + 1)));
+      if (!decoded) {
+        Invalid(variable, value, "percent-encoding as %XX with two hex digits");
       }
       // A decoded CR or LF would let a value start a header of its own.
-      if (std::any_of(decoded.begin(), decoded.end(),
+      if (std::any_of(decoded->begin(), decoded->end(),
                       [](char c) { return c == '\r' || c == '\n' || c == '\0'; })) {
         Invalid(variable, value, "header values without CR, LF or NUL");
       }
-      MergeHeaders(headers, {{std::string(key), std::move(decoded)}});
+      MergeHeaders(headers, {{std::string(key), *std::move(decoded)}});
     }
     if (comma == std::string_view::npos) {
       break;
@@ -203,7 +153,7 @@ OtlpHttpExporterOptions OtlpHttpExporterOptionsFromEnv() {
 
   if (auto compression = GetEither("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
                                    "OTEL_EXPORTER_OTLP_COMPRESSION", used)) {
-    const std::string c = Lower(*compression);
+    const std::string c = text::AsciiLowercase(*compression);
     if (c == "gzip") {
       options.compression = OtlpCompression::kGzip;
     } else if (c == "none") {

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <vigil/telemetry/otlp.hpp>
 
+#include "otlp/report.hpp"
+
 namespace vigil::telemetry {
 namespace {
 
@@ -53,16 +55,7 @@ struct OtlpFileExporter::State {
   bool shutdown = false;  // guarded by mu
   std::string line;       // reused between batches
 
-  void Report(const std::string& message) noexcept {
-    if (!options.on_error) {
-      return;
-    }
-    try {
-      options.on_error(message);
-    } catch (...) {
-      // A failing logger must not take the exporter down with it.
-    }
-  }
+  void Report(const std::string& message) noexcept { otlp::Report(options.on_error, message); }
 };
 
 OtlpFileExporter::OtlpFileExporter(OtlpFileExporterOptions options, Resource resource,

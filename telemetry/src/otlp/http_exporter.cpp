@@ -17,9 +17,11 @@
 #include <vigil/telemetry/otlp.hpp>
 
 #include "otlp/gzip.hpp"
+#include "otlp/report.hpp"
 #include "otlp/response.hpp"
 #include "otlp/retry.hpp"
 #include "otlp/url.hpp"
+#include "text.hpp"
 #include "vigil_build_info.hpp"
 
 namespace vigil::telemetry {
@@ -191,9 +193,7 @@ struct OtlpHttpExporter::State {
     // No "Expect: 100-continue" round trip before large bodies.
     AppendHeader("Expect:");
     for (const auto& [key, value] : options.headers) {
-      std::string lower(key);
-      std::transform(lower.begin(), lower.end(), lower.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      const std::string lower = text::AsciiLowercase(key);
       // These describe the body the exporter writes; a configured value would corrupt it.
       if (lower == "content-type" || lower == "content-encoding" || lower == "content-length" ||
           lower == "transfer-encoding") {
@@ -220,16 +220,7 @@ struct OtlpHttpExporter::State {
     return n;  // the rest is read and discarded so the connection stays usable
   }
 
-  void Report(const std::string& message) noexcept {
-    if (!options.on_error) {
-      return;
-    }
-    try {
-      options.on_error(message);
-    } catch (...) {
-      // A failing logger must not take the exporter down with it.
-    }
-  }
+  void Report(const std::string& message) noexcept { otlp::Report(options.on_error, message); }
 
   Clock::time_point ShutdownDeadline() const noexcept {
     return Clock::time_point(Clock::duration(shutdown_deadline.load()));

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "text.hpp"
+
 namespace vigil::telemetry::otlp {
 namespace {
 
@@ -453,13 +455,6 @@ std::string_view MediaType(std::string_view content_type) {
   return content_type;
 }
 
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 }  // namespace
 
 std::optional<PartialSuccess> ParseExportResponse(std::string_view body, bool json) {
@@ -477,13 +472,13 @@ std::string ParseStatusMessage(std::string_view body, bool json) {
 }
 
 bool IsJsonContentType(std::string_view content_type) noexcept {
-  return EqualsNoCase(MediaType(content_type), "application/json");
+  return text::EqualsIgnoreCase(MediaType(content_type), "application/json");
 }
 
 bool IsProtobufContentType(std::string_view content_type) noexcept {
   const std::string_view media = MediaType(content_type);
-  return EqualsNoCase(media, "application/x-protobuf") ||
-         EqualsNoCase(media, "application/protobuf");
+  return text::EqualsIgnoreCase(media, "application/x-protobuf") ||
+         text::EqualsIgnoreCase(media, "application/protobuf");
 }
 
 }  // namespace vigil::telemetry::otlp

@@ -3,20 +3,12 @@
 #include <algorithm>
 #include <array>
 
+#include "text.hpp"
+
 namespace vigil::telemetry::otlp {
 namespace {
 
 using std::chrono::system_clock;
-
-std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 // Reads exactly `n` digits at the front of `s`.
 bool TakeDigits(std::string_view& s, std::size_t n, int& out) {
@@ -136,7 +128,7 @@ bool IsRetryableStatus(long status) noexcept {
 std::optional<std::chrono::system_clock::time_point> ParseHttpDate(
     std::string_view text, std::chrono::system_clock::time_point now) noexcept {
   using namespace std::chrono;
-  text = TrimOws(text);
+  text = text::TrimOws(text);
   if (auto t = ImfFixdate(text)) {
     return t;
   }
@@ -151,7 +143,7 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(
     std::string_view value, std::chrono::system_clock::time_point now) noexcept {
   using namespace std::chrono;
   constexpr std::int64_t kMaxSeconds = 365LL * 24 * 3600;
-  value = TrimOws(value);
+  value = text::TrimOws(value);
   if (value.empty()) {
     return std::nullopt;
   }

@@ -7,9 +7,10 @@
 #pragma once
 
 #include <algorithm>
-#include <cctype>
 #include <string>
 #include <string_view>
+
+#include "text.hpp"
 
 namespace vigil::telemetry::otlp {
 
@@ -18,9 +19,7 @@ namespace vigil::telemetry::otlp {
 inline bool IsHttpUrl(std::string_view url) {
   auto has_scheme = [&](std::string_view scheme) {
     return url.size() > scheme.size() &&
-           std::equal(scheme.begin(), scheme.end(), url.begin(), [](char s, char u) {
-             return s == std::tolower(static_cast<unsigned char>(u));
-           });
+           text::EqualsIgnoreCase(url.substr(0, scheme.size()), scheme);
   };
   std::string_view rest;
   if (has_scheme("http://")) {

@@ -1,6 +1,7 @@
 // The Resource: the service's identity plus OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
 #include <vigil/telemetry/trace_resource.hpp>
 
+#include "text.hpp"
 #include "trace/env_vars.hpp"
 #include "vigil_build_info.hpp"
 
@@ -8,52 +9,6 @@ namespace vigil::telemetry {
 namespace {
 
 constexpr const char* kResourceVar = "OTEL_RESOURCE_ATTRIBUTES";
-
-int HexDigit(char c) noexcept {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-std::string_view Trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-// RFC 3986 percent-decoding; nullopt for a '%' not followed by two hex digits.
-std::optional<std::string> PercentDecode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size()) {
-      return std::nullopt;
-    }
-    const int hi = HexDigit(s[i + 1]);
-    const int lo = HexDigit(s[i + 2]);
-    if (hi < 0 || lo < 0) {
-      return std::nullopt;
-    }
-    out.push_back(static_cast<char>((hi << 4) | lo));
-    i += 2;
-  }
-  return out;
-}
 
 void Put(std::vector<Attribute>& attributes, std::string_view key, std::string_view value) {
   for (auto& a : attributes) {
@@ -72,14 +27,14 @@ std::vector<Attribute> ParseResourceAttributes(const std::string& raw) {
   std::string_view rest = raw;
   while (true) {
     const std::size_t comma = rest.find(',');
-    const std::string_view member = Trim(rest.substr(0, comma));
+    const std::string_view member = text::TrimOws(rest.substr(0, comma));
     const std::size_t eq = member.find('=');
     if (eq == std::string_view::npos) {
       trace_internal::ThrowInvalid(kResourceVar, raw,
                                    "key=value pairs separated by ',' (a member has no '=')");
     }
-    const auto key = PercentDecode(Trim(member.substr(0, eq)));
-    const auto value = PercentDecode(Trim(member.substr(eq + 1)));
+    const auto key = text::PercentDecode(text::TrimOws(member.substr(0, eq)));
+    const auto value = text::PercentDecode(text::TrimOws(member.substr(eq + 1)));
     if (!key || !value) {
       trace_internal::ThrowInvalid(kResourceVar, raw,
                                    "key=value pairs with '%' followed by two hex digits");

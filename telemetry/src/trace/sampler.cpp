@@ -1,11 +1,11 @@
 // The built-in samplers, the span limits, and their environment variables.
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
 #include <vigil/telemetry/trace.hpp>
 
+#include "text.hpp"
 #include "trace/env_vars.hpp"
 #include "trace/probability.hpp"
 
@@ -13,14 +13,6 @@ namespace vigil::telemetry {
 namespace {
 
 using trace_internal::ReadEnv;
-
-std::string Lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
 
 std::string FormatRatio(double ratio) {
   // Fixed notation, shortest digits that read back exactly: 0.0001, not 1e-04.
@@ -79,7 +71,7 @@ Sampler Sampler::FromEnv() {
   static constexpr const char* kSamplerVar = "OTEL_TRACES_SAMPLER";
   static constexpr const char* kArgVar = "OTEL_TRACES_SAMPLER_ARG";
   const auto raw = ReadEnv(kSamplerVar);
-  const std::string name = raw ? Lowercase(*raw) : "parentbased_always_on";
+  const std::string name = raw ? text::AsciiLowercase(*raw) : "parentbased_always_on";
   const auto ratio = [&] { return trace_internal::ReadNumber(kArgVar, 1.0, 0.0, 1.0); };
   if (name == "always_on") {
     return AlwaysOn();
