@@ -43,7 +43,9 @@ class TraceId {
 
   constexpr bool IsValid() const noexcept {
     for (auto b : bytes_) {
-      if (b != 0) return true;
+      if (b != 0) {
+        return true;
+      }
     }
     return false;
   }
@@ -73,7 +75,9 @@ class SpanId {
 
   constexpr bool IsValid() const noexcept {
     for (auto b : bytes_) {
-      if (b != 0) return true;
+      if (b != 0) {
+        return true;
+      }
     }
     return false;
   }
