@@ -1,0 +1,168 @@
+// Number formatting, UTF-8 validation and the key rules.
+#include "log/json.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+namespace vigil::telemetry::log_internal {
+namespace {
+
+char Lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
+bool EqualsLowered(const char* key, std::string_view part) noexcept {
+  for (std::size_t i = 0; i < part.size(); ++i) {
+    if (Lower(key[i]) != part[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::size_t FormatInt(std::int64_t v, char* out) noexcept {
+  return static_cast<std::size_t>(std::to_chars(out, out + kMaxNumberSize, v).ptr - out);
+}
+
+std::size_t FormatUint(std::uint64_t v, char* out) noexcept {
+  return static_cast<std::size_t>(std::to_chars(out, out + kMaxNumberSize, v).ptr - out);
+}
+
+std::size_t FormatDouble(double v, char* out) noexcept {
+  if (!std::isfinite(v)) {
+    constexpr std::string_view kNull = "null";
+    kNull.copy(out, kNull.size());
+    return kNull.size();
+  }
+  return static_cast<std::size_t>(std::to_chars(out, out + kMaxNumberSize, v).ptr - out);
+}
+
+std::size_t FormatDurationNs(std::int64_t ns, char* out) noexcept {
+  char* p = out;
+  // Negate in unsigned arithmetic so INT64_MIN works.
+  std::uint64_t magnitude = static_cast<std::uint64_t>(ns);
+  if (ns < 0) {
+    *p++ = '-';
+    magnitude = ~magnitude + 1;
+  }
+  const std::uint64_t whole = magnitude / 1'000'000;
+  std::uint64_t frac = magnitude % 1'000'000;
+  p = std::to_chars(p, out + kMaxNumberSize, whole).ptr;
+  if (frac != 0) {
+    char digits[6];
+    for (int i = 5; i >= 0; --i) {
+      digits[i] = static_cast<char>('0' + frac % 10);
+      frac /= 10;
+    }
+    std::size_t len = 6;
+    while (digits[len - 1] == '0') {
+      --len;
+    }
+    *p++ = '.';
+    std::memcpy(p, digits, len);
+    p += len;
+  }
+  return static_cast<std::size_t>(p - out);
+}
+
+bool IsSensitiveKey(std::string_view key) noexcept {
+  // Dispatch on the first letter so that most positions cost one comparison.
+  auto at = [&](std::size_t i, std::string_view part) {
+    return key.size() - i >= part.size() && EqualsLowered(key.data() + i, part);
+  };
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    switch (Lower(key[i])) {
+      case 'a':
+        if (at(i, "authorization") || at(i, "api_key") || at(i, "apikey") || at(i, "api-key")) {
+          return true;
+        }
+        break;
+      case 'c':
+        if (at(i, "cookie") || at(i, "credential")) {
+          return true;
+        }
+        break;
+      case 'p':
+        if (at(i, "password") || at(i, "passwd") || at(i, "private_key")) {
+          return true;
+        }
+        break;
+      case 's':
+        if (at(i, "secret") || at(i, "session")) {
+          return true;
+        }
+        break;
+      case 't':
+        if (at(i, "token")) {
+          return true;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
+bool IsReservedKey(std::string_view key) noexcept {
+  static constexpr std::string_view kReserved[] = {
+      "time", "level", "msg", "service", "version", "env", "trace_id", "span_id", "request_id",
+  };
+  for (std::string_view r : kReserved) {
+    if (key == r) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::size_t Utf8SequenceLength(const unsigned char* p, std::size_t n, std::size_t* bad) noexcept {
+  // Unicode 15, table 3-7 (well-formed UTF-8 byte sequences): the lead byte fixes the
+  // length and the range allowed for the second byte; later bytes are 80..BF.
+  const unsigned char b0 = p[0];
+  std::size_t len;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (b0 < 0x80) {
+    return 1;
+  } else if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3;
+    if (b0 == 0xE0) {
+      lo = 0xA0;  // no overlong forms
+    }
+    if (b0 == 0xED) {
+      hi = 0x9F;  // no surrogates
+    }
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4;
+    if (b0 == 0xF0) {
+      lo = 0x90;  // no overlong forms
+    }
+    if (b0 == 0xF4) {
+      hi = 0x8F;  // nothing above U+10FFFF
+    }
+  } else {
+    *bad = 1;
+    return 0;
+  }
+  std::size_t i = 1;
+  for (; i < len && i < n; ++i) {
+    const unsigned char min = i == 1 ? lo : 0x80;
+    const unsigned char max = i == 1 ? hi : 0xBF;
+    if (p[i] < min || p[i] > max) {
+      break;
+    }
+  }
+  if (i == len) {
+    return len;
+  }
+  *bad = i;
+  return 0;
+}
+
+}  // namespace vigil::telemetry::log_internal

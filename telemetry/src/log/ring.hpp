@@ -1,0 +1,191 @@
+// A single-producer single-consumer byte ring holding encoded log records (record.hpp).
+//
+// One ring exists per (producing thread, logger). The producing thread reserves the exact
+// size of a record once, writes it in place and publishes it with one release store;
+// the logger's backend (or a fatal-signal handler holding the logger's drain lock) is the
+// only consumer. Records never straddle the end of the buffer: when one does not fit
+// before the end, a padding record fills the rest and the record starts at offset 0.
+// Capping records at half the capacity guarantees that the padding plus the record fit
+// once the ring is empty, so a blocked producer always makes progress eventually.
+//
+//   char* p = ring->TryReserve(size);            // producer; nullptr when full
+//   Encode(p, size, ...); ring->Commit();
+//   ring->Consume([&](const char* rec, std::size_t) { formatter.Format(rec, out); });
+//
+// Lifetime: two references, the producing thread's and the logger's. The thread drops
+// its own when it exits (after marking the ring producer_gone, so the backend drains and
+// unlinks it) or when it notices the logger is gone; the logger drops its own when it
+// unlinks the ring or is destroyed (after marking the ring logger_gone and freeing the
+// buffer, which no one can touch any more: the thread only uses a ring whose logger id
+// matches a live logger, and ids are never reused).
+//
+// Thread-safety: producer methods from the owning thread only; consumer methods by the
+// holder of the logger's drain lock only; flags and references from anywhere.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+
+#include "log/record.hpp"
+
+namespace vigil::telemetry::log_internal {
+
+class Ring {
+ public:
+  static constexpr std::size_t kMinCapacity = 256;
+  static constexpr std::size_t kMaxCapacity = std::size_t{1} << 30;
+
+  static std::size_t RoundCapacity(std::size_t requested) noexcept {
+    std::size_t cap = kMinCapacity;
+    while (cap < requested && cap < kMaxCapacity) cap <<= 1;
+    return cap;
+  }
+
+  // A ring of RoundCapacity(capacity) bytes holding two references; nullptr when memory
+  // is exhausted.
+  static Ring* Create(std::size_t capacity, std::uint64_t logger_id) noexcept {
+    capacity = RoundCapacity(capacity);
+    auto* data = static_cast<char*>(::operator new (capacity, std::align_val_t{64}, std::nothrow));
+    if (data == nullptr) return nullptr;
+    auto* ring = new (std::nothrow) Ring(data, capacity, logger_id);
+    if (ring == nullptr) ::operator delete (data, std::align_val_t{64});
+    return ring;
+  }
+
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  std::uint64_t logger_id() const noexcept { return logger_id_; }
+  std::size_t capacity() const noexcept { return cap_; }
+  // The largest record the ring accepts (see the file comment).
+  std::size_t max_record() const noexcept { return max_record_; }
+
+  // --- producer ---------------------------------------------------------------------
+
+  // Space for a record of `size` bytes (a multiple of 8, at most max_record()), or
+  // nullptr when the ring is too full.
+  char* TryReserve(std::size_t size) noexcept {
+    const std::uint64_t pos = head_local_;
+    std::size_t offset = static_cast<std::size_t>(pos) & mask_;
+    const std::size_t pad = offset + size > cap_ ? cap_ - offset : 0;
+    const std::uint64_t end = pos + pad + size;
+    if (end - cached_tail_ > cap_ / 2) {
+      // Only here can the ring be more than half full; while it stays so, every call
+      // comes back here (end only grows), so over_half_ is never stale.
+      cached_tail_ = tail_.load(std::memory_order_acquire);
+      over_half_ = end - cached_tail_ > cap_ / 2;
+      if (end - cached_tail_ > cap_) return nullptr;
+    }
+    if (pad != 0) {
+      char* p = data_ + offset;
+      p = Put(p, static_cast<std::uint32_t>(pad));
+      Put(p, kRecordPadding);
+      offset = 0;
+    }
+    pending_end_ = end;
+    return data_ + offset;
+  }
+
+  // Whether the last successful TryReserve left the ring more than half full: the
+  // producer's cue to wake a sleeping backend.
+  bool over_half() const noexcept { return over_half_; }
+
+  // Publishes the record reserved last.
+  void Commit() noexcept {
+    head_local_ = pending_end_;
+    head_.store(head_local_, std::memory_order_release);
+  }
+
+  // Only the producer writes the counter, so a relaxed load+store is enough.
+  void CountDrop() noexcept {
+    dropped_.store(dropped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
+  // --- consumer ---------------------------------------------------------------------
+
+  // Calls fn(record, size) for every record published when the call starts; returns
+  // the bytes consumed (records and padding). Space is handed back to the producer
+  // every 64 KiB so that a blocked producer does not wait for the whole pass.
+  template <typename Fn>
+  std::size_t Consume(Fn&& fn) {
+    const std::uint64_t start = tail_.load(std::memory_order_relaxed);
+    const std::uint64_t head = head_.load(std::memory_order_acquire);
+    std::uint64_t tail = start;
+    std::uint64_t released = tail;
+    while (tail != head) {
+      const char* p = data_ + (static_cast<std::size_t>(tail) & mask_);
+      std::uint32_t size;
+      std::memcpy(&size, p, sizeof size);
+      if (static_cast<std::uint8_t>(p[4]) == kRecordLine) fn(p, static_cast<std::size_t>(size));
+      tail += size;
+      if (tail - released >= 64 * 1024) {
+        tail_.store(tail, std::memory_order_release);
+        released = tail;
+      }
+    }
+    if (tail != start) tail_.store(tail, std::memory_order_release);
+    return static_cast<std::size_t>(tail - start);
+  }
+
+  bool Empty() const noexcept {
+    return tail_.load(std::memory_order_relaxed) == head_.load(std::memory_order_acquire);
+  }
+
+  std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
+
+  // --- lifetime and list linkage ------------------------------------------------------
+
+  void MarkProducerGone() noexcept { producer_gone_.store(true, std::memory_order_release); }
+  bool producer_gone() const noexcept { return producer_gone_.load(std::memory_order_acquire); }
+  void MarkLoggerGone() noexcept { logger_gone_.store(true, std::memory_order_release); }
+  bool logger_gone() const noexcept { return logger_gone_.load(std::memory_order_acquire); }
+
+  // Called by the logger once no one can read or write records any more.
+  void FreeBuffer() noexcept {
+    ::operator delete (data_, std::align_val_t{64});
+    data_ = nullptr;
+  }
+
+  void Release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  std::atomic<Ring*> next{nullptr};  // the logger's list of rings (logger_core.hpp)
+
+ private:
+  Ring(char* data, std::size_t capacity, std::uint64_t logger_id) noexcept
+      : data_(data),
+        cap_(capacity),
+        mask_(capacity - 1),
+        max_record_(capacity / 2),
+        logger_id_(logger_id) {}
+  ~Ring() {
+    if (data_ != nullptr) ::operator delete (data_, std::align_val_t{64});
+  }
+
+  // Read-only after construction (apart from FreeBuffer at the very end).
+  alignas(64) char* data_;
+  const std::size_t cap_;
+  const std::size_t mask_;
+  const std::size_t max_record_;
+  const std::uint64_t logger_id_;
+
+  // Producer-private.
+  alignas(64) std::uint64_t head_local_ = 0;
+  std::uint64_t cached_tail_ = 0;
+  std::uint64_t pending_end_ = 0;
+  bool over_half_ = false;
+  std::atomic<std::uint64_t> dropped_{0};
+
+  alignas(64) std::atomic<std::uint64_t> head_{0};
+  alignas(64) std::atomic<std::uint64_t> tail_{0};
+
+  alignas(64) std::atomic<int> refs_{2};
+  std::atomic<bool> producer_gone_{false};
+  std::atomic<bool> logger_gone_{false};
+};
+
+}  // namespace vigil::telemetry::log_internal
