@@ -3,14 +3,11 @@ otlp_send writes decodes with @opentelemetry/otlp-transformer to exactly the spa
 was built from, re-encodes to the same bytes, and the OTLP/JSON body says the same."""
 
 import json
-import shutil
 import subprocess
 import unittest
-from pathlib import Path
 
-from harness import Sandbox, binary
+from harness import Sandbox, binary, node_decode
 
-DECODER_DIR = Path(__file__).resolve().parents[1] / "otlp-decoder"
 
 HAS_IS_REMOTE = 0x100
 IS_REMOTE = 0x200
@@ -147,20 +144,6 @@ EXPECTED = {
         }],
     }],
 }
-
-
-def node_decode(path):
-    """Decodes one protobuf body with OpenTelemetry's decoder; returns its JSON line."""
-    node = shutil.which("node")
-    if node is None:
-        raise AssertionError("node is not installed (Debian package nodejs)")
-    if not (DECODER_DIR / "node_modules" / "@opentelemetry" / "otlp-transformer").is_dir():
-        raise AssertionError(f"run 'npm ci' in {DECODER_DIR} first")
-    result = subprocess.run([node, str(DECODER_DIR / "decode.js"), str(path)],
-                            capture_output=True, text=True, timeout=60, cwd=DECODER_DIR)
-    if result.returncode != 0:
-        raise AssertionError(f"decoder failed: {result.stderr}")
-    return json.loads(result.stdout)
 
 
 class OtlpDecodeTest(unittest.TestCase):

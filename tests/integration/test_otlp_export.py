@@ -9,16 +9,13 @@ import gzip
 import json
 import os
 import subprocess
-import threading
 import time
 import unittest
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import Sandbox, binary, free_port
+from harness import HANG, Receiver, Sandbox, binary, free_port
 
 SPAN_IDS = ["00f067aa0ba902b7", "1111111111111111", "3333333333333333",
             "4444444444444444", "5555555555555555"]
-HANG = "hang"  # a scripted answer that never comes
 
 
 # ---------------------------------------------------------------------------- protobuf
@@ -84,56 +81,6 @@ def partial_success_protobuf(rejected, message):
 
 
 # ---------------------------------------------------------------------------- receiver
-
-class Receiver:
-    """An OTLP/HTTP endpoint that records every request and answers from `script`
-    (status, headers, body) in order, then with `default`."""
-
-    def __init__(self, script=(), default=(200, {}, b"")):
-        self.script = list(script)
-        self.default = default
-        self.requests = []
-        self.lock = threading.Lock()
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as a collector does
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver.lock:
-                    receiver.requests.append({
-                        "time": time.monotonic(), "path": self.path,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                        "body": body, "client_port": self.client_address[1]})
-                    answer = receiver.script.pop(0) if receiver.script else receiver.default
-                if answer == HANG:
-                    receiver.release.wait(30)
-                    self.close_connection = True
-                    return
-                status, headers, payload = answer
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
 
 def run_send(env, *args, mode="http", timeout=60):
     """Runs otlp_send; returns (exit code, events by kind, stderr, wall seconds)."""

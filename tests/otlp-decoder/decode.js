@@ -59,4 +59,5 @@ for (const path of process.argv.slice(2)) {
     failed = true;
   }
 }
-process.exit(failed ? 1 : 0);
+// exitCode, not exit(): exit() would cut off output still queued for a pipe (>64 KiB).
+process.exitCode = failed ? 1 : 0;

@@ -5,7 +5,8 @@
 // the OTLP/HTTP exporter (protobuf or JSON) and a file exporter (OTLP/JSON lines).
 //
 //   class Discard : public SpanExporter {
-//     ExportOutcome Export(std::span<const SpanData* const> b) noexcept override { return {b.size()}; }
+//     ExportOutcome Export(std::span<const SpanData* const> b) noexcept override { return
+//     {b.size()}; }
 //   };
 //
 // Thread-safety: Export() is called from one thread at a time; Shutdown() may be called

@@ -1,0 +1,95 @@
+// The SDK in one object: a service's logger, metrics registry and tracer, configured
+// from the environment, wired together (the SDK reports on itself in the registry and
+// logs export failures) and shut down in order.
+//
+// A service creates one Telemetry at start-up and hands references to its parts down:
+//
+//   vigil::telemetry::Telemetry tel(vigil::telemetry::OptionsFromEnv({"auth", "0.3.0"}));
+//   tel.log().Info("listening", {{"port", 8081}});
+//   auto& requests = tel.metrics().HistogramFamily("http_server_request_duration_seconds", ...);
+//   Span span = tel.tracer().StartSpan("GET /items/{id}", remote_parent, SpanKind::kServer);
+//
+// Thread-safety: log() and metrics() return objects that are themselves safe for
+// concurrent use; Shutdown() may be called from any one thread, once or more.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vigil/telemetry/env.hpp>
+#include <vigil/telemetry/log.hpp>
+#include <vigil/telemetry/metrics.hpp>
+#include <vigil/telemetry/otlp.hpp>
+#include <vigil/telemetry/trace.hpp>
+#include <vigil/telemetry/trace_processor.hpp>
+#include <vigil/telemetry/trace_resource.hpp>
+
+namespace vigil::telemetry {
+
+// Who is emitting: becomes the log lines' service/version/env and, for traces, the
+// resource's service.name, service.version, deployment.environment.name and
+// service.instance.id.
+struct ServiceInfo {
+  std::string name;
+  std::string version = "0.0.0";
+  std::string env = "dev";
+  std::string instance_id;  // empty: generated at start-up
+};
+
+// Where finished spans go. With neither destination, spans are still created and
+// propagated (so traces continue through this service) but nothing is recorded.
+struct TraceOptions {
+  Sampler sampler;
+  BatchOptions batch;
+  std::optional<OtlpHttpExporterOptions> otlp;  // OTLP/HTTP receiver, e.g. a Collector
+  std::optional<OtlpFileExporterOptions> file;  // OTLP/JSON lines for `./vigil trace`
+  SpanLimits limits;
+};
+
+struct TelemetryOptions {
+  ServiceInfo service;
+  LoggerOptions log;
+  TraceOptions traces;
+};
+
+// Options for `service` with the environment applied:
+//   OTEL_SERVICE_NAME    overrides service.name
+//   VIGIL_ENV            the deployment environment (default "dev")
+//   VIGIL_LOG_LEVEL      trace|debug|info|warn|error|fatal (default info)
+//   VIGIL_LOG_FILE       write logs to this file instead of stdout (reopened on SIGHUP)
+//   VIGIL_LOG_OVERFLOW   drop|block: what a full log queue does (default drop, counted)
+//   VIGIL_LOG_QUEUE_BYTES  per-thread log queue size (default 1 MiB; 4 KiB to 1 GiB)
+//   OTEL_TRACES_EXPORTER otlp|none; default otlp when an OTEL_EXPORTER_OTLP_*ENDPOINT
+//                        is set, else none
+//   OTEL_EXPORTER_OTLP_*, OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*, OTEL_*_LIMIT,
+//   OTEL_RESOURCE_ATTRIBUTES, VIGIL_TRACES_FILE  as docs/operations.md lists them
+// Throws ConfigError naming the variable when a value is malformed.
+TelemetryOptions OptionsFromEnv(ServiceInfo service);
+
+class Telemetry {
+ public:
+  explicit Telemetry(TelemetryOptions options);
+  ~Telemetry();
+  Telemetry(const Telemetry&) = delete;
+  Telemetry& operator=(const Telemetry&) = delete;
+
+  const ServiceInfo& service() const noexcept { return service_; }
+  Logger& log() noexcept { return *logger_; }
+  Registry& metrics() noexcept { return *registry_; }
+  const Tracer& tracer() const noexcept { return tracer_; }
+
+  // Flushes and stops every part: spans are exported (within `deadline` from now),
+  // then log lines are written. Later calls do nothing. Starting spans or logging after
+  // Shutdown() is still safe: spans are dropped (counted), lines are written by the
+  // logger's destructor at the latest.
+  void Shutdown(std::chrono::milliseconds deadline = std::chrono::milliseconds(5000)) noexcept;
+
+ private:
+  ServiceInfo service_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<Logger> logger_;
+  std::unique_ptr<BatchSpanProcessor> processor_;
+  Tracer tracer_;
+  bool shut_down_ = false;
+};
+
+}  // namespace vigil::telemetry

@@ -1,0 +1,176 @@
+#include <algorithm>
+#include <vigil/telemetry/context.hpp>
+#include <vigil/telemetry/telemetry.hpp>
+
+#include "vigil_build_info.hpp"
+
+namespace vigil::telemetry {
+namespace {
+
+std::optional<OverflowPolicy> ParseOverflow(std::string_view v) {
+  if (v == "drop") return OverflowPolicy::kDrop;
+  if (v == "block") return OverflowPolicy::kBlock;
+  return std::nullopt;
+}
+
+std::string NewInstanceId() {
+  // 128 random bits as hex: unique per process start, like a UUIDv4 without dashes.
+  return TraceId::Random().ToHex();
+}
+
+// The trace and OTLP modules report bad environment values as std::invalid_argument
+// (they sit below this module); start-up speaks ConfigError everywhere.
+template <typename F>
+auto ReadTraceSetting(F&& read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const EnvVarError& e) {
+    throw ConfigError(e.variable(), e.message());
+  } catch (const std::invalid_argument& e) {
+    std::string what = e.what();
+    const auto eq = what.find('=');
+    throw ConfigError(eq == std::string::npos ? "OTEL_EXPORTER_OTLP" : what.substr(0, eq),
+                      eq == std::string::npos ? what : what.substr(eq + 1));
+  }
+}
+
+bool OtlpEndpointConfigured() {
+  return env::Get("OTEL_EXPORTER_OTLP_ENDPOINT") || env::Get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+}
+
+std::optional<bool> ParseTracesExporter(std::string_view v) {
+  if (v == "otlp") return true;
+  if (v == "none") return false;
+  return std::nullopt;
+}
+
+// Sends each batch to every destination; a span counts as exported when at least one
+// destination took it.
+class FanOutExporter final : public SpanExporter {
+ public:
+  explicit FanOutExporter(std::vector<std::unique_ptr<SpanExporter>> exporters)
+      : exporters_(std::move(exporters)) {}
+
+  ExportOutcome Export(std::span<const SpanData* const> batch) noexcept override {
+    ExportOutcome best{0, batch.size(), "export_failed"};
+    for (auto& e : exporters_) {
+      ExportOutcome o = e->Export(batch);
+      if (o.exported >= best.exported) best = o;
+    }
+    return best;
+  }
+
+  void Shutdown(std::chrono::steady_clock::time_point deadline) noexcept override {
+    for (auto& e : exporters_) e->Shutdown(deadline);
+  }
+
+ private:
+  std::vector<std::unique_ptr<SpanExporter>> exporters_;
+};
+
+}  // namespace
+
+TelemetryOptions OptionsFromEnv(ServiceInfo service) {
+  TelemetryOptions o;
+  o.service = std::move(service);
+  o.service.name = env::String("OTEL_SERVICE_NAME", o.service.name);
+  o.service.env = env::String("VIGIL_ENV", o.service.env);
+  if (o.service.instance_id.empty()) o.service.instance_id = NewInstanceId();
+
+  o.log.service = o.service.name;
+  o.log.version = o.service.version;
+  o.log.env = o.service.env;
+  o.log.level = env::Enum<LogLevel>("VIGIL_LOG_LEVEL", LogLevel::kInfo, ParseLogLevel,
+                                    "trace|debug|info|warn|error|fatal");
+  o.log.file_path = env::String("VIGIL_LOG_FILE", "");
+  o.log.overflow = env::Enum<OverflowPolicy>("VIGIL_LOG_OVERFLOW", OverflowPolicy::kDrop,
+                                             ParseOverflow, "drop|block");
+  o.log.ring_bytes =
+      static_cast<std::size_t>(env::Integer("VIGIL_LOG_QUEUE_BYTES", 1 << 20, 4096, 1LL << 30));
+
+  o.traces.sampler = ReadTraceSetting([] { return Sampler::FromEnv(); });
+  o.traces.batch = ReadTraceSetting([] { return BatchOptions::FromEnv(); });
+  o.traces.limits = ReadTraceSetting([] { return SpanLimits::FromEnv(); });
+  const bool otlp = env::Enum<bool>("OTEL_TRACES_EXPORTER", OtlpEndpointConfigured(),
+                                    ParseTracesExporter, "otlp|none");
+  if (otlp) o.traces.otlp = ReadTraceSetting([] { return OtlpHttpExporterOptionsFromEnv(); });
+  o.traces.file = ReadTraceSetting([] { return OtlpFileExporterOptionsFromEnv(); });
+  return o;
+}
+
+Telemetry::Telemetry(TelemetryOptions options)
+    : service_(std::move(options.service)),
+      registry_(std::make_unique<Registry>()),
+      logger_(std::make_unique<Logger>(std::move(options.log))) {
+  RegisterProcessMetrics(*registry_);
+  RegisterBuildInfo(*registry_, build::kVersion, build::kRevision);
+
+  Logger* logger = logger_.get();
+  auto report = [logger](std::string_view what) {
+    logger->Warn("trace export failed", {{"error.type", what}});
+  };
+  Resource resource = ReadTraceSetting([&] {
+    return BuildResource(service_.name, service_.version, service_.env, service_.instance_id);
+  });
+  InstrumentationScope scope{"vigil", build::kVersion};
+  std::vector<std::unique_ptr<SpanExporter>> exporters;
+  if (options.traces.otlp) {
+    options.traces.otlp->on_error = report;
+    exporters.push_back(
+        std::make_unique<OtlpHttpExporter>(std::move(*options.traces.otlp), resource, scope));
+  }
+  if (options.traces.file) {
+    options.traces.file->on_error = report;
+    exporters.push_back(
+        std::make_unique<OtlpFileExporter>(std::move(*options.traces.file), resource, scope));
+  }
+  if (!exporters.empty()) {
+    std::unique_ptr<SpanExporter> exporter =
+        exporters.size() == 1 ? std::move(exporters.front())
+                              : std::make_unique<FanOutExporter>(std::move(exporters));
+    processor_ = std::make_unique<BatchSpanProcessor>(std::move(exporter), options.traces.batch);
+    tracer_ = Tracer(options.traces.sampler, processor_.get(), options.traces.limits);
+  } else {
+    // No destination: spans still get ids and decisions so traces continue downstream.
+    tracer_ = Tracer(options.traces.sampler, nullptr, options.traces.limits);
+  }
+
+  BatchSpanProcessor* processor = processor_.get();
+  registry_->AddCollector([logger, processor](MetricWriter& w) {
+    const Logger::Stats logs = logger->stats();
+    constexpr const char* kExportedHelp = "Telemetry items that left the process, by signal.";
+    constexpr const char* kDroppedHelp =
+        "Telemetry items dropped before export, by signal and reason.";
+    w.Counter("vigil_telemetry_exported_total", kExportedHelp, {{"signal", "logs"}},
+              static_cast<double>(logs.written));
+    BatchSpanProcessor::Stats spans;
+    if (processor != nullptr) spans = processor->stats();
+    w.Counter("vigil_telemetry_exported_total", kExportedHelp, {{"signal", "spans"}},
+              static_cast<double>(spans.exported));
+    w.Counter("vigil_telemetry_dropped_total", kDroppedHelp,
+              {{"signal", "logs"}, {"reason", "queue_full"}}, static_cast<double>(logs.dropped));
+    w.Counter("vigil_telemetry_dropped_total", kDroppedHelp,
+              {{"signal", "logs"}, {"reason", "write_error"}},
+              static_cast<double>(logs.sink_errors));
+    const std::pair<const char*, std::uint64_t> span_drops[] = {
+        {"queue_full", spans.dropped_queue_full},
+        {"rejected", spans.dropped_rejected},
+        {"export_failed", spans.dropped_export_failed},
+        {"shutdown", spans.dropped_shutdown}};
+    for (const auto& [reason, n] : span_drops) {
+      w.Counter("vigil_telemetry_dropped_total", kDroppedHelp,
+                {{"signal", "spans"}, {"reason", reason}}, static_cast<double>(n));
+    }
+  });
+}
+
+Telemetry::~Telemetry() { Shutdown(); }
+
+void Telemetry::Shutdown(std::chrono::milliseconds deadline) noexcept {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (processor_) processor_->Shutdown(std::chrono::steady_clock::now() + deadline);
+  logger_->Flush();
+}
+
+}  // namespace vigil::telemetry

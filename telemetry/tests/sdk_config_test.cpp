@@ -1,0 +1,134 @@
+// Start-up configuration: typed environment reading and OptionsFromEnv. A malformed
+// value must stop start-up with an error naming the variable; defaults must work.
+#include <gtest/gtest.h>
+
+#include <vigil/telemetry/env.hpp>
+#include <vigil/telemetry/telemetry.hpp>
+
+#include "test_env.hpp"
+
+namespace vigil::telemetry {
+namespace {
+
+std::string ErrorVariable(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(e.variable()), std::string::npos) << e.what();
+    return e.variable();
+  }
+  return "(no error)";
+}
+
+TEST(EnvTest, IntegerAcceptsRangeAndNamesTheVariable) {
+  ScopedEnv v("VIGIL_TEST_INT", "42");
+  EXPECT_EQ(env::Integer("VIGIL_TEST_INT", 1, 0, 100), 42);
+  EXPECT_EQ(env::Integer("VIGIL_TEST_UNSET_VARIABLE", 7, 0, 100), 7);
+  for (const char* bad : {"101", "-1", "4x", "0x10", "1e3"}) {
+    ScopedEnv b("VIGIL_TEST_INT", bad);
+    EXPECT_EQ(ErrorVariable([] { env::Integer("VIGIL_TEST_INT", 1, 0, 100); }), "VIGIL_TEST_INT")
+        << bad;
+  }
+}
+
+TEST(EnvTest, EmptyOrBlankMeansUnset) {
+  ScopedEnv v("VIGIL_TEST_INT", "   ");
+  EXPECT_EQ(env::Integer("VIGIL_TEST_INT", 5, 0, 100), 5);
+  EXPECT_EQ(env::String("VIGIL_TEST_INT", "fallback"), "fallback");
+}
+
+TEST(EnvTest, NumberBooleanMillis) {
+  ScopedEnv n("VIGIL_TEST_NUM", "0.25");
+  EXPECT_DOUBLE_EQ(env::Number("VIGIL_TEST_NUM", 1, 0, 1), 0.25);
+  ScopedEnv b("VIGIL_TEST_BOOL", "Yes");
+  EXPECT_TRUE(env::Boolean("VIGIL_TEST_BOOL", false));
+  ScopedEnv m("VIGIL_TEST_MS", "1500");
+  EXPECT_EQ(env::Millis("VIGIL_TEST_MS", std::chrono::milliseconds(1)).count(), 1500);
+  {
+    ScopedEnv bad("VIGIL_TEST_NUM", "nan");
+    EXPECT_EQ(ErrorVariable([] { env::Number("VIGIL_TEST_NUM", 1, 0, 1); }), "VIGIL_TEST_NUM");
+  }
+  {
+    ScopedEnv bad("VIGIL_TEST_BOOL", "maybe");
+    EXPECT_EQ(ErrorVariable([] { env::Boolean("VIGIL_TEST_BOOL", false); }), "VIGIL_TEST_BOOL");
+  }
+}
+
+ServiceInfo Demo() {
+  ServiceInfo s;
+  s.name = "svc";
+  s.version = "1.2.3";
+  return s;
+}
+
+TEST(OptionsFromEnvTest, DefaultsWork) {
+  ScopedEnv a("OTEL_EXPORTER_OTLP_ENDPOINT", nullptr),
+      b("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", nullptr), c("VIGIL_TRACES_FILE", nullptr),
+      d("OTEL_TRACES_EXPORTER", nullptr), e("VIGIL_LOG_LEVEL", nullptr),
+      f("OTEL_SERVICE_NAME", nullptr);
+  TelemetryOptions o = OptionsFromEnv(Demo());
+  EXPECT_EQ(o.service.name, "svc");
+  EXPECT_EQ(o.log.service, "svc");
+  EXPECT_EQ(o.log.version, "1.2.3");
+  EXPECT_EQ(o.log.level, LogLevel::kInfo);
+  EXPECT_EQ(o.service.instance_id.size(), 32u);
+  EXPECT_FALSE(o.traces.otlp.has_value()) << "no endpoint: nothing to send to";
+  EXPECT_FALSE(o.traces.file.has_value());
+}
+
+TEST(OptionsFromEnvTest, EnvironmentOverrides) {
+  ScopedEnv a("OTEL_SERVICE_NAME", "renamed"), b("VIGIL_ENV", "prod"), c("VIGIL_LOG_LEVEL", "WARN"),
+      d("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"), e("VIGIL_LOG_OVERFLOW", "block");
+  TelemetryOptions o = OptionsFromEnv(Demo());
+  EXPECT_EQ(o.service.name, "renamed");
+  EXPECT_EQ(o.log.env, "prod");
+  EXPECT_EQ(o.log.level, LogLevel::kWarn);
+  EXPECT_EQ(o.log.overflow, OverflowPolicy::kBlock);
+  ASSERT_TRUE(o.traces.otlp.has_value());
+  EXPECT_EQ(o.traces.otlp->endpoint, "http://127.0.0.1:4318/v1/traces");
+  ScopedEnv none("OTEL_TRACES_EXPORTER", "none");
+  EXPECT_FALSE(OptionsFromEnv(Demo()).traces.otlp.has_value());
+}
+
+TEST(OptionsFromEnvTest, EveryBadValueNamesItsVariable) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"VIGIL_LOG_LEVEL", "loud"},
+      {"VIGIL_LOG_OVERFLOW", "spill"},
+      {"VIGIL_LOG_QUEUE_BYTES", "12"},
+      {"OTEL_TRACES_EXPORTER", "zipkin"},
+      {"OTEL_TRACES_SAMPLER", "sometimes"},
+      {"OTEL_BSP_MAX_QUEUE_SIZE", "-5"},
+      {"OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://collector"},
+      {"OTEL_RESOURCE_ATTRIBUTES", "broken%zz=1"},
+  };
+  for (const auto& [name, value] : cases) {
+    ScopedEnv v(name, value);
+    EXPECT_EQ(ErrorVariable([] {
+                TelemetryOptions o = OptionsFromEnv(Demo());
+                Telemetry t(std::move(o));
+              }),
+              name)
+        << value;
+  }
+}
+
+TEST(TelemetryTest, ExposesItsOwnCountersAndShutsDownTwice) {
+  ScopedEnv a("OTEL_EXPORTER_OTLP_ENDPOINT", nullptr), b("VIGIL_TRACES_FILE", nullptr);
+  TelemetryOptions o = OptionsFromEnv(Demo());
+  o.log.fd = 2;
+  o.log.handle_signals = false;
+  Telemetry t(std::move(o));
+  t.log().Info("hello");
+  const std::string text = t.metrics().Expose(ExpositionFormat::kPrometheusText);
+  for (const char* want : {"vigil_telemetry_exported_total{signal=\"logs\"}",
+                           "vigil_telemetry_exported_total{signal=\"spans\"}",
+                           "vigil_telemetry_dropped_total{signal=\"spans\",reason=\"queue_full\"}",
+                           "vigil_build_info{", "process_resident_memory_bytes "}) {
+    EXPECT_NE(text.find(want), std::string::npos) << want;
+  }
+  t.Shutdown();
+  t.Shutdown();
+}
+
+}  // namespace
+}  // namespace vigil::telemetry

@@ -1,0 +1,159 @@
+"""Traces from an SDK-instrumented program: the file exporter feeds `vigil-trace`, the
+OTLP/HTTP exporter's bodies decode with OpenTelemetry's own decoder and carry the same ids
+as the log lines, and a receiver that is down for a minute costs counted drops, bounded
+memory and nothing else: requests keep succeeding and export resumes when it returns."""
+
+import json
+import re
+import subprocess
+import time
+import unittest
+
+from harness import (Receiver, Sandbox, binary, free_port, http_get, node_decode,
+                     start_demo, wait_for)
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_SPAN = "00f067aa0ba902b7"
+TRACEPARENT = {"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN}-01"}
+FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "100"}
+
+
+def access_lines(proc):
+    return [json.loads(l) for l in proc.lines()
+            if l.startswith("{") and '"request completed"' in l]
+
+
+def metric(admin_url, name, labels):
+    """The value of one sample from the text exposition (None when absent)."""
+    _, _, body = http_get(admin_url + "/metrics")
+    pattern = re.escape(name) + r"\{([^}]*)\} (\S+)"
+    for match in re.finditer(pattern, body.decode()):
+        got = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(match.group(2))
+    plain = re.search(r"^" + re.escape(name) + r" (\S+)$", body.decode(), re.M)
+    return float(plain.group(1)) if plain and not labels else None
+
+
+def spans_in(receiver):
+    """Every span the receiver got, decoded by OpenTelemetry's decoder, with its service."""
+    spans = []
+    for i, request in enumerate(list(receiver.requests)):
+        if "decoded" not in request:
+            path = receiver.dump_dir / f"body-{i}.bin"
+            path.write_bytes(request["body"])
+            request["decoded"] = node_decode(path)["request"]
+        decoded = request["decoded"]
+        for rs in decoded.get("resourceSpans", []):
+            service = {a["key"]: a["value"] for a in rs["resource"]["attributes"]}["service.name"]
+            for ss in rs["scopeSpans"]:
+                for span in ss["spans"]:
+                    spans.append((service["stringValue"], span))
+    return spans
+
+
+class TracesTest(unittest.TestCase):
+    def setUp(self):
+        self.sandbox = Sandbox()
+
+    def tearDown(self):
+        self.sandbox.close()
+
+    def receiver(self, port=0):
+        r = Receiver(port=port)
+        r.dump_dir = self.sandbox.dir
+        self.addCleanup(r.close)
+        return r
+
+    def test_file_exporter_feeds_vigil_trace(self):
+        traces = self.sandbox.dir / "traces.jsonl"
+        demo, public, _ = start_demo(self.sandbox,
+                                     env={"VIGIL_TRACES_FILE": str(traces), **FAST_EXPORT})
+        status, _, body = http_get(public + "/work?ms=2", TRACEPARENT)
+        self.assertEqual(status, 200)
+        span_id = json.loads(body)["span_id"]
+        wait_for(lambda: traces.exists() and TRACE_ID in traces.read_text(),
+                 what="the span in the traces file")
+
+        line = json.loads(traces.read_text().splitlines()[0])
+        span = line["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+        self.assertEqual(span["traceId"], TRACE_ID)
+        self.assertEqual(span["spanId"], span_id)
+        self.assertEqual(span["parentSpanId"], PARENT_SPAN)
+        self.assertEqual(span["name"], "GET /work")
+        self.assertEqual(span["kind"], 2)
+
+        view = subprocess.run([binary("telemetry/tools/vigil-trace"), TRACE_ID[:8], "--file",
+                               str(traces), "--no-color"], capture_output=True, text=True,
+                              timeout=30)
+        self.assertEqual(view.returncode, 0, view.stderr)
+        self.assertIn(f"trace {TRACE_ID}", view.stdout)
+        self.assertRegex(view.stdout, r"vigil-demo\s+GET /work \(server\)\s+0\.000 ms\s+[0-9.]+ ms")
+        self.assertIn("http.response.status_code=200", view.stdout)
+
+        listing = subprocess.run([binary("telemetry/tools/vigil-trace"), "--file", str(traces)],
+                                 capture_output=True, text=True, timeout=30)
+        self.assertIn(TRACE_ID, listing.stdout)
+        missing = subprocess.run([binary("telemetry/tools/vigil-trace"), "ffff", "--file",
+                                  str(traces)], capture_output=True, text=True, timeout=30)
+        self.assertEqual(missing.returncode, 1)
+        self.assertIn("no span of trace", missing.stderr)
+
+    def test_otlp_spans_decode_and_match_the_log_lines(self):
+        receiver = self.receiver()
+        demo, public, _ = start_demo(self.sandbox, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, **FAST_EXPORT})
+        for _ in range(5):
+            self.assertEqual(http_get(public + "/work", TRACEPARENT)[0], 200)
+        spans = wait_for(lambda: (lambda s: s if len(s) >= 5 else None)(spans_in(receiver)),
+                         what="five spans at the receiver")
+        self.assertTrue(all(r["path"] == "/v1/traces" for r in receiver.requests))
+        self.assertEqual(receiver.requests[0]["headers"]["content-type"], "application/x-protobuf")
+        logged = {l["span_id"]: l for l in wait_for(
+            lambda: (lambda a: a if len(a) >= 5 else None)(access_lines(demo)), what="log lines")}
+        for service, span in spans:
+            self.assertEqual(service, "vigil-demo")
+            self.assertEqual(span["traceId"], TRACE_ID)
+            self.assertEqual(span["parentSpanId"], PARENT_SPAN)
+            self.assertIn(span["spanId"], logged, "a span whose id no log line carries")
+            self.assertEqual(logged[span["spanId"]]["trace_id"], span["traceId"])
+
+    def test_receiver_down_for_a_minute(self):
+        port = free_port()
+        receiver = self.receiver(port)
+        demo, public, admin = start_demo(self.sandbox, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "2000", **FAST_EXPORT})
+        http_get(public + "/work")
+        wait_for(lambda: receiver.requests, what="the first export")
+        receiver.close()
+
+        rss_start = metric(admin, "process_resident_memory_bytes", {})
+        rss_peak, requests, deadline = rss_start, 0, time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for _ in range(50):
+                status, _, _ = http_get(public + "/work")
+                self.assertEqual(status, 200, "a request failed while the receiver was down")
+                requests += 1
+            rss_peak = max(rss_peak, metric(admin, "process_resident_memory_bytes", {}))
+        dropped = metric(admin, "vigil_telemetry_dropped_total",
+                         {"signal": "spans", "reason": "export_failed"})
+        self.assertGreater(dropped, 0, "lost spans must be counted")
+        self.assertLess(rss_peak - rss_start, 32 * 2**20,
+                        f"memory grew from {rss_start} to {rss_peak} over {requests} requests")
+
+        # The queue is full of spans from the outage; once they are out, new ones follow.
+        back = self.receiver(port)
+        sent = set()
+
+        def resumed():
+            status, _, body = http_get(public + "/work", TRACEPARENT)
+            self.assertEqual(status, 200)
+            sent.add(json.loads(body)["span_id"])
+            return any(s["spanId"] in sent for _, s in spans_in(back))
+        wait_for(resumed, timeout=60, interval=0.5,
+                 what="export to resume after the receiver came back")
+
+
+if __name__ == "__main__":
+    unittest.main()
