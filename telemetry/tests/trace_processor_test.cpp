@@ -144,6 +144,16 @@ void EndSpans(const Tracer& tracer, int n) {
 
 std::uint64_t Accounted(const BatchSpanProcessor::Stats& s) { return s.exported + s.dropped(); }
 
+// The exporter sees a batch before the processor counts its outcome; wait for the count.
+bool WaitForExported(const BatchSpanProcessor& p, std::uint64_t n, Clock::duration timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (p.stats().exported < n) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
 TEST(BatchSpanProcessorTest, ExportsEverythingUnderNormalLoad) {
   // Bursts that fit in the queue, each of two full batches: the worker must deliver
   // every span by waking on its own (no timer in this test, no flush until the end).
@@ -160,6 +170,7 @@ TEST(BatchSpanProcessorTest, ExportsEverythingUnderNormalLoad) {
     ASSERT_TRUE(CountingExporter::WaitFor(state, static_cast<std::size_t>((b + 1) * kBurst), 10s))
         << "burst " << b;
   }
+  ASSERT_TRUE(WaitForExported(processor, kBursts * kBurst, 10s));
   const auto stats = processor.stats();
   EXPECT_EQ(stats.exported, static_cast<std::uint64_t>(kBursts * kBurst));
   EXPECT_EQ(stats.dropped(), 0u);
@@ -208,6 +219,7 @@ TEST(BatchSpanProcessorTest, ScheduleDelayExportsAPartialBatch) {
   const Tracer tracer(Sampler::AlwaysOn(), &processor);
   EndSpans(tracer, 7);
   ASSERT_TRUE(CountingExporter::WaitFor(state, 7, 10s));
+  ASSERT_TRUE(WaitForExported(processor, 7, 10s));
   EXPECT_EQ(processor.stats().exported, 7u);
 }
 
