@@ -3,8 +3,10 @@
 // Instrumented code never builds these by hand: the tracer fills one per sampled span
 // and recycles it after export. Exporters (OTLP protobuf, OTLP/JSON, file) read them.
 //
-//   void Export(std::span<const SpanData* const> batch, const Resource& resource) {
-//     for (const SpanData* s : batch) Encode(*s);
+//   // An exporter is given the Resource at construction, then batches of records:
+//   ExportOutcome Export(std::span<const SpanData* const> batch) noexcept override {
+//     for (const SpanData* s : batch) Encode(resource_, *s);
+//     return {batch.size()};
 //   }
 //
 // Thread-safety: plain data. A record belongs to one thread at a time: the span's
