@@ -55,6 +55,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <span>
 #include <string_view>
 #include <type_traits>
 #include <vigil/telemetry/context.hpp>
@@ -281,6 +282,15 @@ class Logger {
            const Field& field) noexcept {
     if (Enabled(level)) {
       Write(level, &ctx, msg, &field, 1);
+    }
+  }
+
+  // A request-scope line whose fields are decided at run time (some present only
+  // sometimes, such as error.type on a failed request).
+  void LogFields(LogLevel level, const RequestContext& ctx, std::string_view msg,
+                 std::span<const Field> fields) noexcept {
+    if (Enabled(level)) {
+      Write(level, &ctx, msg, fields.data(), fields.size());
     }
   }
 

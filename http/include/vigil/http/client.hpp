@@ -1,0 +1,190 @@
+// The client side of HTTP/1.1: pooled keep-alive connections to upstreams, and the
+// instrumentation every outgoing call carries.
+//
+// An Upstream is one `http://host:port` with a connection pool per worker thread, so a
+// request never waits for a lock or another thread's connection. A ClientCall wraps
+// one request: a CLIENT span (child of the caller's span), the W3C trace context and
+// X-Request-Id injected into the request's headers, and on Finish() the span's outcome
+// and `http_client_request_duration_seconds`.
+//
+//   http::Upstream catalog(runtime, http::UpstreamAddress::Parse("http://127.0.0.1:8082"),
+//                          {}, telemetry.metrics());
+//   auto conn = co_await catalog.pool(ex.worker()).Acquire();
+//   http::ClientCall call(tracer, instruments, ex.context(), "GET", catalog.address(), "/items/7");
+//
+// Thread-safety: an Upstream may be shared by all workers; each ConnectionPool and each
+// ClientConnection is used only on its own worker's thread.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/fields.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+#include <vigil/telemetry/context.hpp>
+#include <vigil/telemetry/metrics.hpp>
+#include <vigil/telemetry/trace.hpp>
+
+namespace vigil::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+class Runtime;
+
+namespace internal {
+class Deadline;
+}
+
+// Where an upstream listens.
+struct UpstreamAddress {
+  std::string host;         // a name or an IP literal (IPv6 without brackets)
+  std::uint16_t port = 80;
+  std::string authority;    // "host:port" as it appears in URLs and metric labels
+
+  // "http://host[:port]" with an optional trailing '/'. Throws std::invalid_argument
+  // naming the URL when it is anything else (another scheme, a path, a bad port).
+  static UpstreamAddress Parse(std::string_view url);
+};
+
+struct PoolOptions {
+  // Idle connections kept per worker; more are closed when released.
+  std::size_t max_idle = 64;
+  // An idle connection older than this is closed instead of reused.
+  std::chrono::milliseconds idle_timeout{30000};
+  std::chrono::milliseconds connect_timeout{2000};
+
+  // VIGIL_UPSTREAM_MAX_IDLE, VIGIL_UPSTREAM_IDLE_TIMEOUT, VIGIL_UPSTREAM_CONNECT_TIMEOUT.
+  static PoolOptions FromEnv();
+};
+
+// One open connection to an upstream, checked out of a pool.
+class ClientConnection {
+ public:
+  explicit ClientConnection(asio::ip::tcp::socket socket);
+  ~ClientConnection();
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  asio::ip::tcp::socket& socket() noexcept { return socket_; }
+  beast::flat_buffer& buffer() noexcept { return buffer_; }
+  // True when this connection served an earlier request: a failure before any response
+  // byte may then mean the upstream closed it while idle, and a retry is safe.
+  bool reused() const noexcept { return uses_ > 1; }
+  // Pending operations are cancelled `timeout` from now; expired() then tells why.
+  void SetDeadline(std::chrono::steady_clock::duration timeout);
+  bool expired() const noexcept;
+
+ private:
+  friend class ConnectionPool;
+  asio::ip::tcp::socket socket_;
+  beast::flat_buffer buffer_;
+  std::unique_ptr<internal::Deadline> deadline_;
+  std::chrono::steady_clock::time_point idle_since_;
+  std::uint64_t uses_ = 0;
+};
+
+// The gauges of one upstream's pools (all workers).
+struct PoolGauges {
+  telemetry::Gauge* idle = nullptr;
+  telemetry::Gauge* active = nullptr;
+};
+
+// The connections of one worker to one upstream.
+class ConnectionPool {
+ public:
+  ConnectionPool(asio::io_context& context, const UpstreamAddress& address, PoolOptions options,
+                 PoolGauges gauges);
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  // The most recently used idle connection still within its idle timeout, or a new one.
+  // Throws boost::system::system_error: asio::error::timed_out when connecting took
+  // longer than connect_timeout, or the connection or resolution error.
+  asio::awaitable<std::unique_ptr<ClientConnection>> Acquire();
+  // A new connection, never an idle one (for the retry after a reused one failed).
+  asio::awaitable<std::unique_ptr<ClientConnection>> Connect();
+  // Gives back a connection whose last response was read completely and which the
+  // upstream keeps alive; it is kept for reuse (or closed when the pool is full).
+  void Release(std::unique_ptr<ClientConnection> connection) noexcept;
+  // Drops a connection that cannot be reused.
+  void Discard(std::unique_ptr<ClientConnection> connection) noexcept;
+
+  std::size_t idle() const noexcept { return idle_.size(); }
+
+ private:
+  void EvictExpired() noexcept;
+
+  asio::io_context& context_;
+  const UpstreamAddress& address_;
+  PoolOptions options_;
+  PoolGauges gauges_;
+  std::vector<std::unique_ptr<ClientConnection>> idle_;
+  std::vector<asio::ip::tcp::endpoint> endpoints_;  // resolved once, on first connect
+  std::shared_ptr<bool> alive_;
+};
+
+// One upstream: its address and a pool per worker. Create it at start-up, after the
+// Runtime, and destroy it before the Runtime.
+class Upstream {
+ public:
+  Upstream(Runtime& runtime, UpstreamAddress address, PoolOptions options,
+           telemetry::Registry& registry);
+  ~Upstream();
+  Upstream(const Upstream&) = delete;  // the pools refer to address_
+  Upstream& operator=(const Upstream&) = delete;
+  const UpstreamAddress& address() const noexcept { return address_; }
+  ConnectionPool& pool(std::size_t worker) noexcept { return *pools_[worker]; }
+
+ private:
+  UpstreamAddress address_;
+  std::vector<std::unique_ptr<ConnectionPool>> pools_;
+};
+
+// The client metrics of a process:
+//   http_client_request_duration_seconds{http_request_method, server_address,
+//                                        http_response_status_code}
+//   http_client_open_connections{http_connection_state, server_address}
+class ClientInstruments {
+ public:
+  explicit ClientInstruments(telemetry::Registry& registry);
+  telemetry::Family<telemetry::Histogram>& duration;
+};
+
+// One outgoing request's telemetry. Create it just before sending; call Finish() once
+// the outcome is known (the destructor finishes a call that was not, as an error).
+class ClientCall {
+ public:
+  ClientCall(const telemetry::Tracer& tracer, ClientInstruments& instruments,
+             const telemetry::RequestContext& parent, std::string_view method_label,
+             const UpstreamAddress& upstream, std::string_view target);
+  ~ClientCall();
+  ClientCall(const ClientCall&) = delete;
+  ClientCall& operator=(const ClientCall&) = delete;
+
+  // Sets traceparent (this call's span), tracestate, baggage and X-Request-Id.
+  void Inject(beast::http::fields& fields) const;
+  const telemetry::RequestContext& context() const noexcept { return context_; }
+  telemetry::Span& span() noexcept { return span_; }
+  // `status` 0: no response arrived; `error_type` then says why ("timeout", ...).
+  void Finish(unsigned status, std::string_view error_type = {}) noexcept;
+
+ private:
+  ClientInstruments& instruments_;
+  std::string_view method_label_;
+  const UpstreamAddress& upstream_;
+  telemetry::Span span_;
+  telemetry::RequestContext context_;
+  std::chrono::steady_clock::time_point start_;
+  bool finished_ = false;
+};
+
+}  // namespace vigil::http

@@ -1,0 +1,191 @@
+// The HTTP/1.1 server every Vigil service runs on.
+//
+// A Runtime owns the worker threads, one io_context each. A Server listens on one port
+// on every worker (SO_REUSEPORT, so the kernel spreads connections) and serves each
+// connection as a coroutine on the worker that accepted it: read a request, route it,
+// run the middleware pipeline and the handler, write the response, repeat while the
+// connection is kept alive. Limits and timeouts are enforced while reading, each with
+// its status (431, 413, 408, 405, 501, 400).
+//
+//   http::Runtime runtime(http::Runtime::WorkersFromEnv());
+//   http::Routes routes;
+//   routes.Add("GET", "/items/{id}", GetItem);
+//   http::Server server(runtime, http::ServerOptions::FromEnv(8082), std::move(routes), pipeline);
+//   http::Health health;
+//   http::Server admin(runtime, http::ServerOptions::AdminFromEnv(9082),
+//                      http::AdminRoutes(telemetry, health), http::Pipeline{});
+//   return runtime.RunUntilSignal({&server, &admin}, health, telemetry);
+//
+// Thread-safety: construct, Add() and Start() on one thread before Run(); Shutdown() may
+// be called from any thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+#include <vigil/http/exchange.hpp>
+#include <vigil/http/middleware.hpp>
+#include <vigil/http/router.hpp>
+
+namespace vigil::telemetry {
+class Telemetry;
+}
+
+namespace vigil::http {
+
+using Handler = std::function<asio::awaitable<void>(Exchange&)>;
+
+// How a route receives its request body.
+enum class BodyMode {
+  kBuffered,  // the server reads the whole body (up to the limit) before the handler
+  kStreamed,  // the handler reads it with Exchange::ReadSome (a proxy, an upload)
+};
+
+struct RouteOptions {
+  BodyMode body = BodyMode::kBuffered;
+  // 0: the server's max_body_bytes.
+  std::uint64_t max_body_bytes = 0;
+};
+
+// The routes of one server: templates (see router.hpp) bound to handlers.
+//
+// Thread-safety: built at start-up; read-only afterwards.
+class Routes {
+ public:
+  // Throws std::invalid_argument for a malformed or duplicate template.
+  Routes& Add(std::string_view method, std::string_view pattern, Handler handler,
+              RouteOptions options = {});
+
+  const Router& router() const noexcept { return router_; }
+  struct Entry {
+    Handler handler;
+    RouteOptions options;
+  };
+  const Entry& entry(std::size_t id) const noexcept { return entries_[id]; }
+
+ private:
+  Router router_;
+  std::vector<Entry> entries_;
+};
+
+struct ServerOptions {
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 0;  // 0: an ephemeral port (see Server::port())
+  std::size_t max_header_bytes = 16 * 1024;
+  std::uint64_t max_body_bytes = 1024 * 1024;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_timeout{30000};
+  std::chrono::milliseconds idle_timeout{60000};
+  std::size_t max_connections = 10000;
+
+  // The public listener's options: VIGIL_BIND, VIGIL_PORT (default `default_port`),
+  // VIGIL_HTTP_MAX_HEADER_BYTES, VIGIL_HTTP_MAX_BODY_BYTES, VIGIL_HTTP_HEADER_TIMEOUT,
+  // VIGIL_HTTP_BODY_TIMEOUT, VIGIL_HTTP_IDLE_TIMEOUT, VIGIL_HTTP_MAX_CONNECTIONS.
+  // Throws telemetry::ConfigError naming a malformed variable.
+  static ServerOptions FromEnv(std::uint16_t default_port);
+  // The admin listener's: VIGIL_BIND and VIGIL_ADMIN_PORT; fixed small limits.
+  static ServerOptions AdminFromEnv(std::uint16_t default_port);
+};
+
+class Server;
+
+// Liveness and readiness, as the admin listener reports them. Readiness is false while
+// any check fails and from the moment shutdown starts.
+//
+// Thread-safety: all methods may be called from any thread.
+class Health {
+ public:
+  // A named dependency check, run on each /readyz (keep it cheap and non-blocking).
+  void AddCheck(std::string name, std::function<bool()> check);
+  void SetShuttingDown() noexcept { shutting_down_.store(true, std::memory_order_relaxed); }
+  bool shutting_down() const noexcept { return shutting_down_.load(std::memory_order_relaxed); }
+  // Empty when ready; otherwise what is not ("shutting down", "database: failing").
+  std::string NotReadyReason() const;
+
+ private:
+  std::atomic<bool> shutting_down_{false};
+  std::vector<std::pair<std::string, std::function<bool()>>> checks_;
+};
+
+// The admin routes: GET /metrics (Prometheus text, or OpenMetrics when Accept asks),
+// /healthz (200 while the process serves) and /readyz (200, or 503 with the reason).
+Routes AdminRoutes(telemetry::Telemetry& telemetry, const Health& health);
+
+class Runtime {
+ public:
+  // `workers` threads (at least 1).
+  explicit Runtime(std::size_t workers);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // VIGIL_WORKERS (default: the number of cores; 1 to 256).
+  static std::size_t WorkersFromEnv();
+
+  std::size_t size() const noexcept { return contexts_.size(); }
+  asio::io_context& context(std::size_t worker) noexcept { return *contexts_[worker]; }
+
+  // Runs every worker (worker 0 on the calling thread) until Stop().
+  void Run();
+  // Makes Run() return once the workers have finished what is queued. Any thread.
+  void Stop();
+
+  // Starts `servers`, runs until SIGTERM or SIGINT, then shuts down gracefully:
+  // readiness turns false, every server stops accepting, in-flight requests finish
+  // within `drain` (VIGIL_SHUTDOWN_TIMEOUT by default), connections still open after it
+  // are cut, telemetry is flushed. Returns the process exit code (0).
+  int RunUntilSignal(std::initializer_list<Server*> servers, Health& health,
+                     telemetry::Telemetry& telemetry);
+  static std::chrono::milliseconds DrainTimeoutFromEnv();
+
+ private:
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<std::thread> threads_;
+};
+
+// Thread-safety: see the file comment.
+class Server {
+ public:
+  Server(Runtime& runtime, ServerOptions options, Routes routes, Pipeline pipeline);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens on every worker. Throws std::system_error whose what() names the
+  // address when the port cannot be bound.
+  void Start();
+  // The bound port (after Start()).
+  std::uint16_t port() const noexcept { return port_; }
+  const ServerOptions& options() const noexcept { return options_; }
+
+  // Stops accepting, closes idle keep-alive connections, lets requests in flight finish
+  // (their responses say Connection: close), and cuts what remains after `deadline`.
+  // `done` runs (on a worker thread) when no connection is left. Later calls do nothing.
+  void Shutdown(std::chrono::milliseconds deadline, std::function<void()> done);
+
+  // Open connections now (all workers).
+  std::size_t connections() const noexcept;
+
+  struct Worker;
+
+ private:
+  friend class Connection;
+  Runtime& runtime_;
+  ServerOptions options_;
+  Routes routes_;
+  Pipeline pipeline_;
+  std::uint16_t port_ = 0;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<std::size_t> connections_{0};
+};
+
+}  // namespace vigil::http

@@ -1,0 +1,273 @@
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <charconv>
+#include <stdexcept>
+#include <vigil/http/client.hpp>
+#include <vigil/http/server.hpp>
+#include <vigil/telemetry/env.hpp>
+
+#include "deadline.hpp"
+
+namespace vigil::http {
+
+namespace tel = vigil::telemetry;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+// ---------------------------------------------------------------------------- address
+
+UpstreamAddress UpstreamAddress::Parse(std::string_view url) {
+  auto fail = [&](const char* why) {
+    throw std::invalid_argument("upstream \"" + std::string(url) + "\" is not valid: " + why);
+  };
+  constexpr std::string_view kScheme = "http://";
+  if (url.substr(0, kScheme.size()) != kScheme) fail("expected http://host[:port]");
+  std::string_view rest = url.substr(kScheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.empty()) fail("the host is missing");
+  if (rest.find_first_of("/?#@ ") != std::string_view::npos) {
+    fail("expected only http://host[:port], without path, query or credentials");
+  }
+  UpstreamAddress a;
+  std::string_view port_text;
+  if (rest.front() == '[') {
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos) fail("unterminated IPv6 literal");
+    a.host = std::string(rest.substr(1, close - 1));
+    rest.remove_prefix(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') fail("expected ':' after the IPv6 literal");
+      port_text = rest.substr(1);
+    }
+  } else {
+    const auto colon = rest.rfind(':');
+    a.host = std::string(rest.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = rest.substr(colon + 1);
+  }
+  if (a.host.empty()) fail("the host is missing");
+  if (!port_text.empty() || rest.find(':') != std::string_view::npos) {
+    unsigned port = 0;
+    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port == 0 ||
+        port > 65535) {
+      fail("the port must be from 1 to 65535");
+    }
+    a.port = static_cast<std::uint16_t>(port);
+  }
+  const bool v6 = a.host.find(':') != std::string::npos;
+  a.authority = (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
+  return a;
+}
+
+PoolOptions PoolOptions::FromEnv() {
+  PoolOptions o;
+  o.max_idle = static_cast<std::size_t>(tel::env::Integer("VIGIL_UPSTREAM_MAX_IDLE", 64, 0, 100000));
+  o.idle_timeout = tel::env::Millis("VIGIL_UPSTREAM_IDLE_TIMEOUT", o.idle_timeout);
+  o.connect_timeout = tel::env::Millis("VIGIL_UPSTREAM_CONNECT_TIMEOUT", o.connect_timeout);
+  if (o.connect_timeout.count() == 0) {
+    throw tel::ConfigError("VIGIL_UPSTREAM_CONNECT_TIMEOUT",
+                           "0 is not valid: expected a timeout of at least 1 ms");
+  }
+  return o;
+}
+
+// ---------------------------------------------------------------------------- connection
+
+ClientConnection::ClientConnection(tcp::socket socket)
+    : socket_(std::move(socket)),
+      deadline_(std::make_unique<internal::Deadline>(socket_.get_executor(), socket_)) {}
+
+ClientConnection::~ClientConnection() { deadline_->Stop(); }
+
+void ClientConnection::SetDeadline(std::chrono::steady_clock::duration timeout) {
+  deadline_->Set(timeout);
+}
+
+bool ClientConnection::expired() const noexcept { return deadline_->expired(); }
+
+// ---------------------------------------------------------------------------- pool
+
+ConnectionPool::ConnectionPool(asio::io_context& context, const UpstreamAddress& address,
+                               PoolOptions options, PoolGauges gauges)
+    : context_(context),
+      address_(address),
+      options_(options),
+      gauges_(gauges),
+      alive_(std::make_shared<bool>(true)) {}
+
+ConnectionPool::~ConnectionPool() {
+  *alive_ = false;
+  if (gauges_.idle != nullptr) gauges_.idle->Dec(static_cast<double>(idle_.size()));
+}
+
+void ConnectionPool::EvictExpired() noexcept {
+  // Idle connections are kept oldest first; the oldest expire first.
+  const auto cutoff = std::chrono::steady_clock::now() - options_.idle_timeout;
+  std::size_t stale = 0;
+  while (stale < idle_.size() && idle_[stale]->idle_since_ < cutoff) ++stale;
+  if (stale == 0) return;
+  idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(stale));
+  if (gauges_.idle != nullptr) gauges_.idle->Dec(static_cast<double>(stale));
+}
+
+asio::awaitable<std::unique_ptr<ClientConnection>> ConnectionPool::Acquire() {
+  EvictExpired();
+  if (!idle_.empty()) {
+    auto c = std::move(idle_.back());
+    idle_.pop_back();
+    if (gauges_.idle != nullptr) gauges_.idle->Dec();
+    if (gauges_.active != nullptr) gauges_.active->Inc();
+    ++c->uses_;
+    co_return c;
+  }
+  co_return co_await Connect();
+}
+
+asio::awaitable<std::unique_ptr<ClientConnection>> ConnectionPool::Connect() {
+  constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+  if (endpoints_.empty()) {
+    tcp::resolver resolver(context_);
+    auto [ec, results] =
+        co_await resolver.async_resolve(address_.host, std::to_string(address_.port), kTuple);
+    if (ec) throw boost::system::system_error(ec, "resolving " + address_.host);
+    for (const auto& r : results) endpoints_.push_back(r.endpoint());
+  }
+  auto c = std::make_unique<ClientConnection>(tcp::socket(context_));
+  c->SetDeadline(options_.connect_timeout);
+  auto [ec, endpoint] = co_await asio::async_connect(c->socket_, endpoints_, kTuple);
+  (void)endpoint;
+  if (ec) {
+    // The next attempt resolves again: the name may point elsewhere now.
+    endpoints_.clear();
+    if (c->expired()) ec = asio::error::timed_out;
+    throw boost::system::system_error(ec, "connecting to " + address_.authority);
+  }
+  c->deadline_->Clear();
+  error_code ignored;
+  c->socket_.set_option(tcp::no_delay(true), ignored);
+  c->uses_ = 1;
+  if (gauges_.active != nullptr) gauges_.active->Inc();
+  co_return c;
+}
+
+void ConnectionPool::Release(std::unique_ptr<ClientConnection> c) noexcept {
+  if (!c) return;
+  if (gauges_.active != nullptr) gauges_.active->Dec();
+  if (idle_.size() >= options_.max_idle || !c->socket_.is_open() || c->buffer_.size() != 0) {
+    return;  // closed by the destructor
+  }
+  c->deadline_->Clear();
+  c->idle_since_ = std::chrono::steady_clock::now();
+  try {
+    idle_.push_back(std::move(c));
+  } catch (...) {
+    return;
+  }
+  if (gauges_.idle != nullptr) gauges_.idle->Inc();
+}
+
+void ConnectionPool::Discard(std::unique_ptr<ClientConnection> c) noexcept {
+  if (c && gauges_.active != nullptr) gauges_.active->Dec();
+}
+
+// ---------------------------------------------------------------------------- upstream
+
+Upstream::Upstream(Runtime& runtime, UpstreamAddress address, PoolOptions options,
+                   tel::Registry& registry)
+    : address_(std::move(address)) {
+  auto& family = registry.GaugeFamily(
+      "http_client_open_connections",
+      "Connections to upstreams held by the client pools, by state (active or idle).",
+      {"http_connection_state", "server_address"});
+  PoolGauges gauges{&family.WithLabels({"idle", address_.authority}),
+                    &family.WithLabels({"active", address_.authority})};
+  for (std::size_t i = 0; i < runtime.size(); ++i) {
+    pools_.push_back(
+        std::make_unique<ConnectionPool>(runtime.context(i), address_, options, gauges));
+  }
+}
+
+Upstream::~Upstream() = default;
+
+// ---------------------------------------------------------------------------- telemetry
+
+ClientInstruments::ClientInstruments(tel::Registry& registry)
+    : duration(registry.HistogramFamily(
+          "http_client_request_duration_seconds", "Duration of HTTP client requests.",
+          {"http_request_method", "server_address", "http_response_status_code"})) {}
+
+ClientCall::ClientCall(const tel::Tracer& tracer, ClientInstruments& instruments,
+                       const tel::RequestContext& parent, std::string_view method_label,
+                       const UpstreamAddress& upstream, std::string_view target)
+    : instruments_(instruments),
+      method_label_(method_label),
+      upstream_(upstream),
+      span_(tracer.StartSpan(method_label == "_OTHER" ? std::string_view("HTTP") : method_label,
+                             parent.span, tel::SpanKind::kClient)),
+      context_(tel::WithSpan(parent, span_)),
+      start_(std::chrono::steady_clock::now()) {
+  if (span_.IsRecording()) {
+    span_.SetAttribute("http.request.method", method_label);
+    span_.SetAttribute("server.address", std::string_view(upstream.host));
+    span_.SetAttribute("server.port", static_cast<std::int64_t>(upstream.port));
+    std::string url;
+    url.reserve(7 + upstream.authority.size() + target.size());
+    url.append("http://").append(upstream.authority).append(target);
+    span_.SetAttribute("url.full", std::string_view(url));
+  }
+}
+
+ClientCall::~ClientCall() {
+  if (!finished_) Finish(0, "cancelled");
+}
+
+void ClientCall::Inject(beast::http::fields& fields) const {
+  char traceparent[tel::kTraceparentSize];
+  tel::FormatTraceparent(context_.span, traceparent);
+  fields.set("traceparent", beast::string_view(traceparent, sizeof traceparent));
+  if (!context_.span.trace_state.empty()) {
+    fields.set("tracestate", context_.span.trace_state.ToHeader());
+  } else {
+    fields.erase("tracestate");
+  }
+  if (!context_.baggage.empty()) {
+    fields.set("baggage", context_.baggage.ToHeader());
+  } else {
+    fields.erase("baggage");
+  }
+  if (!context_.request_id.empty()) {
+    const auto id = context_.request_id.view();
+    fields.set("X-Request-Id", beast::string_view(id.data(), id.size()));
+  }
+}
+
+void ClientCall::Finish(unsigned status, std::string_view error_type) noexcept {
+  if (finished_) return;
+  finished_ = true;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  char code[4] = {0, 0, 0, 0};
+  std::string_view code_text;
+  if (status != 0) {
+    unsigned s = status % 1000;
+    for (int i = 2; i >= 0; --i, s /= 10) code[i] = static_cast<char>('0' + s % 10);
+    code_text = std::string_view(code, 3);
+  }
+  try {
+    instruments_.duration.WithLabels({method_label_, upstream_.authority, code_text})
+        .Observe(seconds, context_.span);
+  } catch (...) {
+  }
+  if (span_.IsRecording()) {
+    if (status != 0) span_.SetAttribute("http.response.status_code", static_cast<std::int64_t>(status));
+    if (status == 0 || status >= 400) {
+      span_.SetStatus(tel::StatusCode::kError);
+      span_.SetAttribute("error.type", !error_type.empty() ? error_type : std::string_view(code_text));
+    }
+  }
+  span_.End();
+}
+
+}  // namespace vigil::http

@@ -1,0 +1,415 @@
+#include "connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <charconv>
+
+namespace vigil::http {
+
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kReadSize = 16 * 1024;
+
+// The methods OpenTelemetry names; any other becomes "_OTHER" in telemetry.
+std::string_view MethodLabel(bhttp::verb verb) noexcept {
+  switch (verb) {
+    case bhttp::verb::get: return "GET";
+    case bhttp::verb::head: return "HEAD";
+    case bhttp::verb::post: return "POST";
+    case bhttp::verb::put: return "PUT";
+    case bhttp::verb::delete_: return "DELETE";
+    case bhttp::verb::connect: return "CONNECT";
+    case bhttp::verb::options: return "OPTIONS";
+    case bhttp::verb::trace: return "TRACE";
+    case bhttp::verb::patch: return "PATCH";
+    default: return "_OTHER";
+  }
+}
+
+bool IsClientGone(const error_code& ec) noexcept {
+  return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+         ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::operation_aborted;
+}
+
+}  // namespace
+
+Connection::Connection(Server& server, Server::Worker& worker, asio::ip::tcp::socket socket)
+    : server_(server),
+      worker_(worker),
+      socket_(std::move(socket)),
+      deadline_(socket_.get_executor(), socket_) {
+  next = worker_.connections;
+  if (next != nullptr) next->prev = this;
+  worker_.connections = this;
+}
+
+Connection::~Connection() {
+  deadline_.Stop();
+  if (prev != nullptr) prev->next = next;
+  if (next != nullptr) next->prev = prev;
+  if (worker_.connections == this) worker_.connections = next;
+}
+
+std::optional<std::uint64_t> Connection::RequestContentLength() const noexcept {
+  boost::optional<std::uint64_t> n;
+  if (stream_parser_) n = stream_parser_->content_length();
+  else if (string_parser_) n = string_parser_->content_length();
+  else if (head_parser_ && head_parser_->is_header_done()) n = head_parser_->content_length();
+  return n ? std::optional<std::uint64_t>(*n) : std::nullopt;
+}
+
+bool Connection::RequestChunked() const noexcept {
+  if (stream_parser_) return stream_parser_->chunked();
+  if (string_parser_) return string_parser_->chunked();
+  return head_parser_ && head_parser_->is_header_done() && head_parser_->chunked();
+}
+
+void Connection::RequestClose() noexcept {
+  close_requested_ = true;
+  if (idle_) {
+    error_code ignored;
+    socket_.cancel(ignored);
+  }
+}
+
+void Connection::Abort() noexcept {
+  close_requested_ = true;
+  error_code ignored;
+  socket_.cancel(ignored);
+}
+
+bool Connection::KeepAlive(const Exchange& ex) const noexcept {
+  return !ex.closing() && !close_requested_ && !worker_.stopping && request_keep_alive_;
+}
+
+// Reads the next request's header. Returns false when the connection should simply end
+// (client gone, idle too long, shutdown); true with `ex` either ready for routing or
+// already answered with the reason it was rejected.
+asio::awaitable<bool> Connection::ReadHeader(Exchange& ex, bool first) {
+  const ServerOptions& opt = server_.options_;
+  head_parser_.emplace();
+  head_parser_->header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
+  // Body limits depend on the route, known only once the header is read.
+  head_parser_->body_limit(boost::none);
+  string_parser_.reset();
+  stream_parser_.reset();
+  stream_response_.reset();
+  serializer_.reset();
+  continue_sent_ = false;
+
+  // Waiting for a request to start is idling: shutdown may close the connection now,
+  // and the idle timeout (the header timeout for a new connection) applies.
+  if (buffer_.size() == 0) {
+    idle_ = true;
+    if (close_requested_) co_return false;
+    deadline_.Set(first ? opt.header_timeout : opt.idle_timeout);
+    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(kReadSize), kTuple);
+    idle_ = false;
+    if (ec) co_return false;
+    buffer_.commit(n);
+  }
+  idle_ = false;
+  if (!first) deadline_.Set(opt.header_timeout);
+  auto [ec, n] = co_await bhttp::async_read_header(socket_, buffer_, *head_parser_, kTuple);
+  (void)n;
+  ex.request_ = &head_parser_->get();
+  request_keep_alive_ = !ec && head_parser_->keep_alive();
+  if (!ec) co_return true;
+
+  // A rejection is answered, then the connection closes: what follows in the stream
+  // cannot be trusted to start a request.
+  ex.CloseAfterResponse();
+  if (deadline_.expired()) {
+    ex.set_error_type("timeout");
+    ex.RespondProblem(408, "The request headers did not arrive in time.");
+  } else if (ec == bhttp::error::header_limit) {
+    ex.set_error_type("header_too_large");
+    ex.RespondProblem(431, "The request line and headers exceed " +
+                               std::to_string(opt.max_header_bytes) + " bytes.");
+  } else if (IsClientGone(ec)) {
+    co_return false;
+  } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() ||
+             ec == bhttp::error::body_limit) {
+    ex.set_error_type("malformed_request");
+    ex.RespondProblem(400, "The request is not valid HTTP/1.1.");
+  } else {
+    co_return false;
+  }
+  co_return true;
+}
+
+// Fills in what routing decides: the route, and how the body is read.
+void Connection::Route(Exchange& ex, Handler& handler) {
+  const RequestHeader& req = head_parser_->get();
+  ex.method_label_ = MethodLabel(req.method());
+  const std::string_view target(req.target().data(), req.target().size());
+  const auto q = target.find('?');
+  ex.path_ = target.substr(0, q);
+  ex.query_ = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  const std::string_view method(req.method_string().data(), req.method_string().size());
+  ex.match_ = server_.routes_.router().Find(method, ex.path_);
+
+  const bool has_body = head_parser_->chunked() ||
+                        (head_parser_->content_length() && *head_parser_->content_length() > 0);
+  // A method outside the HTTP registry that Beast knows is refused whatever the route,
+  // so that even a route accepting "*" never sees one.
+  if (req.method() == bhttp::verb::unknown) ex.match_ = Router::Match{};
+  if (!ex.match_.found()) {
+    // The body of a request we refuse is not read: the connection closes after the answer.
+    if (has_body) ex.CloseAfterResponse();
+    if (req.method() == bhttp::verb::unknown) {
+      handler = [](Exchange& e) -> asio::awaitable<void> {
+        e.RespondProblem(501, "This server does not implement the request's method.");
+        co_return;
+      };
+    } else if (ex.match_.result == Router::Match::Result::kMethodNotAllowed) {
+      handler = [](Exchange& e) -> asio::awaitable<void> {
+        e.RespondProblem(405, "The route does not accept this method.");
+        e.response().set(bhttp::field::allow,
+                         boost::beast::string_view(e.match_.allow.data(), e.match_.allow.size()));
+        co_return;
+      };
+    } else {
+      handler = [](Exchange& e) -> asio::awaitable<void> {
+        e.RespondProblem(404, "No route matches the request's path.");
+        co_return;
+      };
+    }
+    return;
+  }
+
+  const Routes::Entry& entry = server_.routes_.entry(ex.match_.id);
+  body_limit_ = entry.options.max_body_bytes != 0 ? entry.options.max_body_bytes
+                                                  : server_.options_.max_body_bytes;
+  if (head_parser_->content_length() && *head_parser_->content_length() > body_limit_) {
+    ex.CloseAfterResponse();
+    const std::uint64_t limit = body_limit_;
+    handler = [limit](Exchange& e) -> asio::awaitable<void> {
+      e.set_error_type("body_too_large");
+      e.RespondProblem(413, "The request body exceeds " + std::to_string(limit) + " bytes.");
+      co_return;
+    };
+    return;
+  }
+
+  if (entry.options.body == BodyMode::kStreamed) {
+    stream_parser_.emplace(std::move(*head_parser_));
+    stream_parser_->body_limit(body_limit_);
+    ex.request_ = &stream_parser_->get();
+    handler = entry.handler;
+  } else {
+    string_parser_.emplace(std::move(*head_parser_));
+    string_parser_->body_limit(body_limit_);
+    ex.request_ = &string_parser_->get();
+    const Handler* inner = &entry.handler;
+    handler = [this, inner](Exchange& e) -> asio::awaitable<void> {
+      co_await ReadBufferedBody(e);
+      co_await (*inner)(e);
+    };
+  }
+}
+
+void Connection::FailBodyRead(Exchange& ex, const error_code& ec) {
+  ex.CloseAfterResponse();
+  if (deadline_.expired()) {
+    ex.set_error_type("timeout");
+    throw HttpError(408, "The request body did not arrive in time.");
+  }
+  if (ec == bhttp::error::body_limit) {
+    ex.set_error_type("body_too_large");
+    throw HttpError(413, "The request body exceeds " + std::to_string(body_limit_) + " bytes.");
+  }
+  ex.set_error_type(IsClientGone(ec) ? "client_closed" : "malformed_request");
+  throw HttpError(400, "The request body is incomplete or malformed.");
+}
+
+asio::awaitable<void> Connection::SendContinueIfExpected(Exchange& ex) {
+  if (continue_sent_) co_return;
+  continue_sent_ = true;
+  const auto expect = ex.request().find(bhttp::field::expect);
+  if (expect == ex.request().end() || ex.request().version() < 11 ||
+      !boost::beast::iequals(expect->value(), "100-continue")) {
+    co_return;
+  }
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  deadline_.Set(server_.options_.body_timeout);
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(kContinue), kTuple);
+  (void)n;
+  if (ec) FailBodyRead(ex, ec);
+}
+
+asio::awaitable<void> Connection::ReadBufferedBody(Exchange& ex) {
+  if (string_parser_->is_done()) co_return;
+  co_await SendContinueIfExpected(ex);
+  deadline_.Set(server_.options_.body_timeout);
+  auto [ec, n] = co_await bhttp::async_read(socket_, buffer_, *string_parser_, kTuple);
+  (void)n;
+  if (ec) FailBodyRead(ex, ec);
+  ex.body_ = std::move(string_parser_->get().body());
+}
+
+asio::awaitable<std::size_t> Connection::ReadSome(Exchange& ex, char* out, std::size_t size) {
+  if (!stream_parser_) throw std::logic_error("ReadSome is for routes with BodyMode::kStreamed");
+  if (stream_parser_->is_done() || size == 0) co_return 0;
+  co_await SendContinueIfExpected(ex);
+  auto& body = stream_parser_->get().body();
+  while (!stream_parser_->is_done()) {
+    body.data = out;
+    body.size = size;
+    deadline_.Set(server_.options_.body_timeout);
+    auto [ec, n] = co_await bhttp::async_read_some(socket_, buffer_, *stream_parser_, kTuple);
+    (void)n;
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) FailBodyRead(ex, ec);
+    const std::size_t got = size - body.size;
+    if (got > 0) co_return got;
+  }
+  co_return 0;
+}
+
+asio::awaitable<std::string> Connection::ReadAll(Exchange& ex) {
+  std::string all;
+  char chunk[kReadSize];
+  for (;;) {
+    const std::size_t n = co_await ReadSome(ex, chunk, sizeof chunk);
+    if (n == 0) break;
+    all.append(chunk, n);
+  }
+  co_return all;
+}
+
+asio::awaitable<void> Connection::SendHead(Exchange& ex, const ResponseHeader& head,
+                                           std::optional<std::uint64_t> content_length) {
+  if (ex.head_sent_) throw std::logic_error("SendHead called twice");
+  stream_response_.emplace();
+  static_cast<ResponseHeader&>(*stream_response_) = head;
+  // Fields the middleware set (X-Request-Id, ...) unless the handler's head has them.
+  for (const auto& field : ex.response_) {
+    if (stream_response_->find(field.name_string()) == stream_response_->end()) {
+      stream_response_->insert(field.name_string(), field.value());
+    }
+  }
+  stream_response_->version(ex.request().version() >= 11 ? 11 : 10);
+  stream_response_->keep_alive(KeepAlive(ex));
+  if (content_length) {
+    stream_response_->content_length(*content_length);
+  } else if (stream_response_->version() >= 11) {
+    stream_response_->chunked(true);
+  } else {
+    stream_response_->keep_alive(false);
+    ex.CloseAfterResponse();
+  }
+  ex.response_.result(head.result_int());
+  ex.responded_ = true;
+  ex.head_sent_ = true;
+  serializer_.emplace(*stream_response_);
+  deadline_.Set(server_.options_.body_timeout);
+  auto [ec, n] = co_await bhttp::async_write_header(socket_, *serializer_, kTuple);
+  (void)n;
+  if (ec) {
+    ex.CloseAfterResponse();
+    ex.set_error_type("client_closed");
+    throw boost::system::system_error(ec);
+  }
+}
+
+asio::awaitable<void> Connection::SendBody(Exchange& ex, const char* data, std::size_t size) {
+  if (!serializer_) throw std::logic_error("SendBody before SendHead");
+  if (size == 0) co_return;
+  auto& body = stream_response_->body();
+  body.data = const_cast<char*>(data);  // buffer_body only reads through it when writing
+  body.size = size;
+  body.more = true;
+  deadline_.Set(server_.options_.body_timeout);
+  auto [ec, n] = co_await bhttp::async_write(socket_, *serializer_, kTuple);
+  (void)n;
+  if (ec == bhttp::error::need_buffer) ec = {};
+  if (ec) {
+    ex.CloseAfterResponse();
+    ex.set_error_type("client_closed");
+    throw boost::system::system_error(ec);
+  }
+  ex.bytes_sent_ += size;
+}
+
+asio::awaitable<void> Connection::Finish(Exchange& ex) {
+  if (!serializer_) throw std::logic_error("Finish before SendHead");
+  if (ex.finished_) co_return;
+  auto& body = stream_response_->body();
+  body.data = nullptr;
+  body.size = 0;
+  body.more = false;
+  deadline_.Set(server_.options_.body_timeout);
+  auto [ec, n] = co_await bhttp::async_write(socket_, *serializer_, kTuple);
+  (void)n;
+  if (ec && ec != bhttp::error::need_buffer) {
+    ex.CloseAfterResponse();
+    ex.set_error_type("client_closed");
+    throw boost::system::system_error(ec);
+  }
+  ex.finished_ = true;
+}
+
+asio::awaitable<bool> Connection::WriteResponse(Exchange& ex) {
+  if (ex.abort_) co_return false;
+  if (ex.head_sent_) {
+    // A streamed response that did not finish cannot be completed: the connection ends.
+    co_return ex.finished_ && KeepAlive(ex);
+  }
+  if (!ex.responded_) ex.RespondProblem(500, "The server could not produce a response.");
+  Response& res = ex.response_;
+  const bool keep_alive = KeepAlive(ex);
+  res.version(ex.request_ != nullptr && ex.request_->version() < 11 ? 10 : 11);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  deadline_.Set(server_.options_.body_timeout);
+  auto [ec, n] = co_await bhttp::async_write(socket_, res, kTuple);
+  (void)n;
+  co_return !ec && keep_alive;
+}
+
+asio::awaitable<void> Connection::Run() {
+  error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  const asio::ip::tcp::endpoint peer = socket_.remote_endpoint(ignored);
+  for (bool first = true;; first = false) {
+    Exchange ex(*this);
+    ex.peer_ = peer;
+    ex.worker_ = worker_.index;
+    if (!co_await ReadHeader(ex, first)) break;
+    ex.start_ = std::chrono::steady_clock::now();
+
+    Handler handler;
+    if (!ex.responded_) {
+      Route(ex, handler);
+    } else {
+      // Rejected while reading: the pipeline still runs so the request is observed.
+      handler = [](Exchange&) -> asio::awaitable<void> { co_return; };
+    }
+    co_await server_.pipeline_.Run(ex, handler);
+    if (!ex.responded_ && ex.error_) {
+      ex.RespondProblem(500, "The server could not produce a response.");
+    }
+    if (!co_await WriteResponse(ex)) break;
+    // A body the handler left unread would be taken for the next request.
+    // (A request answered without routing had no body, or is closing already.)
+    if ((string_parser_ && !string_parser_->is_done()) ||
+        (stream_parser_ && !stream_parser_->is_done())) {
+      break;
+    }
+  }
+  deadline_.Stop();
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  socket_.close(ignored);
+}
+
+}  // namespace vigil::http

@@ -1,0 +1,90 @@
+// One accepted client connection: the request/response loop of a Server.
+//
+// Thread-safety: lives on the worker that accepted it; Server::Shutdown reaches it only
+// through that worker's io_context.
+#pragma once
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/serializer.hpp>
+
+#include <optional>
+#include <vigil/http/server.hpp>
+
+#include "deadline.hpp"
+
+namespace vigil::http {
+
+struct Server::Worker {
+  explicit Worker(asio::io_context& context, std::size_t worker_index)
+      : io(context), acceptor(context), slot_free(context), index(worker_index) {}
+
+  asio::io_context& io;
+  asio::ip::tcp::acceptor acceptor;
+  asio::steady_timer slot_free;  // waited on while the connection cap is reached
+  std::size_t index;
+  std::size_t cap = 0;
+  std::size_t count = 0;
+  Connection* connections = nullptr;  // intrusive list of open connections
+  bool stopping = false;
+  std::function<void()> on_empty;  // set by Shutdown: runs when count drops to 0
+};
+
+class Connection {
+ public:
+  Connection(Server& server, Server::Worker& worker, asio::ip::tcp::socket socket);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  asio::awaitable<void> Run();
+
+  // Shutdown: an idle connection closes now, a busy one after its response.
+  void RequestClose() noexcept;
+  // Shutdown deadline: pending operations on the client socket are cancelled.
+  void Abort() noexcept;
+
+  // Exchange's streamed-body and streamed-response operations.
+  asio::awaitable<std::size_t> ReadSome(Exchange& ex, char* out, std::size_t size);
+  asio::awaitable<std::string> ReadAll(Exchange& ex);
+  asio::awaitable<void> SendHead(Exchange& ex, const ResponseHeader& head,
+                                 std::optional<std::uint64_t> content_length);
+  asio::awaitable<void> SendBody(Exchange& ex, const char* data, std::size_t size);
+  asio::awaitable<void> Finish(Exchange& ex);
+  std::uint64_t body_limit() const noexcept { return body_limit_; }
+  // The request's framing, once its header is read.
+  std::optional<std::uint64_t> RequestContentLength() const noexcept;
+  bool RequestChunked() const noexcept;
+
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+
+ private:
+  asio::awaitable<bool> ReadHeader(Exchange& ex, bool first);
+  void Route(Exchange& ex, Handler& handler);
+  asio::awaitable<void> ReadBufferedBody(Exchange& ex);
+  asio::awaitable<void> SendContinueIfExpected(Exchange& ex);
+  asio::awaitable<bool> WriteResponse(Exchange& ex);
+  bool KeepAlive(const Exchange& ex) const noexcept;
+  [[noreturn]] void FailBodyRead(Exchange& ex, const boost::system::error_code& ec);
+
+  Server& server_;
+  Server::Worker& worker_;
+  asio::ip::tcp::socket socket_;
+  internal::Deadline deadline_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<beast::http::request_parser<beast::http::empty_body>> head_parser_;
+  std::optional<beast::http::request_parser<beast::http::string_body>> string_parser_;
+  std::optional<beast::http::request_parser<beast::http::buffer_body>> stream_parser_;
+  std::optional<beast::http::response<beast::http::buffer_body>> stream_response_;
+  std::optional<beast::http::response_serializer<beast::http::buffer_body>> serializer_;
+  std::uint64_t body_limit_ = 0;
+  bool idle_ = true;
+  bool close_requested_ = false;
+  bool continue_sent_ = false;
+  bool request_keep_alive_ = false;
+};
+
+}  // namespace vigil::http

@@ -1,0 +1,77 @@
+#include <algorithm>
+#include <cstring>
+#include <vigil/http/middleware/tracing.hpp>
+
+namespace vigil::http {
+
+namespace tel = vigil::telemetry;
+
+namespace {
+
+// "{METHOD} {route}", or "{METHOD}" without a route; OpenTelemetry names a span of an
+// unknown method "HTTP". Built on the stack: the tracer copies the name.
+std::string_view SpanName(const Exchange& ex, char (&buffer)[256]) noexcept {
+  std::string_view method = ex.method_label();
+  if (method == "_OTHER") method = "HTTP";
+  std::size_t n = std::min(method.size(), sizeof buffer);
+  std::memcpy(buffer, method.data(), n);
+  const std::string_view route = ex.route();
+  if (!route.empty() && n + 1 + route.size() <= sizeof buffer) {
+    buffer[n++] = ' ';
+    std::memcpy(buffer + n, route.data(), route.size());
+    n += route.size();
+  }
+  return {buffer, n};
+}
+
+}  // namespace
+
+void TracingMiddleware::Before(Exchange& ex) {
+  char name_buffer[256];
+  const std::string_view name = SpanName(ex, name_buffer);
+  auto parent = tel::ExtractTraceContext(ex.header("traceparent"), ex.header("tracestate"));
+  ex.span() = parent ? tracer_.StartSpan(name, *parent.value, tel::SpanKind::kServer)
+                     : tracer_.StartRootSpan(name, tel::SpanKind::kServer);
+  if (const auto baggage = ex.header("baggage"); !baggage.empty()) {
+    if (auto parsed = tel::ParseBaggage(baggage)) ex.context().baggage = std::move(*parsed.value);
+  }
+  ex.context() = tel::WithSpan(std::move(ex.context()), ex.span());
+
+  tel::Span& span = ex.span();
+  if (!span.IsRecording()) return;
+  span.SetAttribute("http.request.method", ex.method_label());
+  if (ex.method_label() == "_OTHER") span.SetAttribute("http.request.method_original", ex.method());
+  if (!ex.route().empty()) span.SetAttribute("http.route", ex.route());
+  span.SetAttribute("url.path", ex.path());
+  span.SetAttribute("url.scheme", "http");
+  span.SetAttribute("network.protocol.version", ex.request().version() == 10 ? "1.0" : "1.1");
+  const auto address = ex.peer().address();
+  if (address.is_v4()) {
+    char text[16];
+    const auto bytes = address.to_v4().to_bytes();
+    const int len = std::snprintf(text, sizeof text, "%u.%u.%u.%u", bytes[0], bytes[1], bytes[2],
+                                  bytes[3]);
+    span.SetAttribute("client.address", std::string_view(text, static_cast<std::size_t>(len)));
+  } else {
+    span.SetAttribute("client.address", address.to_string());
+  }
+  if (const auto agent = ex.header("user-agent"); !agent.empty()) {
+    span.SetAttribute("user_agent.original", agent);
+  }
+}
+
+void TracingMiddleware::After(Exchange& ex) noexcept {
+  tel::Span& span = ex.span();
+  if (span.IsRecording()) {
+    const unsigned status = ex.status();
+    span.SetAttribute("http.response.status_code", static_cast<std::int64_t>(status));
+    if (status >= 500) {
+      span.SetStatus(tel::StatusCode::kError);
+      span.SetAttribute("error.type", ex.error_type().empty() ? std::string_view(ReasonPhrase(status))
+                                                              : ex.error_type());
+    }
+  }
+  span.End();
+}
+
+}  // namespace vigil::http

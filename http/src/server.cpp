@@ -1,0 +1,349 @@
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <csignal>
+#include <system_error>
+#include <vigil/http/server.hpp>
+#include <vigil/telemetry/env.hpp>
+#include <vigil/telemetry/metrics.hpp>
+#include <vigil/telemetry/telemetry.hpp>
+
+#include "connection.hpp"
+
+namespace vigil::http {
+
+namespace env = telemetry::env;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+// ---------------------------------------------------------------------------- Routes
+
+Routes& Routes::Add(std::string_view method, std::string_view pattern, Handler handler,
+                    RouteOptions options) {
+  const std::size_t id = router_.Add(method, pattern);
+  if (id != entries_.size()) throw std::logic_error("route ids out of step");
+  entries_.push_back(Entry{std::move(handler), options});
+  return *this;
+}
+
+// ---------------------------------------------------------------------------- options
+
+namespace {
+
+std::string BindFromEnv() {
+  std::string bind = env::String("VIGIL_BIND", "127.0.0.1");
+  error_code ec;
+  asio::ip::make_address(bind, ec);
+  if (ec) {
+    throw telemetry::ConfigError("VIGIL_BIND",
+                                 "\"" + bind + "\" is not valid: expected an IPv4 or IPv6 address");
+  }
+  return bind;
+}
+
+}  // namespace
+
+ServerOptions ServerOptions::FromEnv(std::uint16_t default_port) {
+  ServerOptions o;
+  o.bind = BindFromEnv();
+  o.port = static_cast<std::uint16_t>(env::Integer("VIGIL_PORT", default_port, 1, 65535));
+  o.max_header_bytes = static_cast<std::size_t>(
+      env::Integer("VIGIL_HTTP_MAX_HEADER_BYTES", 16 * 1024, 1024, 1024 * 1024));
+  o.max_body_bytes = static_cast<std::uint64_t>(
+      env::Integer("VIGIL_HTTP_MAX_BODY_BYTES", 1024 * 1024, 0, std::int64_t{1} << 40));
+  o.header_timeout = env::Millis("VIGIL_HTTP_HEADER_TIMEOUT", o.header_timeout);
+  o.body_timeout = env::Millis("VIGIL_HTTP_BODY_TIMEOUT", o.body_timeout);
+  o.idle_timeout = env::Millis("VIGIL_HTTP_IDLE_TIMEOUT", o.idle_timeout);
+  for (auto [name, value] : {std::pair{"VIGIL_HTTP_HEADER_TIMEOUT", o.header_timeout},
+                             std::pair{"VIGIL_HTTP_BODY_TIMEOUT", o.body_timeout},
+                             std::pair{"VIGIL_HTTP_IDLE_TIMEOUT", o.idle_timeout}}) {
+    if (value.count() == 0) {
+      throw telemetry::ConfigError(name, "0 is not valid: expected a timeout of at least 1 ms");
+    }
+  }
+  o.max_connections = static_cast<std::size_t>(
+      env::Integer("VIGIL_HTTP_MAX_CONNECTIONS", 10000, 1, 1000000));
+  return o;
+}
+
+ServerOptions ServerOptions::AdminFromEnv(std::uint16_t default_port) {
+  ServerOptions o;
+  o.bind = BindFromEnv();
+  o.port = static_cast<std::uint16_t>(env::Integer("VIGIL_ADMIN_PORT", default_port, 1, 65535));
+  o.max_body_bytes = 0;  // scrapes and probes have no body
+  o.max_connections = 64;
+  return o;
+}
+
+// ---------------------------------------------------------------------------- Health
+
+void Health::AddCheck(std::string name, std::function<bool()> check) {
+  checks_.emplace_back(std::move(name), std::move(check));
+}
+
+std::string Health::NotReadyReason() const {
+  if (shutting_down()) return "shutting down";
+  for (const auto& [name, check] : checks_) {
+    bool ok = false;
+    try {
+      ok = check();
+    } catch (...) {
+      ok = false;
+    }
+    if (!ok) return name + ": failing";
+  }
+  return {};
+}
+
+Routes AdminRoutes(telemetry::Telemetry& telemetry, const Health& health) {
+  Routes routes;
+  routes.Add("GET", "/metrics", [&telemetry](Exchange& ex) -> asio::awaitable<void> {
+    const auto negotiated = telemetry::NegotiateExposition(ex.header("accept"));
+    ex.Respond(200, telemetry.metrics().Expose(negotiated.format), negotiated.content_type);
+    co_return;
+  });
+  routes.Add("GET", "/healthz", [](Exchange& ex) -> asio::awaitable<void> {
+    ex.Respond(200, "ok\n", "text/plain; charset=utf-8");
+    co_return;
+  });
+  routes.Add("GET", "/readyz", [&health](Exchange& ex) -> asio::awaitable<void> {
+    std::string reason = health.NotReadyReason();
+    if (reason.empty()) {
+      ex.Respond(200, "ready\n", "text/plain; charset=utf-8");
+    } else {
+      ex.Respond(503, "not ready: " + reason + "\n", "text/plain; charset=utf-8");
+    }
+    co_return;
+  });
+  return routes;
+}
+
+// ---------------------------------------------------------------------------- Runtime
+
+Runtime::Runtime(std::size_t workers) {
+  if (workers == 0) workers = 1;
+  contexts_.reserve(workers);
+  for (std::size_t i = 0; i < workers; ++i) {
+    // Concurrency hint 1: each context is run by exactly one thread, so Asio can skip
+    // its internal locking.
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+  }
+}
+
+Runtime::~Runtime() {
+  Stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+std::size_t Runtime::WorkersFromEnv() {
+  const auto cores = std::max<unsigned>(1, std::thread::hardware_concurrency());
+  return static_cast<std::size_t>(env::Integer("VIGIL_WORKERS", cores, 1, 256));
+}
+
+std::chrono::milliseconds Runtime::DrainTimeoutFromEnv() {
+  return env::Millis("VIGIL_SHUTDOWN_TIMEOUT", std::chrono::milliseconds(10000));
+}
+
+void Runtime::Run() {
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  guards.reserve(contexts_.size());
+  for (auto& c : contexts_) guards.push_back(asio::make_work_guard(*c));
+  for (std::size_t i = 1; i < contexts_.size(); ++i) {
+    threads_.emplace_back([this, i] { contexts_[i]->run(); });
+  }
+  contexts_[0]->run();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void Runtime::Stop() {
+  for (auto& c : contexts_) c->stop();
+}
+
+int Runtime::RunUntilSignal(std::initializer_list<Server*> servers, Health& health,
+                            telemetry::Telemetry& telemetry) {
+  const auto drain = DrainTimeoutFromEnv();
+  std::vector<Server*> order(servers);
+  for (Server* s : order) {
+    s->Start();
+    telemetry.log().Info("listening", {{"server.address", s->options().bind},
+                                       {"server.port", s->port()},
+                                       {"workers", size()}});
+  }
+
+  asio::signal_set signals(context(0), SIGINT, SIGTERM);
+  asio::steady_timer hard_stop(context(0));
+  bool draining = false;
+  std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int signo) {
+    if (ec) return;
+    if (draining) {
+      telemetry.log().Warn("second signal: stopping without waiting", {{"signal", signo}});
+      Stop();
+      return;
+    }
+    draining = true;
+    health.SetShuttingDown();
+    telemetry.log().Info("shutting down",
+                         {{"signal", signo}, {"drain_timeout_ms", drain.count()}});
+    // Servers drain one after another in the order given, so the admin listener (last)
+    // keeps answering /readyz with 503 while the public one drains.
+    auto next = std::make_shared<std::function<void(std::size_t)>>();
+    *next = [this, &order, drain, next](std::size_t i) {
+      if (i == order.size()) {
+        asio::post(context(0), [this] { Stop(); });
+        return;
+      }
+      order[i]->Shutdown(drain, [next, i] { (*next)(i + 1); });
+    };
+    (*next)(0);
+    // Whatever happens, the process ends shortly after the drain deadline.
+    hard_stop.expires_after(drain * static_cast<int>(order.size()) + std::chrono::seconds(2));
+    hard_stop.async_wait([this](const error_code& e) {
+      if (!e) Stop();
+    });
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+
+  Run();
+  telemetry.log().Info("stopped");
+  telemetry.Shutdown();
+  return 0;
+}
+
+// ---------------------------------------------------------------------------- Server
+
+namespace {
+
+asio::awaitable<void> ServeConnection(Server& server, Server::Worker& worker, tcp::socket socket,
+                                      std::atomic<std::size_t>& total) {
+  {
+    Connection connection(server, worker, std::move(socket));
+    try {
+      co_await connection.Run();
+    } catch (...) {
+      // Run() handles every expected failure; nothing may escape into the io_context.
+    }
+  }
+  total.fetch_sub(1, std::memory_order_relaxed);
+  if (worker.count-- == worker.cap) worker.slot_free.cancel();
+  if (worker.count == 0 && worker.on_empty) {
+    auto done = std::move(worker.on_empty);
+    worker.on_empty = nullptr;
+    done();
+  }
+}
+
+}  // namespace
+
+namespace {
+
+asio::awaitable<void> Accept(Server& server, Server::Worker& w, std::atomic<std::size_t>& total) {
+  asio::steady_timer backoff(w.io);
+  for (;;) {
+    while (w.count >= w.cap && !w.stopping) {
+      // Back-pressure: stop accepting; the kernel's backlog holds new connections.
+      w.slot_free.expires_at(asio::steady_timer::time_point::max());
+      co_await w.slot_free.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (w.stopping) co_return;
+    auto [ec, socket] = co_await w.acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (w.stopping) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      // Out of file descriptors and similar: wait a little instead of spinning.
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    ++w.count;
+    total.fetch_add(1, std::memory_order_relaxed);
+    asio::co_spawn(w.io, ServeConnection(server, w, std::move(socket), total), asio::detached);
+  }
+}
+
+}  // namespace
+
+Server::Server(Runtime& runtime, ServerOptions options, Routes routes, Pipeline pipeline)
+    : runtime_(runtime),
+      options_(std::move(options)),
+      routes_(std::move(routes)),
+      pipeline_(std::move(pipeline)) {
+  const std::size_t n = runtime_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>(runtime_.context(i), i));
+    workers_.back()->cap = std::max<std::size_t>(1, (options_.max_connections + n - 1 - i) / n);
+  }
+}
+
+Server::~Server() = default;
+
+std::size_t Server::connections() const noexcept {
+  return connections_.load(std::memory_order_relaxed);
+}
+
+void Server::Start() {
+  error_code ec;
+  const auto address = asio::ip::make_address(options_.bind, ec);
+  if (ec) throw std::system_error(ec, "invalid address " + options_.bind);
+  tcp::endpoint endpoint(address, options_.port);
+  for (auto& w : workers_) {
+    auto fail = [&](const char* what) {
+      throw std::system_error(ec, std::string(what) + " " + options_.bind + ":" +
+                                      std::to_string(endpoint.port()));
+    };
+    w->acceptor.open(endpoint.protocol(), ec);
+    if (ec) fail("cannot open a socket for");
+    w->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    // Every worker listens on the same port; the kernel spreads new connections.
+    using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+    w->acceptor.set_option(reuse_port(true), ec);
+    if (ec) fail("cannot set SO_REUSEPORT on");
+    w->acceptor.bind(endpoint, ec);
+    if (ec) fail("cannot listen on");
+    w->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) fail("cannot listen on");
+    // Port 0: the first worker picks one, the others join it.
+    endpoint.port(w->acceptor.local_endpoint().port());
+    asio::co_spawn(w->io, Accept(*this, *w, connections_), asio::detached);
+  }
+  port_ = endpoint.port();
+}
+
+void Server::Shutdown(std::chrono::milliseconds deadline, std::function<void()> done) {
+  if (shutting_down_.exchange(true)) return;
+  auto remaining = std::make_shared<std::atomic<std::size_t>>(workers_.size());
+  auto finished = std::make_shared<std::function<void()>>(std::move(done));
+  auto worker_done = [remaining, finished] {
+    if (remaining->fetch_sub(1) == 1 && *finished) (*finished)();
+  };
+  for (auto& wp : workers_) {
+    Worker* w = wp.get();
+    asio::post(w->io, [w, deadline, worker_done] {
+      w->stopping = true;
+      error_code ignored;
+      w->acceptor.close(ignored);
+      w->slot_free.cancel();
+      for (Connection* c = w->connections; c != nullptr; c = c->next) c->RequestClose();
+      if (w->count == 0) {
+        worker_done();
+        return;
+      }
+      w->on_empty = worker_done;
+      auto timer = std::make_shared<asio::steady_timer>(w->io, deadline);
+      timer->async_wait([w, timer](const error_code& ec) {
+        if (ec) return;
+        for (Connection* c = w->connections; c != nullptr; c = c->next) c->Abort();
+      });
+    });
+  }
+}
+
+}  // namespace vigil::http

@@ -1,0 +1,120 @@
+#include "config.hpp"
+
+#include <boost/json.hpp>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace vigil::gateway {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kDefaultConfig = R"({
+  "routes": [
+    {"prefix": "/api/auth",    "upstream": "http://127.0.0.1:8081", "strip_prefix": true},
+    {"prefix": "/api/catalog", "upstream": "http://127.0.0.1:8082", "strip_prefix": true},
+    {"prefix": "/api/orders",  "upstream": "http://127.0.0.1:8083", "strip_prefix": true}
+  ]
+})";
+
+[[noreturn]] void Fail(std::string_view source, const std::string& where, const std::string& what) {
+  throw GatewayConfigError(std::string(source) + ": " + where + (where.empty() ? "" : ": ") + what);
+}
+
+std::int64_t IntegerField(const json::object& o, std::string_view key, std::int64_t fallback,
+                          std::int64_t min, std::int64_t max, std::string_view source,
+                          const std::string& where) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return fallback;
+  if (!v->is_int64() && !v->is_uint64()) {
+    Fail(source, where, "\"" + std::string(key) + "\" must be a whole number");
+  }
+  const std::int64_t n = v->is_int64() ? v->as_int64() : static_cast<std::int64_t>(v->as_uint64());
+  if (n < min || n > max || (v->is_uint64() && v->as_uint64() > static_cast<std::uint64_t>(max))) {
+    Fail(source, where,
+         "\"" + std::string(key) + "\" must be from " + std::to_string(min) + " to " +
+             std::to_string(max));
+  }
+  return n;
+}
+
+}  // namespace
+
+GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source) {
+  json::error_code ec;
+  json::value root = json::parse(json::string_view(text.data(), text.size()), ec);
+  if (ec) Fail(source, "", "not valid JSON (" + ec.message() + ")");
+  if (!root.is_object()) Fail(source, "", "expected an object with \"routes\"");
+  for (const auto& kv : root.as_object()) {
+    if (kv.key() != "routes") Fail(source, "", "unknown key \"" + std::string(kv.key()) + "\"");
+  }
+  const json::value* routes = root.as_object().if_contains("routes");
+  if (routes == nullptr || !routes->is_array()) Fail(source, "", "\"routes\" must be an array");
+
+  GatewayConfig config;
+  std::set<std::string> prefixes;
+  std::size_t index = 0;
+  for (const json::value& entry : routes->as_array()) {
+    const std::string where = "routes[" + std::to_string(index++) + "]";
+    if (!entry.is_object()) Fail(source, where, "expected an object");
+    const json::object& o = entry.as_object();
+    for (const auto& kv : o) {
+      static const std::set<std::string, std::less<>> kKnown = {
+          "prefix", "upstream", "strip_prefix", "timeout_ms", "max_body_bytes"};
+      if (!kKnown.contains(std::string_view(kv.key()))) {
+        Fail(source, where, "unknown key \"" + std::string(kv.key()) + "\"");
+      }
+    }
+    RouteConfig r;
+    const json::value* prefix = o.if_contains("prefix");
+    if (prefix == nullptr || !prefix->is_string()) Fail(source, where, "\"prefix\" must be a string");
+    r.prefix = std::string(prefix->as_string());
+    if (r.prefix.empty() || r.prefix.front() != '/') {
+      Fail(source, where, "\"prefix\" must start with '/'");
+    }
+    if (r.prefix.size() > 1 && r.prefix.back() == '/') r.prefix.pop_back();
+    if (r.prefix.find_first_of("{}*?# ") != std::string::npos) {
+      Fail(source, where, "\"prefix\" must be a literal path (no {}, *, ?, # or spaces)");
+    }
+    if (!prefixes.insert(r.prefix).second) {
+      Fail(source, where, "prefix \"" + r.prefix + "\" is routed twice");
+    }
+    const json::value* upstream = o.if_contains("upstream");
+    if (upstream == nullptr || !upstream->is_string()) {
+      Fail(source, where, "\"upstream\" must be a string such as \"http://127.0.0.1:8081\"");
+    }
+    try {
+      r.upstream = http::UpstreamAddress::Parse(std::string_view(upstream->as_string()));
+    } catch (const std::invalid_argument& e) {
+      Fail(source, where, e.what());
+    }
+    if (const json::value* strip = o.if_contains("strip_prefix")) {
+      if (!strip->is_bool()) Fail(source, where, "\"strip_prefix\" must be true or false");
+      r.strip_prefix = strip->as_bool();
+    }
+    r.timeout = std::chrono::milliseconds(
+        IntegerField(o, "timeout_ms", 5000, 1, 3600 * 1000, source, where));
+    r.max_body_bytes = static_cast<std::uint64_t>(
+        IntegerField(o, "max_body_bytes", 0, 0, std::int64_t{1} << 40, source, where));
+    config.routes.push_back(std::move(r));
+  }
+  if (config.routes.empty()) Fail(source, "", "\"routes\" is empty: the gateway would route nothing");
+  return config;
+}
+
+GatewayConfig LoadGatewayConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw GatewayConfigError(path + ": cannot be read");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseGatewayConfig(text.str(), path);
+}
+
+GatewayConfig DefaultGatewayConfig() {
+  return ParseGatewayConfig(kDefaultConfig, "embedded defaults");
+}
+
+}  // namespace vigil::gateway

@@ -1,0 +1,49 @@
+// The gateway's routes: which path prefix goes to which upstream, and how.
+//
+// Read from a JSON file (`--config FILE` or VIGIL_GATEWAY_CONFIG), or the embedded
+// defaults that put the platform's services behind one port:
+//
+//   {"routes": [
+//     {"prefix": "/api/auth", "upstream": "http://127.0.0.1:8081", "strip_prefix": true,
+//      "timeout_ms": 5000, "max_body_bytes": 1048576}
+//   ]}
+//
+// Thread-safety: a value built at start-up and read-only afterwards.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+#include <vigil/http/client.hpp>
+
+namespace vigil::gateway {
+
+struct RouteConfig {
+  std::string prefix;  // "/api/auth": matches it and what lies below it, on whole segments
+  http::UpstreamAddress upstream;
+  bool strip_prefix = false;  // "/api/auth/login" goes upstream as "/login"
+  std::chrono::milliseconds timeout{5000};  // for the upstream's response to start
+  std::uint64_t max_body_bytes = 0;         // 0: VIGIL_HTTP_MAX_BODY_BYTES
+};
+
+struct GatewayConfig {
+  std::vector<RouteConfig> routes;
+};
+
+// A configuration that cannot be used; what() names the file and the offending entry.
+class GatewayConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Parses and validates `json` (`source` names it in errors).
+GatewayConfig ParseGatewayConfig(std::string_view json, std::string_view source);
+// Reads `path`; throws GatewayConfigError when it cannot be read or parsed.
+GatewayConfig LoadGatewayConfig(const std::string& path);
+// The embedded routes: /api/auth, /api/catalog, /api/orders to 127.0.0.1:8081-8083.
+GatewayConfig DefaultGatewayConfig();
+
+}  // namespace vigil::gateway
