@@ -90,6 +90,20 @@ TEST(OptionsFromEnvTest, EnvironmentOverrides) {
   EXPECT_FALSE(OptionsFromEnv(Demo()).traces.otlp.has_value());
 }
 
+TEST(OptionsFromEnvTest, SdkDisabledRecordsNoSpans) {
+  ScopedEnv a("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+      b("VIGIL_TRACES_FILE", "/tmp/never-written.jsonl"), c("OTEL_SDK_DISABLED", "true");
+  TelemetryOptions o = OptionsFromEnv(Demo());
+  EXPECT_FALSE(o.traces.otlp.has_value());
+  EXPECT_FALSE(o.traces.file.has_value());
+  Telemetry t(std::move(o));
+  Span span = t.tracer().StartRootSpan("GET /x", SpanKind::kServer);
+  EXPECT_FALSE(span.IsRecording());
+  EXPECT_TRUE(span.context().IsValid()) << "context still propagates";
+  ScopedEnv bad("OTEL_SDK_DISABLED", "maybe");
+  EXPECT_EQ(ErrorVariable([] { OptionsFromEnv(Demo()); }), "OTEL_SDK_DISABLED");
+}
+
 TEST(OptionsFromEnvTest, EveryBadValueNamesItsVariable) {
   const std::pair<const char*, const char*> cases[] = {
       {"VIGIL_LOG_LEVEL", "loud"},

@@ -91,6 +91,9 @@ TelemetryOptions OptionsFromEnv(ServiceInfo service) {
   o.traces.sampler = ReadTraceSetting([] { return Sampler::FromEnv(); });
   o.traces.batch = ReadTraceSetting([] { return BatchOptions::FromEnv(); });
   o.traces.limits = ReadTraceSetting([] { return SpanLimits::FromEnv(); });
+  // OTEL_SDK_DISABLED switches span recording off: no exporter, while trace context still
+  // propagates through the service (its logs and metrics are unaffected).
+  if (env::Boolean("OTEL_SDK_DISABLED", false)) return o;
   const bool otlp = env::Enum<bool>("OTEL_TRACES_EXPORTER", OtlpEndpointConfigured(),
                                     ParseTracesExporter, "otlp|none");
   if (otlp) o.traces.otlp = ReadTraceSetting([] { return OtlpHttpExporterOptionsFromEnv(); });

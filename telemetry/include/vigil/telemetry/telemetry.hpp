@@ -58,6 +58,8 @@ struct TelemetryOptions {
 //   VIGIL_LOG_FILE       write logs to this file instead of stdout (reopened on SIGHUP)
 //   VIGIL_LOG_OVERFLOW   drop|block: what a full log queue does (default drop, counted)
 //   VIGIL_LOG_QUEUE_BYTES  per-thread log queue size (default 1 MiB; 4 KiB to 1 GiB)
+//   OTEL_SDK_DISABLED    true: spans are neither recorded nor exported (context still
+//                        propagates); logs and metrics are unaffected
 //   OTEL_TRACES_EXPORTER otlp|none; default otlp when an OTEL_EXPORTER_OTLP_*ENDPOINT
 //                        is set, else none
 //   OTEL_EXPORTER_OTLP_*, OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*, OTEL_*_LIMIT,
