@@ -1,0 +1,104 @@
+// Test support: a Server running on its own thread on an ephemeral loopback port, and a
+// blocking raw-socket client that sends exact bytes and reads one response.
+#pragma once
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vigil/http/server.hpp>
+
+namespace vigil::http::testing {
+
+// Runs `servers` on a Runtime with `workers` threads until destroyed; Shutdown() can be
+// called earlier to test draining.
+class RunningServer {
+ public:
+  RunningServer(Routes routes, Pipeline pipeline, ServerOptions options = {}, std::size_t workers = 1)
+      : runtime_(workers) {
+    Start(std::move(routes), std::move(pipeline), std::move(options));
+  }
+  // For routes whose handlers need the Runtime (a proxy's pools): `make` builds them and
+  // may return an object to keep alive while the server runs (destroyed before the
+  // Runtime).
+  template <typename Make>
+  RunningServer(Make make, Pipeline pipeline, ServerOptions options, std::size_t workers)
+      : runtime_(workers) {
+    Routes routes;
+    keep_alive_ = make(runtime_, routes);
+    Start(std::move(routes), std::move(pipeline), std::move(options));
+  }
+  ~RunningServer() {
+    runtime_.Stop();
+    thread_.join();
+  }
+  std::uint16_t port() const { return server_->port(); }
+  Server& server() { return *server_; }
+  Runtime& runtime() { return runtime_; }
+
+  void Start(Routes routes, Pipeline pipeline, ServerOptions options) {
+    options.port = 0;
+    server_ = std::make_unique<Server>(runtime_, std::move(options), std::move(routes),
+                                       std::move(pipeline));
+    server_->Start();
+    thread_ = std::thread([this] { runtime_.Run(); });
+  }
+
+  // Starts a graceful shutdown; the future is ready when every connection is gone.
+  std::future<void> Shutdown(std::chrono::milliseconds deadline) {
+    auto done = std::make_shared<std::promise<void>>();
+    server_->Shutdown(deadline, [done] { done->set_value(); });
+    return done->get_future();
+  }
+
+ private:
+  Runtime runtime_;
+  std::shared_ptr<void> keep_alive_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+};
+
+using ClientResponse = boost::beast::http::response<boost::beast::http::string_body>;
+
+// A blocking client connection.
+class RawClient {
+ public:
+  explicit RawClient(std::uint16_t port) : socket_(io_) {
+    socket_.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  }
+  void Send(std::string_view bytes) { boost::asio::write(socket_, boost::asio::buffer(bytes)); }
+  // Reads one response; throws boost::system::system_error when the server closed first.
+  ClientResponse Read() {
+    ClientResponse res;
+    boost::beast::http::read(socket_, buffer_, res);
+    return res;
+  }
+  ClientResponse RoundTrip(std::string_view bytes) {
+    Send(bytes);
+    return Read();
+  }
+  // True when the server closed the connection (EOF) with nothing more to read.
+  bool ClosedByServer() {
+    if (buffer_.size() != 0) return false;
+    char byte;
+    boost::system::error_code ec;
+    socket_.read_some(boost::asio::buffer(&byte, 1), ec);
+    return ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset;
+  }
+  boost::asio::ip::tcp::socket& socket() { return socket_; }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::beast::flat_buffer buffer_;
+};
+
+}  // namespace vigil::http::testing

@@ -1,0 +1,84 @@
+#include <gtest/gtest.h>
+
+#include "config.hpp"
+
+namespace vigil::gateway {
+namespace {
+
+std::string ErrorOf(std::string_view json) {
+  try {
+    ParseGatewayConfig(json, "test.json");
+  } catch (const GatewayConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(GatewayConfigTest, ParsesRoutesWithDefaults) {
+  auto c = ParseGatewayConfig(R"({"routes":[
+      {"prefix":"/api/auth/","upstream":"http://127.0.0.1:8081","strip_prefix":true},
+      {"prefix":"/","upstream":"http://localhost","timeout_ms":250,"max_body_bytes":0},
+      {"prefix":"/v6","upstream":"http://[::1]:9000/"}]})",
+                              "t");
+  ASSERT_EQ(c.routes.size(), 3u);
+  EXPECT_EQ(c.routes[0].prefix, "/api/auth") << "a trailing slash is dropped";
+  EXPECT_TRUE(c.routes[0].strip_prefix);
+  EXPECT_EQ(c.routes[0].upstream.authority, "127.0.0.1:8081");
+  EXPECT_EQ(c.routes[0].timeout.count(), 5000);
+  EXPECT_EQ(c.routes[1].prefix, "/");
+  EXPECT_EQ(c.routes[1].upstream.port, 80);
+  EXPECT_EQ(c.routes[1].timeout.count(), 250);
+  EXPECT_EQ(c.routes[2].upstream.host, "::1");
+  EXPECT_EQ(c.routes[2].upstream.authority, "[::1]:9000");
+}
+
+TEST(GatewayConfigTest, DefaultsRouteThePlatform) {
+  auto c = DefaultGatewayConfig();
+  ASSERT_EQ(c.routes.size(), 3u);
+  EXPECT_EQ(c.routes[0].prefix, "/api/auth");
+  EXPECT_EQ(c.routes[1].upstream.authority, "127.0.0.1:8082");
+  EXPECT_EQ(c.routes[2].prefix, "/api/orders");
+}
+
+TEST(GatewayConfigTest, EveryMistakeIsNamed) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"{", "not valid JSON"},
+      {"[]", "expected an object"},
+      {R"({"routes":[], "extra":1})", "unknown key \"extra\""},
+      {R"({"routes":[]})", "is empty"},
+      {R"({"routes":{}})", "must be an array"},
+      {R"({"routes":[{"upstream":"http://a:1"}]})", "routes[0]: \"prefix\" must be a string"},
+      {R"({"routes":[{"prefix":"api","upstream":"http://a:1"}]})", "must start with '/'"},
+      {R"({"routes":[{"prefix":"/a/{id}","upstream":"http://a:1"}]})", "literal path"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://a:1"},{"prefix":"/a/","upstream":"http://b:1"}]})",
+       "routes[1]: prefix \"/a\" is routed twice"},
+      {R"({"routes":[{"prefix":"/a","upstream":"https://a:1"}]})", "expected http://host[:port]"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://a:0"}]})", "port must be from 1 to 65535"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://a:1/path"}]})", "without path"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://a:1","timeout_ms":0}]})",
+       "\"timeout_ms\" must be from 1"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://a:1","timeout_ms":"5"}]})",
+       "\"timeout_ms\" must be a whole number"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://a:1","strip_prefix":"yes"}]})",
+       "\"strip_prefix\" must be true or false"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://a:1","retries":3}]})",
+       "routes[0]: unknown key \"retries\""},
+  };
+  for (const auto& [json, expected] : cases) {
+    const std::string error = ErrorOf(json);
+    EXPECT_NE(error.find(expected), std::string::npos) << json << " -> " << error;
+    EXPECT_EQ(error.rfind("test.json: ", 0), 0u) << error;
+  }
+}
+
+TEST(GatewayConfigTest, MissingFileIsNamed) {
+  try {
+    LoadGatewayConfig("/nonexistent/routes.json");
+    FAIL();
+  } catch (const GatewayConfigError& e) {
+    EXPECT_STREQ(e.what(), "/nonexistent/routes.json: cannot be read");
+  }
+}
+
+}  // namespace
+}  // namespace vigil::gateway

@@ -1,0 +1,192 @@
+// The proxy in one process: an upstream Server and a gateway Server on loopback, each on
+// its own Runtime, driven by a raw client. Runs under ASan+UBSan with the unit tests.
+#include <gtest/gtest.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstdio>
+#include <vigil/http/middleware/errors.hpp>
+#include <vigil/http/middleware/request_id.hpp>
+#include <vigil/http/middleware/tracing.hpp>
+
+#include "proxy.hpp"
+#include "test_server.hpp"
+
+namespace vigil::gateway {
+namespace {
+
+namespace tel = vigil::telemetry;
+using http::Exchange;
+using http::testing::RawClient;
+using http::testing::RunningServer;
+
+// The upstream: reports what reached it.
+http::Routes UpstreamRoutes() {
+  http::Routes r;
+  r.Add("*", "/seen/*",
+        [](Exchange& ex) -> asio::awaitable<void> {
+          std::string report = std::string(ex.method()) + " " + std::string(ex.target()) + "\n";
+          for (const auto& f : ex.request()) {
+            report += std::string(f.name_string()) + ": " + std::string(f.value()) + "\n";
+          }
+          std::uint64_t bytes = 0;
+          char chunk[4096];
+          for (;;) {
+            const std::size_t n = co_await ex.ReadSome(chunk, sizeof chunk);
+            if (n == 0) break;
+            bytes += n;
+          }
+          report += "body: " + std::to_string(bytes) + "\n";
+          ex.Respond(200, report, "text/plain");
+          ex.response().set("X-Upstream", "yes");
+        },
+        {.body = http::BodyMode::kStreamed, .max_body_bytes = 1 << 24});
+  r.Add("GET", "/big/{n}", [](Exchange& ex) -> asio::awaitable<void> {
+    const std::size_t n = std::stoul(std::string(ex.Param("n")));
+    ex.Respond(200, std::string(n, 'z'), "application/octet-stream");
+    co_return;
+  });
+  r.Add("GET", "/slow", [](Exchange& ex) -> asio::awaitable<void> {
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(500));
+    co_await t.async_wait(asio::use_awaitable);
+    ex.Respond(200, "late", "text/plain");
+  });
+  r.Add("GET", "/drop", [](Exchange& ex) -> asio::awaitable<void> {
+    ex.AbortConnection();
+    co_return;
+  });
+  return r;
+}
+
+tel::TelemetryOptions QuietTelemetry() {
+  tel::TelemetryOptions o;
+  o.service.name = "gateway-test";
+  o.log.file_path = "/dev/null";
+  o.log.handle_signals = false;
+  return o;
+}
+
+struct Fixture {
+  explicit Fixture(http::ServerOptions upstream_options = {})
+      : upstream(UpstreamRoutes(), http::Pipeline{}, upstream_options, 1),
+        telemetry(QuietTelemetry()),
+        gateway(
+            [this](http::Runtime& runtime, http::Routes& routes) {
+              GatewayConfig config = ParseGatewayConfig(
+                  R"({"routes":[
+                    {"prefix":"/api","upstream":"http://127.0.0.1:)" +
+                      std::to_string(upstream.port()) + R"(","strip_prefix":true,"max_body_bytes":16777216},
+                    {"prefix":"/quick","upstream":"http://127.0.0.1:)" +
+                      std::to_string(upstream.port()) + R"(","strip_prefix":true,"timeout_ms":100},
+                    {"prefix":"/down","upstream":"http://127.0.0.1:1"}]})",
+                  "test");
+              auto proxy = std::make_shared<Proxy>(runtime, config, telemetry, http::PoolOptions{});
+              proxy->AddRoutes(routes);
+              return proxy;
+            },
+            Pipeline(), http::ServerOptions{}, 1) {}
+
+  http::Pipeline Pipeline() {
+    http::Pipeline p;
+    p.Add<http::RequestIdMiddleware>();
+    p.Add<http::TracingMiddleware>(telemetry.tracer());
+    p.Add<http::ErrorMiddleware>(telemetry.log());
+    return p;
+  }
+
+  RunningServer upstream;
+  tel::Telemetry telemetry;
+  RunningServer gateway;
+};
+
+std::string Get(std::string_view target, std::string_view extra = {}) {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: gw\r\n" + std::string(extra) + "\r\n";
+}
+
+bool Has(const std::string& text, std::string_view needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+TEST(ProxyTest, ForwardsWithRewrittenTargetAndProxyHeaders) {
+  Fixture f;
+  RawClient c(f.gateway.port());
+  auto res = c.RoundTrip(Get("/api/seen/x?q=1",
+                             "X-Request-Id: rid-42\r\n"
+                             "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+                             "X-Forwarded-For: 10.0.0.9\r\n"
+                             "Connection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\n"
+                             "X-End-To-End: kept\r\n"));
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  const std::string& seen = res.body();
+  EXPECT_TRUE(Has(seen, "GET /seen/x?q=1\n")) << seen;
+  EXPECT_TRUE(Has(seen, "X-Forwarded-For: 10.0.0.9, 127.0.0.1\n")) << seen;
+  EXPECT_TRUE(Has(seen, "X-Forwarded-Proto: http\n")) << seen;
+  EXPECT_TRUE(Has(seen, "X-Request-Id: rid-42\n")) << seen;
+  EXPECT_TRUE(Has(seen, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-")) << seen;
+  EXPECT_FALSE(Has(seen, "00f067aa0ba902b7")) << "the upstream's parent is the gateway's client span";
+  EXPECT_TRUE(Has(seen, "X-End-To-End: kept\n")) << seen;
+  EXPECT_FALSE(Has(seen, "X-Secret")) << seen;
+  EXPECT_FALSE(Has(seen, "Keep-Alive")) << seen;
+  EXPECT_EQ(res["X-Upstream"], "yes");
+  EXPECT_EQ(res["X-Request-Id"], "rid-42") << "one X-Request-Id, the request's";
+  EXPECT_EQ(std::distance(res.find("X-Request-Id"), res.end()) > 0, true);
+  // The keep-alive connections on both sides are reused.
+  EXPECT_EQ(c.RoundTrip(Get("/api/seen/again")).result_int(), 200u);
+}
+
+TEST(ProxyTest, StreamsLargeAndChunkedBodiesBothWays) {
+  Fixture f;
+  RawClient c(f.gateway.port());
+  const std::string big(3 << 20, 'b');
+  auto up = c.RoundTrip("POST /api/seen/upload HTTP/1.1\r\nHost: gw\r\nContent-Length: " +
+                        std::to_string(big.size()) + "\r\n\r\n" + big);
+  ASSERT_EQ(up.result_int(), 200u);
+  EXPECT_TRUE(Has(up.body(), "body: 3145728\n")) << up.body();
+  EXPECT_TRUE(Has(up.body(), "Content-Length: 3145728\n"));
+
+  auto chunked = c.RoundTrip(
+      "POST /api/seen/c HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  ASSERT_EQ(chunked.result_int(), 200u);
+  EXPECT_TRUE(Has(chunked.body(), "body: 11\n")) << chunked.body();
+  EXPECT_TRUE(Has(chunked.body(), "Transfer-Encoding: chunked\n"));
+
+  auto down = c.RoundTrip(Get("/api/big/1000000"));
+  ASSERT_EQ(down.result_int(), 200u);
+  EXPECT_EQ(down.body(), std::string(1000000, 'z'));
+  auto small = c.RoundTrip(Get("/api/big/10"));
+  EXPECT_EQ(small.body(), "zzzzzzzzzz");
+}
+
+TEST(ProxyTest, UpstreamFailuresBecome502And504) {
+  Fixture f;
+  RawClient c(f.gateway.port());
+  auto refused = c.RoundTrip(Get("/down/x"));
+  EXPECT_EQ(refused.result_int(), 502u);
+  EXPECT_TRUE(Has(refused.body(), "refused")) << refused.body();
+  auto slow = c.RoundTrip(Get("/quick/slow"));
+  EXPECT_EQ(slow.result_int(), 504u);
+  EXPECT_EQ(slow[boost::beast::http::field::content_type], "application/problem+json");
+  auto dropped = c.RoundTrip(Get("/api/drop"));
+  EXPECT_EQ(dropped.result_int(), 502u);
+  EXPECT_EQ(c.RoundTrip(Get("/api/seen/fine")).result_int(), 200u);
+  const std::string metrics = f.telemetry.metrics().Expose(tel::ExpositionFormat::kPrometheusText);
+  EXPECT_TRUE(Has(metrics, "http_client_request_duration_seconds_count{http_request_method=\"GET\",server_address=\"127.0.0.1:1\",http_response_status_code=\"\"} 1"))
+      << metrics;
+}
+
+TEST(ProxyTest, RetriesOnceWhenAReusedConnectionWasClosedByTheUpstream) {
+  http::ServerOptions upstream;
+  upstream.idle_timeout = std::chrono::milliseconds(100);
+  Fixture f(upstream);
+  RawClient c(f.gateway.port());
+  EXPECT_EQ(c.RoundTrip(Get("/api/seen/1")).result_int(), 200u);
+  // The upstream closes its idle keep-alive connection; the pool does not know yet.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(c.RoundTrip(Get("/api/seen/2")).result_int(), 200u);
+}
+
+}  // namespace
+}  // namespace vigil::gateway
