@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
     pipeline.Add<http::ErrorMiddleware>(telemetry.log());
 
     http::Routes routes;
-    routes.Add("*", "/echo/*", Echo, {.body = http::BodyMode::kStreamed, .max_body_bytes = std::uint64_t{1} << 40});
+    routes.Add("*", "/echo/*", Echo, {.body = http::BodyMode::kStreamed});
     routes.Add("GET", "/slow", Slow);
     routes.Add("GET", "/status/{code}", Status);
     routes.Add("GET", "/close", Close);

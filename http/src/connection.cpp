@@ -42,9 +42,11 @@ bool IsClientGone(const error_code& ec) noexcept {
 
 }  // namespace
 
-Connection::Connection(Server& server, Server::Worker& worker, asio::ip::tcp::socket socket)
+Connection::Connection(Server& server, Server::Worker& worker, asio::ip::tcp::socket socket,
+                       asio::cancellation_signal& cancel)
     : server_(server),
       worker_(worker),
+      cancel_(cancel),
       socket_(std::move(socket)),
       deadline_(socket_.get_executor(), socket_) {
   next = worker_.connections;
@@ -85,6 +87,7 @@ void Connection::Abort() noexcept {
   close_requested_ = true;
   error_code ignored;
   socket_.cancel(ignored);
+  cancel_.emit(asio::cancellation_type::terminal);
 }
 
 bool Connection::KeepAlive(const Exchange& ex) const noexcept {
@@ -100,6 +103,7 @@ asio::awaitable<bool> Connection::ReadHeader(Exchange& ex, bool first) {
   head_parser_->header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
   // Body limits depend on the route, known only once the header is read.
   head_parser_->body_limit(boost::none);
+  rejection_status_ = 0;
   string_parser_.reset();
   stream_parser_.reset();
   stream_response_.reset();
@@ -125,26 +129,32 @@ asio::awaitable<bool> Connection::ReadHeader(Exchange& ex, bool first) {
   request_keep_alive_ = !ec && head_parser_->keep_alive();
   if (!ec) co_return true;
 
-  // A rejection is answered, then the connection closes: what follows in the stream
-  // cannot be trusted to start a request.
+  // A rejection is answered (by the pipeline, so that it carries the request's ids),
+  // then the connection closes: what follows in the stream cannot be trusted to start a
+  // request.
   ex.CloseAfterResponse();
   if (deadline_.expired()) {
     ex.set_error_type("timeout");
-    ex.RespondProblem(408, "The request headers did not arrive in time.");
+    Reject(408, "The request headers did not arrive in time.");
   } else if (ec == bhttp::error::header_limit) {
     ex.set_error_type("header_too_large");
-    ex.RespondProblem(431, "The request line and headers exceed " +
-                               std::to_string(opt.max_header_bytes) + " bytes.");
+    Reject(431, "The request line and headers exceed " + std::to_string(opt.max_header_bytes) +
+                    " bytes.");
   } else if (IsClientGone(ec)) {
     co_return false;
   } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() ||
              ec == bhttp::error::body_limit) {
     ex.set_error_type("malformed_request");
-    ex.RespondProblem(400, "The request is not valid HTTP/1.1.");
+    Reject(400, "The request is not valid HTTP/1.1.");
   } else {
     co_return false;
   }
   co_return true;
+}
+
+void Connection::Reject(unsigned status, std::string detail) {
+  rejection_status_ = status;
+  rejection_detail_ = std::move(detail);
 }
 
 // Fills in what routing decides: the route, and how the body is read.
@@ -261,6 +271,8 @@ asio::awaitable<std::size_t> Connection::ReadSome(Exchange& ex, char* out, std::
   if (!stream_parser_) throw std::logic_error("ReadSome is for routes with BodyMode::kStreamed");
   if (stream_parser_->is_done() || size == 0) co_return 0;
   co_await SendContinueIfExpected(ex);
+  // Beast reads at most the buffer's free capacity per call: room for a full piece.
+  if (buffer_.capacity() - buffer_.size() < size) buffer_.reserve(buffer_.size() + size);
   auto& body = stream_parser_->get().body();
   while (!stream_parser_->is_done()) {
     body.data = out;
@@ -367,6 +379,9 @@ asio::awaitable<bool> Connection::WriteResponse(Exchange& ex) {
   }
   if (!ex.responded_) ex.RespondProblem(500, "The server could not produce a response.");
   Response& res = ex.response_;
+  const unsigned status = res.result_int();
+  // 1xx, 204 and 304 responses have no body (RFC 9110 section 6.4.1).
+  if (status < 200 || status == 204 || status == 304) res.body().clear();
   const bool keep_alive = KeepAlive(ex);
   res.version(ex.request_ != nullptr && ex.request_->version() < 11 ? 10 : 11);
   res.keep_alive(keep_alive);
@@ -389,11 +404,14 @@ asio::awaitable<void> Connection::Run() {
     ex.start_ = std::chrono::steady_clock::now();
 
     Handler handler;
-    if (!ex.responded_) {
+    if (rejection_status_ == 0) {
       Route(ex, handler);
     } else {
       // Rejected while reading: the pipeline still runs so the request is observed.
-      handler = [](Exchange&) -> asio::awaitable<void> { co_return; };
+      handler = [this](Exchange& e) -> asio::awaitable<void> {
+        e.RespondProblem(rejection_status_, rejection_detail_);
+        co_return;
+      };
     }
     co_await server_.pipeline_.Run(ex, handler);
     if (!ex.responded_ && ex.error_) {

@@ -10,6 +10,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/serializer.hpp>
 
+#include <boost/asio/cancellation_signal.hpp>
+
 #include <optional>
 #include <vigil/http/server.hpp>
 
@@ -17,24 +19,26 @@
 
 namespace vigil::http {
 
+// One worker's share of a server: the connections it serves. The listening socket and
+// the connection cap live on worker 0, which accepts for all of them.
 struct Server::Worker {
   explicit Worker(asio::io_context& context, std::size_t worker_index)
       : io(context), acceptor(context), slot_free(context), index(worker_index) {}
 
   asio::io_context& io;
-  asio::ip::tcp::acceptor acceptor;
-  asio::steady_timer slot_free;  // waited on while the connection cap is reached
+  asio::ip::tcp::acceptor acceptor;  // worker 0 only
+  asio::steady_timer slot_free;      // worker 0 only: waited on while the cap is reached
   std::size_t index;
-  std::size_t cap = 0;
-  std::size_t count = 0;
-  Connection* connections = nullptr;  // intrusive list of open connections
+  std::size_t count = 0;              // connections served by this worker
+  Connection* connections = nullptr;  // intrusive list of them
   bool stopping = false;
   std::function<void()> on_empty;  // set by Shutdown: runs when count drops to 0
 };
 
 class Connection {
  public:
-  Connection(Server& server, Server::Worker& worker, asio::ip::tcp::socket socket);
+  Connection(Server& server, Server::Worker& worker, asio::ip::tcp::socket socket,
+             asio::cancellation_signal& cancel);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -43,7 +47,8 @@ class Connection {
 
   // Shutdown: an idle connection closes now, a busy one after its response.
   void RequestClose() noexcept;
-  // Shutdown deadline: pending operations on the client socket are cancelled.
+  // Shutdown deadline: whatever the connection's coroutine awaits (a read, the
+  // handler's upstream call, a timer) is cancelled.
   void Abort() noexcept;
 
   // Exchange's streamed-body and streamed-response operations.
@@ -68,10 +73,12 @@ class Connection {
   asio::awaitable<void> SendContinueIfExpected(Exchange& ex);
   asio::awaitable<bool> WriteResponse(Exchange& ex);
   bool KeepAlive(const Exchange& ex) const noexcept;
+  void Reject(unsigned status, std::string detail);
   [[noreturn]] void FailBodyRead(Exchange& ex, const boost::system::error_code& ec);
 
   Server& server_;
   Server::Worker& worker_;
+  asio::cancellation_signal& cancel_;
   asio::ip::tcp::socket socket_;
   internal::Deadline deadline_;
   boost::beast::flat_buffer buffer_;
@@ -85,6 +92,8 @@ class Connection {
   bool close_requested_ = false;
   bool continue_sent_ = false;
   bool request_keep_alive_ = false;
+  unsigned rejection_status_ = 0;  // a request refused while its header was read
+  std::string rejection_detail_;
 };
 
 }  // namespace vigil::http

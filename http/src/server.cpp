@@ -1,4 +1,6 @@
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -222,18 +224,25 @@ int Runtime::RunUntilSignal(std::initializer_list<Server*> servers, Health& heal
 
 namespace {
 
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
 asio::awaitable<void> ServeConnection(Server& server, Server::Worker& worker, tcp::socket socket,
-                                      std::atomic<std::size_t>& total) {
-  {
-    Connection connection(server, worker, std::move(socket));
-    try {
-      co_await connection.Run();
-    } catch (...) {
-      // Run() handles every expected failure; nothing may escape into the io_context.
+                                      asio::cancellation_signal& cancel,
+                                      std::function<void()> closed) {
+  if (!worker.stopping) {
+    ++worker.count;
+    {
+      Connection connection(server, worker, std::move(socket), cancel);
+      try {
+        co_await connection.Run();
+      } catch (...) {
+        // Run() handles every expected failure, and cancellation at the shutdown
+        // deadline ends here; nothing may escape into the io_context.
+      }
     }
+    --worker.count;
   }
-  total.fetch_sub(1, std::memory_order_relaxed);
-  if (worker.count-- == worker.cap) worker.slot_free.cancel();
+  closed();
   if (worker.count == 0 && worker.on_empty) {
     auto done = std::move(worker.on_empty);
     worker.on_empty = nullptr;
@@ -243,43 +252,54 @@ asio::awaitable<void> ServeConnection(Server& server, Server::Worker& worker, tc
 
 }  // namespace
 
-namespace {
-
-asio::awaitable<void> Accept(Server& server, Server::Worker& w, std::atomic<std::size_t>& total) {
-  asio::steady_timer backoff(w.io);
+// Worker 0 accepts for every worker and hands connections out in turn, so that the
+// connection cap is exact (with one listening socket per worker, the kernel's hashing
+// could leave a connection waiting behind a worker at its share of the cap).
+asio::awaitable<void> Server::Accept() {
+  Worker& w0 = *workers_[0];
+  asio::steady_timer backoff(w0.io);
+  std::size_t next = 0;
   for (;;) {
-    while (w.count >= w.cap && !w.stopping) {
+    while (connections_.load(std::memory_order_relaxed) >= options_.max_connections &&
+           !w0.stopping) {
       // Back-pressure: stop accepting; the kernel's backlog holds new connections.
-      w.slot_free.expires_at(asio::steady_timer::time_point::max());
-      co_await w.slot_free.async_wait(asio::as_tuple(asio::use_awaitable));
+      w0.slot_free.expires_at(asio::steady_timer::time_point::max());
+      co_await w0.slot_free.async_wait(kTuple);
     }
-    if (w.stopping) co_return;
-    auto [ec, socket] = co_await w.acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-    if (w.stopping) co_return;
+    if (w0.stopping) co_return;
+    Worker& target = *workers_[next++ % workers_.size()];
+    auto [ec, socket] = co_await w0.acceptor.async_accept(target.io, kTuple);
+    if (w0.stopping) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       // Out of file descriptors and similar: wait a little instead of spinning.
       backoff.expires_after(std::chrono::milliseconds(50));
-      co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_await backoff.async_wait(kTuple);
       continue;
     }
-    ++w.count;
-    total.fetch_add(1, std::memory_order_relaxed);
-    asio::co_spawn(w.io, ServeConnection(server, w, std::move(socket), total), asio::detached);
+    connections_.fetch_add(1, std::memory_order_relaxed);
+    auto closed = [this] {
+      if (connections_.fetch_sub(1, std::memory_order_relaxed) == options_.max_connections) {
+        Worker& first = *workers_[0];
+        asio::post(first.io, [&first] { first.slot_free.cancel(); });
+      }
+    };
+    // The signal lives as long as the coroutine's completion handler holds it.
+    auto cancel = std::make_shared<asio::cancellation_signal>();
+    asio::co_spawn(target.io,
+                   ServeConnection(*this, target, std::move(socket), *cancel, std::move(closed)),
+                   asio::bind_cancellation_slot(cancel->slot(),
+                                                [cancel](const std::exception_ptr&) {}));
   }
 }
-
-}  // namespace
 
 Server::Server(Runtime& runtime, ServerOptions options, Routes routes, Pipeline pipeline)
     : runtime_(runtime),
       options_(std::move(options)),
       routes_(std::move(routes)),
       pipeline_(std::move(pipeline)) {
-  const std::size_t n = runtime_.size();
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < runtime_.size(); ++i) {
     workers_.push_back(std::make_unique<Worker>(runtime_.context(i), i));
-    workers_.back()->cap = std::max<std::size_t>(1, (options_.max_connections + n - 1 - i) / n);
   }
 }
 
@@ -293,28 +313,21 @@ void Server::Start() {
   error_code ec;
   const auto address = asio::ip::make_address(options_.bind, ec);
   if (ec) throw std::system_error(ec, "invalid address " + options_.bind);
-  tcp::endpoint endpoint(address, options_.port);
-  for (auto& w : workers_) {
-    auto fail = [&](const char* what) {
-      throw std::system_error(ec, std::string(what) + " " + options_.bind + ":" +
-                                      std::to_string(endpoint.port()));
-    };
-    w->acceptor.open(endpoint.protocol(), ec);
-    if (ec) fail("cannot open a socket for");
-    w->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    // Every worker listens on the same port; the kernel spreads new connections.
-    using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-    w->acceptor.set_option(reuse_port(true), ec);
-    if (ec) fail("cannot set SO_REUSEPORT on");
-    w->acceptor.bind(endpoint, ec);
-    if (ec) fail("cannot listen on");
-    w->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) fail("cannot listen on");
-    // Port 0: the first worker picks one, the others join it.
-    endpoint.port(w->acceptor.local_endpoint().port());
-    asio::co_spawn(w->io, Accept(*this, *w, connections_), asio::detached);
-  }
-  port_ = endpoint.port();
+  const tcp::endpoint endpoint(address, options_.port);
+  auto fail = [&](const char* what) {
+    throw std::system_error(ec, std::string(what) + " " + options_.bind + ":" +
+                                    std::to_string(options_.port));
+  };
+  tcp::acceptor& acceptor = workers_[0]->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) fail("cannot open a socket for");
+  acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  acceptor.bind(endpoint, ec);
+  if (ec) fail("cannot listen on");
+  acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail("cannot listen on");
+  port_ = acceptor.local_endpoint().port();
+  asio::co_spawn(workers_[0]->io, Accept(), asio::detached);
 }
 
 void Server::Shutdown(std::chrono::milliseconds deadline, std::function<void()> done) {
@@ -340,7 +353,11 @@ void Server::Shutdown(std::chrono::milliseconds deadline, std::function<void()> 
       auto timer = std::make_shared<asio::steady_timer>(w->io, deadline);
       timer->async_wait([w, timer](const error_code& ec) {
         if (ec) return;
-        for (Connection* c = w->connections; c != nullptr; c = c->next) c->Abort();
+        for (Connection* c = w->connections; c != nullptr;) {
+          Connection* next = c->next;  // Abort may end the connection before we move on
+          c->Abort();
+          c = next;
+        }
       });
     });
   }

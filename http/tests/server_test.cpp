@@ -378,12 +378,26 @@ TEST(ServerTest, ShutdownLetsInFlightRequestsFinish) {
 TEST(ServerTest, ShutdownDeadlineCutsWhatRemains) {
   FullPipeline f;
   RunningServer s(TestRoutes(), f.Make());
-  RawClient slow(s.port());
-  slow.Send("POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab");  // never completes
-  while (s.server().connections() < 1) std::this_thread::yield();
+  RawClient slow_body(s.port());
+  slow_body.Send("POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab");  // never completes
+  RawClient slow_handler(s.port());
+  slow_handler.Send(Get("/sleep"));
+  while (s.server().connections() < 2) std::this_thread::yield();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  auto drained = s.Shutdown(std::chrono::milliseconds(100));
-  EXPECT_EQ(drained.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  const auto start = std::chrono::steady_clock::now();
+  auto drained = s.Shutdown(std::chrono::milliseconds(20));
+  ASSERT_EQ(drained.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  // The handler's sleep (300 ms) was cancelled at the deadline rather than awaited.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(200));
+  EXPECT_TRUE(slow_handler.ClosedByServer());
+  int cut = 0;
+  for (const auto& line : f.log.Lines()) {
+    if (line.find("\"request completed\"") != std::string::npos &&
+        line.find(R"("error.type":"shutdown")") != std::string::npos) {
+      ++cut;
+    }
+  }
+  EXPECT_EQ(cut, 1) << "the cut request still has its access-log line";
 }
 
 TEST(ProblemJsonTest, CarriesIdsAndEscapes) {

@@ -352,6 +352,10 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
   co_await ex.SendHead(out_head, response_length ? std::optional<std::uint64_t>(*response_length)
                                                  : std::nullopt);
   std::unique_ptr<char[]> chunk(new char[kChunk]);
+  // Beast reads at most the buffer's free capacity per call: room for a full chunk.
+  if (conn->buffer().capacity() - conn->buffer().size() < kChunk) {
+    conn->buffer().reserve(conn->buffer().size() + kChunk);
+  }
   while (!body.is_done()) {
     body.get().body().data = chunk.get();
     body.get().body().size = kChunk;

@@ -29,7 +29,8 @@ void AccessLogMiddleware::After(Exchange& ex) noexcept {
       tel::Field("", 0),
   };
   std::size_t n = 5;
-  if (!ex.route().empty()) fields[n++] = tel::Field("http.route", ex.route());
+  // The same value the metrics carry, so log lines and series join on it.
+  fields[n++] = tel::Field("http.route", ex.route().empty() ? std::string_view("unmatched") : ex.route());
   if (!ex.error_type().empty()) fields[n++] = tel::Field("error.type", ex.error_type());
   if (ex.head_sent()) fields[n++] = tel::Field("http.response.body.size", ex.bytes_sent());
   log_.LogFields(level, ex.context(), "request completed", std::span(fields.data(), n));

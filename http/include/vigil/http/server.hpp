@@ -178,6 +178,8 @@ class Server {
 
  private:
   friend class Connection;
+  asio::awaitable<void> Accept();
+
   Runtime& runtime_;
   ServerOptions options_;
   Routes routes_;
