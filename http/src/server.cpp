@@ -226,9 +226,10 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-asio::awaitable<void> ServeConnection(Server& server, Server::Worker& worker, tcp::socket socket,
-                                      asio::cancellation_signal& cancel,
+asio::awaitable<void> ServeConnection(Server& server, std::shared_ptr<Server::Worker> owner,
+                                      tcp::socket socket, asio::cancellation_signal& cancel,
                                       std::function<void()> closed) {
+  Server::Worker& worker = *owner;
   if (!worker.stopping) {
     ++worker.count;
     {
@@ -267,7 +268,8 @@ asio::awaitable<void> Server::Accept() {
       co_await w0.slot_free.async_wait(kTuple);
     }
     if (w0.stopping) co_return;
-    Worker& target = *workers_[next++ % workers_.size()];
+    const std::shared_ptr<Worker>& target_owner = workers_[next++ % workers_.size()];
+    Worker& target = *target_owner;
     auto [ec, socket] = co_await w0.acceptor.async_accept(target.io, kTuple);
     if (w0.stopping) co_return;
     if (ec) {
@@ -287,7 +289,8 @@ asio::awaitable<void> Server::Accept() {
     // The signal lives as long as the coroutine's completion handler holds it.
     auto cancel = std::make_shared<asio::cancellation_signal>();
     asio::co_spawn(target.io,
-                   ServeConnection(*this, target, std::move(socket), *cancel, std::move(closed)),
+                   ServeConnection(*this, target_owner, std::move(socket), *cancel,
+                                   std::move(closed)),
                    asio::bind_cancellation_slot(cancel->slot(),
                                                 [cancel](const std::exception_ptr&) {}));
   }
@@ -299,7 +302,7 @@ Server::Server(Runtime& runtime, ServerOptions options, Routes routes, Pipeline 
       routes_(std::move(routes)),
       pipeline_(std::move(pipeline)) {
   for (std::size_t i = 0; i < runtime_.size(); ++i) {
-    workers_.push_back(std::make_unique<Worker>(runtime_.context(i), i));
+    workers_.push_back(std::make_shared<Worker>(runtime_.context(i), i));
   }
 }
 

@@ -37,6 +37,8 @@ class RunningServer {
     Start(std::move(routes), std::move(pipeline), std::move(options));
   }
   ~RunningServer() {
+    // Connections end (cut if need be) while everything they refer to is alive.
+    Shutdown(std::chrono::milliseconds(10)).wait_for(std::chrono::seconds(5));
     runtime_.Stop();
     thread_.join();
   }
@@ -53,8 +55,14 @@ class RunningServer {
   }
 
   // Starts a graceful shutdown; the future is ready when every connection is gone.
+  // A second call gives a future that is ready at once.
   std::future<void> Shutdown(std::chrono::milliseconds deadline) {
     auto done = std::make_shared<std::promise<void>>();
+    if (shut_down_) {
+      done->set_value();
+      return done->get_future();
+    }
+    shut_down_ = true;
     server_->Shutdown(deadline, [done] { done->set_value(); });
     return done->get_future();
   }
@@ -64,6 +72,7 @@ class RunningServer {
   std::shared_ptr<void> keep_alive_;
   std::unique_ptr<Server> server_;
   std::thread thread_;
+  bool shut_down_ = false;
 };
 
 using ClientResponse = boost::beast::http::response<boost::beast::http::string_body>;

@@ -171,7 +171,9 @@ class Server {
   // `done` runs (on a worker thread) when no connection is left. Later calls do nothing.
   void Shutdown(std::chrono::milliseconds deadline, std::function<void()> done);
 
-  // Open connections now (all workers).
+  // Open connections now (all workers). Destroy a Server after its Shutdown() completed
+  // (RunUntilSignal does); connections still open then are cut when the Runtime is
+  // destroyed, without running the rest of their handlers.
   std::size_t connections() const noexcept;
 
   struct Worker;
@@ -185,7 +187,9 @@ class Server {
   Routes routes_;
   Pipeline pipeline_;
   std::uint16_t port_ = 0;
-  std::vector<std::unique_ptr<Worker>> workers_;
+  // Shared with the connection coroutines, which may outlive the Server when a Runtime
+  // is destroyed with connections still open.
+  std::vector<std::shared_ptr<Worker>> workers_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<std::size_t> connections_{0};
 };
