@@ -3,6 +3,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <charconv>
+#include <cstring>
 #include <stdexcept>
 #include <vigil/http/client.hpp>
 #include <vigil/http/server.hpp>
@@ -212,10 +213,21 @@ ClientCall::ClientCall(const tel::Tracer& tracer, ClientInstruments& instruments
     span_.SetAttribute("http.request.method", method_label);
     span_.SetAttribute("server.address", std::string_view(upstream.host));
     span_.SetAttribute("server.port", static_cast<std::int64_t>(upstream.port));
-    std::string url;
-    url.reserve(7 + upstream.authority.size() + target.size());
-    url.append("http://").append(upstream.authority).append(target);
-    span_.SetAttribute("url.full", std::string_view(url));
+    // url.full without a heap allocation for the usual short URL.
+    char stack[256];
+    std::string heap;
+    std::string_view url;
+    const std::size_t size = 7 + upstream.authority.size() + target.size();
+    char* out = stack;
+    if (size > sizeof stack) {
+      heap.resize(size);
+      out = heap.data();
+    }
+    std::memcpy(out, "http://", 7);
+    std::memcpy(out + 7, upstream.authority.data(), upstream.authority.size());
+    std::memcpy(out + 7 + upstream.authority.size(), target.data(), target.size());
+    url = std::string_view(out, size);
+    span_.SetAttribute("url.full", url);
   }
 }
 

@@ -396,9 +396,16 @@ asio::awaitable<void> Connection::Run() {
   error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   const asio::ip::tcp::endpoint peer = socket_.remote_endpoint(ignored);
+  std::string peer_address;
+  try {
+    peer_address = peer.address().to_string();
+  } catch (...) {
+    peer_address = "unknown";
+  }
   for (bool first = true;; first = false) {
     Exchange ex(*this);
     ex.peer_ = peer;
+    ex.peer_address_ = peer_address;
     ex.worker_ = worker_.index;
     if (!co_await ReadHeader(ex, first)) break;
     ex.start_ = std::chrono::steady_clock::now();

@@ -144,20 +144,17 @@ void CopyEndToEnd(const bhttp::header<isRequest>& from, bhttp::fields& to) {
   }
 }
 
-std::string RewriteTarget(const http::Exchange& ex, const RouteConfig& route) {
+// The upstream's target: a view into the client's target, or `storage` when the prefix
+// was the whole path ("/api?x" becomes "/?x").
+std::string_view RewriteTarget(const http::Exchange& ex, const RouteConfig& route,
+                               std::string& storage) {
   std::string_view target = ex.target();
-  if (!route.strip_prefix || route.prefix == "/") return std::string(target);
+  if (!route.strip_prefix || route.prefix == "/") return target;
   target.remove_prefix(route.prefix.size());
-  if (target.empty() || target.front() != '/') return "/" + std::string(target);
-  return std::string(target);
-}
-
-std::string PeerAddress(const http::Exchange& ex) {
-  try {
-    return ex.peer().address().to_string();
-  } catch (...) {
-    return "unknown";
-  }
+  if (!target.empty() && target.front() == '/') return target;
+  storage.reserve(1 + target.size());
+  storage.append("/").append(target);
+  return storage;
 }
 
 [[noreturn]] void UpstreamFailed(http::Exchange& ex, http::ClientCall& call, const RouteConfig& route,
@@ -215,16 +212,21 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
   const auto& in = ex.request();
 
   // The upstream request's head.
-  const std::string upstream_target = RewriteTarget(ex, route);
+  std::string rewritten;
+  const std::string_view upstream_target = RewriteTarget(ex, route, rewritten);
   bhttp::request_header<> head;
   head.method_string(in.method_string());
-  head.target(upstream_target);
+  head.target(boost::beast::string_view(upstream_target.data(), upstream_target.size()));
   head.version(11);
   CopyEndToEnd(in, head);
-  std::string forwarded_for(ex.header("x-forwarded-for"));
-  if (!forwarded_for.empty()) forwarded_for += ", ";
-  forwarded_for += PeerAddress(ex);
-  head.set("X-Forwarded-For", forwarded_for);
+  if (const auto earlier = ex.header("x-forwarded-for"); earlier.empty()) {
+    head.set("X-Forwarded-For", boost::beast::string_view(ex.peer_address().data(), ex.peer_address().size()));
+  } else {
+    std::string forwarded_for;
+    forwarded_for.reserve(earlier.size() + 2 + ex.peer_address().size());
+    forwarded_for.append(earlier).append(", ").append(ex.peer_address());
+    head.set("X-Forwarded-For", forwarded_for);
+  }
   head.set("X-Forwarded-Proto", "http");
 
   http::ClientCall call(tracer_, instruments_, ex.context(), ex.method_label(),

@@ -45,16 +45,7 @@ void TracingMiddleware::Before(Exchange& ex) {
   span.SetAttribute("url.path", ex.path());
   span.SetAttribute("url.scheme", "http");
   span.SetAttribute("network.protocol.version", ex.request().version() == 10 ? "1.0" : "1.1");
-  const auto address = ex.peer().address();
-  if (address.is_v4()) {
-    char text[16];
-    const auto bytes = address.to_v4().to_bytes();
-    const int len = std::snprintf(text, sizeof text, "%u.%u.%u.%u", bytes[0], bytes[1], bytes[2],
-                                  bytes[3]);
-    span.SetAttribute("client.address", std::string_view(text, static_cast<std::size_t>(len)));
-  } else {
-    span.SetAttribute("client.address", address.to_string());
-  }
+  span.SetAttribute("client.address", ex.peer_address());
   if (const auto agent = ex.header("user-agent"); !agent.empty()) {
     span.SetAttribute("user_agent.original", agent);
   }

@@ -4,7 +4,7 @@
 // thread's ring and registers new rings here. The backend thread repeatedly takes the
 // drain lock, formats everything the rings hold into the OutBuffer and writes the batch.
 // It goes straight on while passes find a lot (kBusyPassBytes), otherwise it sleeps:
-// 100 us after a light pass, doubling up to 5 ms while passes find nothing, so the
+// 1 ms after a light pass, doubling up to 5 ms while passes find nothing, so the
 // backend does not chase a producer line by line (which would bounce the cache lines
 // they share). After kDeepSleepAfter without a line it sleeps kDeepSleep at a time and
 // raises the logger's `backend_asleep` flag, which the next log call sees (it shares a
@@ -48,7 +48,10 @@ namespace vigil::telemetry::log_internal {
 class LoggerCore {
  public:
   static constexpr std::size_t kOutBufferSize = 256 * 1024;
-  static constexpr std::chrono::microseconds kMinIdleSleep{100};
+  // Long enough that a steady trickle of lines (a service's access log) costs the
+  // backend a thousand wake-ups a second at most, short enough that a 1 MiB ring holds
+  // what arrives meanwhile at hundreds of MB/s.
+  static constexpr std::chrono::microseconds kMinIdleSleep{1000};
   static constexpr std::chrono::microseconds kMaxIdleSleep{5000};
   static constexpr std::chrono::milliseconds kDeepSleepAfter{50};
   static constexpr std::chrono::milliseconds kDeepSleep{250};

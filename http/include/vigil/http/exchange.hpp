@@ -90,6 +90,8 @@ class Exchange {
   // The request body of a buffered route (the server read it before the handler ran).
   const std::string& body() const noexcept { return body_; }
   const asio::ip::tcp::endpoint& peer() const noexcept { return peer_; }
+  // The client's address as text ("127.0.0.1"), formatted once per connection.
+  std::string_view peer_address() const noexcept { return peer_address_; }
   // Which worker thread runs this exchange: 0 .. Runtime::size()-1.
   std::size_t worker() const noexcept { return worker_; }
   std::chrono::steady_clock::time_point start() const noexcept { return start_; }
@@ -168,6 +170,7 @@ class Exchange {
   Router::Match match_;
   std::string body_;
   asio::ip::tcp::endpoint peer_;
+  std::string_view peer_address_;
   std::size_t worker_ = 0;
   std::chrono::steady_clock::time_point start_;
   telemetry::RequestContext context_;
