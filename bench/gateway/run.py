@@ -1,0 +1,853 @@
+#!/usr/bin/python3
+"""Gateway benchmark: vigil-gateway side by side with nginx and HAProxy.
+
+Every case is measured with the same wrk settings against the same upstream (nginx answering
+`return 200 "ok"`), one case after another, each after a short warm-up that is not counted:
+
+  (a) upstream     the upstream alone, no proxy in front
+  (b) nginx        nginx as reverse proxy: JSON access log to a file, limit_req (never limits),
+                   upstream keepalive 64, HTTP/1.1 to the upstream
+  (c) haproxy      HAProxy in http mode, keep-alive to the server, no logging
+  (d) vigil-full   vigil-gateway with its JSON access log in a file, metrics, and every request
+                   traced and exported over OTLP/HTTP to a local receiver (a second nginx)
+  (e) vigil-off    vigil-gateway with VIGIL_ACCESS_LOG=false and OTEL_SDK_DISABLED=true
+
+Prints a table, the target checks and the exact wrk command; writes <out>/gateway.json.
+Two cores are shared by wrk, the upstream and the proxy: compare the ratios within one run,
+not absolute figures across runs.
+
+Exit status: 0 when every selected case ran (whether or not the targets are met), 1 when a
+case could not run, 2 on bad arguments.
+
+Usage: /usr/bin/python3 bench/gateway/run.py --build build/release --out build/bench/gateway
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ALL_CASES = ["a", "b", "c", "d", "e"]
+CASE_NAMES = {
+    "a": "upstream direct (nginx return 200)",
+    "b": "nginx proxy (JSON log, limit_req)",
+    "c": "haproxy proxy (no log)",
+    "d": "vigil-gateway, full telemetry",
+    "e": "vigil-gateway, telemetry off",
+}
+MIB = 1024 * 1024
+READY_TIMEOUT_S = 20.0
+
+# Prints wrk's figures in microseconds, exactly, once the run is over. Only done() is defined,
+# so wrk keeps its static request and never enters Lua per request: the script costs nothing
+# while measuring.
+WRK_REPORT_LUA = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'VIGIL_WRK {"requests":%d,"duration_us":%d,"bytes":%d,' ..
+    '"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,"status_errors":%d,' ..
+    '"mean_us":%.1f,"stdev_us":%.1f,"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,' ..
+    '"max_us":%d}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.timeout, e.status,
+    latency.mean, latency.stdev, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency:percentile(99.9), latency.max))
+end
+"""
+
+
+class CaseError(Exception):
+    """A case could not run (a program did not start, or wrk failed)."""
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+class Procs:
+    """The child processes of this run; stops them all by PID, whatever happens."""
+
+    def __init__(self):
+        self.children = []  # (name, Popen)
+
+    def start(self, name, argv, tmp, env=None, cwd=None):
+        out = open(os.path.join(tmp, f"{name}.stdout"), "wb")
+        err = open(os.path.join(tmp, f"{name}.stderr"), "wb")
+        try:
+            # Own session: a Ctrl-C reaches this script only, which then stops the children
+            # in order instead of having them race it.
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                 env=env, cwd=cwd, start_new_session=True)
+        except OSError as e:
+            raise CaseError(f"cannot start {name} ({argv[0]}): {e}") from e
+        finally:
+            out.close()
+            err.close()
+        self.children.append((name, p))
+        return p
+
+    def stop(self, p, sig=signal.SIGTERM, timeout=15.0):
+        """Sends sig, waits up to timeout, then SIGKILL. Returns the exit status."""
+        if p.poll() is None:
+            try:
+                p.send_signal(sig)
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.children = [(n, c) for (n, c) in self.children if c is not p]
+        return p.returncode
+
+    def stop_all(self):
+        for _, p in reversed(list(self.children)):
+            self.stop(p, timeout=5.0)
+
+
+def tail(path, lines=15):
+    try:
+        with open(path, "rb") as f:
+            data = f.read().decode("utf-8", "replace").splitlines()
+        return "\n".join(data[-lines:])
+    except OSError:
+        return ""
+
+
+def child_logs(tmp, name):
+    parts = []
+    for suffix in ("stderr", "stdout"):
+        t = tail(os.path.join(tmp, f"{name}.{suffix}"))
+        if t:
+            parts.append(f"--- {name} {suffix} (last lines) ---\n{t}")
+    return "\n".join(parts)
+
+
+def free_ports(n):
+    """n distinct free loopback ports (held together while choosing so they differ)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def http_get(url, timeout=2.0):
+    """(status, body) of a GET, or (None, error text)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (urllib.error.URLError, OSError) as e:
+        return None, str(e)
+
+
+def wait_http_ok(url, proc, name, tmp, timeout=READY_TIMEOUT_S):
+    """Polls url until it answers 200; fails early when the process exits."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    last = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise CaseError(f"{name} exited with status {proc.returncode} while starting\n"
+                            + child_logs(tmp, name))
+        status, body = http_get(url, timeout=1.0)
+        if status == 200:
+            return
+        last = (status, body[:200] if isinstance(body, bytes) else body)
+        time.sleep(delay)  # polling interval, not a synchronisation
+        delay = min(delay * 2, 0.1)
+    raise CaseError(f"{name} not ready after {timeout:.0f}s: GET {url} -> {last}\n"
+                    + child_logs(tmp, name))
+
+
+def proc_tree(pid):
+    """pid and all its descendants (nginx: master + workers)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def proc_status_kib(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class RssSampler(threading.Thread):
+    """Samples the summed VmRSS of a process tree every 100 ms while the load runs."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.samples = []
+        self.threads = 0  # most threads seen across the tree (processes x threads)
+        self.stop_event = threading.Event()
+
+    def run(self):
+        while not self.stop_event.wait(0.1):
+            total = threads = 0
+            for p in proc_tree(self.pid):
+                total += proc_status_kib(p, "VmRSS") or 0
+                threads += proc_status_kib(p, "Threads") or 0
+            if total:
+                self.samples.append(total)
+                self.threads = max(self.threads, threads)
+
+    def finish(self):
+        self.stop_event.set()
+        self.join()
+        if not self.samples:
+            return {}
+        s = sorted(self.samples)
+        return {"rss_load_max_kib": s[-1], "rss_load_median_kib": s[len(s) // 2],
+                "rss_load_samples": len(s), "threads_max": self.threads}
+
+
+# ---------------------------------------------------------------------------- configs
+
+
+def nginx_common(tmp, name, workers):
+    # Running as root, nginx would switch its workers to 'nobody', who cannot enter the
+    # private temporary directory.
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    return (f"{user}daemon off;\nworker_processes {workers};\npid {tmp}/{name}.pid;\n"
+            f"error_log {tmp}/{name}-error.log warn;\n"
+            "events { worker_connections 8192; multi_accept on; }\n")
+
+
+def nginx_temp_paths(tmp, name):
+    return "".join(f"  {k}_temp_path {tmp}/{name}-{k};\n"
+                   for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+
+
+def upstream_conf(tmp, port):
+    return nginx_common(tmp, "upstream", 1) + f"""http {{
+{nginx_temp_paths(tmp, "upstream")}  access_log off;
+  keepalive_timeout 65s;
+  keepalive_requests 10000000;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      default_type text/plain;
+      return 200 "ok\\n";
+    }}
+  }}
+}}
+"""
+
+
+def sink_conf(tmp, port):
+    # The OTLP/HTTP receiver: answers every export with 200 and logs one line per POST so the
+    # exports can be counted. Bodies are discarded, never stored.
+    return nginx_common(tmp, "sink", 1) + f"""http {{
+{nginx_temp_paths(tmp, "sink")}  log_format sink '$request_method $uri $status $request_length $content_length';
+  access_log {tmp}/sink-access.log sink;
+  client_max_body_size 0;
+  keepalive_timeout 65s;
+  keepalive_requests 10000000;
+  server {{
+    listen 127.0.0.1:{port};
+    location /v1/traces {{ return 200; }}
+    location /v1/logs {{ return 200; }}
+    location /v1/metrics {{ return 200; }}
+    location / {{ return 404; }}
+  }}
+}}
+"""
+
+
+def nginx_proxy_conf(tmp, port, upstream_port, workers):
+    return nginx_common(tmp, "nginx-proxy", workers) + f"""http {{
+{nginx_temp_paths(tmp, "nginx-proxy")}  log_format json escape=json
+    '{{"time":"$time_iso8601","remote_addr":"$remote_addr","request_id":"$request_id",'
+    '"method":"$request_method","uri":"$request_uri","protocol":"$server_protocol",'
+    '"status":$status,"bytes_sent":$body_bytes_sent,"request_time":$request_time,'
+    '"upstream_addr":"$upstream_addr","upstream_status":"$upstream_status",'
+    '"upstream_response_time":"$upstream_response_time","user_agent":"$http_user_agent"}}';
+  access_log {tmp}/nginx-proxy-access.log json;
+  # Far above anything wrk can reach: the zone is consulted on every request, never limits.
+  limit_req_zone $binary_remote_addr zone=perip:10m rate=10000000r/s;
+  keepalive_timeout 65s;
+  keepalive_requests 10000000;
+  upstream backend {{
+    server 127.0.0.1:{upstream_port};
+    keepalive 64;
+    keepalive_requests 10000000;
+  }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      limit_req zone=perip burst=10000000 nodelay;
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Request-Id $request_id;
+    }}
+  }}
+}}
+"""
+
+
+def haproxy_conf(port, upstream_port, workers):
+    return f"""global
+  nbthread {workers}
+  maxconn 4096
+
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+
+frontend fe
+  bind 127.0.0.1:{port}
+  option forwardfor
+  default_backend be
+
+backend be
+  http-reuse always
+  server up 127.0.0.1:{upstream_port}
+"""
+
+
+# ---------------------------------------------------------------------------- wrk
+
+
+def wrk_argv(args, lua, url, duration):
+    return ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s",
+            "--latency", "-s", lua, url]
+
+
+def run_wrk(args, lua, url, duration, tmp, label):
+    argv = wrk_argv(args, lua, url, duration)
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=duration + 60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise CaseError(f"wrk failed for {label}: {e}") from e
+    text = r.stdout.decode("utf-8", "replace")
+    with open(os.path.join(tmp, f"wrk-{label}.txt"), "w") as f:
+        f.write(text + r.stderr.decode("utf-8", "replace"))
+    m = re.search(r"^VIGIL_WRK (\{.*\})$", text, re.M)
+    if r.returncode != 0 or not m:
+        raise CaseError(f"wrk failed for {label} (status {r.returncode}):\n{text}\n"
+                        + r.stderr.decode("utf-8", "replace"))
+    res = json.loads(m.group(1))
+    # wrk's own text, as a cross-check of the Lua figures.
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text)
+    res["non_2xx_3xx"] = int(non2xx.group(1)) if non2xx else 0
+    res["rps"] = res["requests"] * 1e6 / res["duration_us"] if res["duration_us"] else 0.0
+    res["errors"] = (res["connect_errors"] + res["read_errors"] + res["write_errors"]
+                     + res["timeouts"] + max(res["status_errors"], res["non_2xx_3xx"]))
+    res["wrk_output"] = "\n".join(l for l in text.splitlines()
+                                  if not l.startswith("VIGIL_WRK"))
+    return res
+
+
+# ---------------------------------------------------------------------------- results
+
+
+def count_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return None
+
+
+def sink_stats(tmp):
+    posts = ok = bytes_in = 0
+    try:
+        with open(os.path.join(tmp, "sink-access.log")) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 4 and parts[0] == "POST":
+                    posts += 1
+                    ok += parts[2] == "200"
+                    # The body is discarded unread by `return`, so $request_length may miss
+                    # it; the declared Content-Length is the size of the export.
+                    clen = parts[4] if len(parts) >= 5 else ""
+                    bytes_in += int(clen) if clen.isdigit() else 0
+    except OSError:
+        pass
+    return {"posts": posts, "posts_200": ok, "request_bytes": bytes_in}
+
+
+def metric_sums(text, names):
+    """Sums of the samples of each metric in names, by label set 'signal'/'reason'."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)", line)
+        if not m or m.group(1) not in names:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        key = m.group(1)
+        sub = ",".join(f"{k}={labels[k]}" for k in ("signal", "reason") if k in labels)
+        if sub:
+            key += "{" + sub + "}"
+        try:
+            out[key] = out.get(key, 0.0) + float(m.group(3))
+        except ValueError:
+            pass
+    return out
+
+
+def nginx_start(procs, tmp, name, conf_text):
+    conf = os.path.join(tmp, f"{name}.conf")
+    with open(conf, "w") as f:
+        f.write(conf_text)
+    os.makedirs(os.path.join(tmp, "logs"), exist_ok=True)
+    return procs.start(name, ["nginx", "-p", tmp, "-c", conf, "-e",
+                              os.path.join(tmp, f"{name}-error.log")], tmp)
+
+
+# ---------------------------------------------------------------------------- cases
+
+
+# Long-lived processes of the run (the upstream, the OTLP receiver): name -> pid, so each case
+# can tell their CPU apart from the proxy's and from whatever else the machine is doing.
+BACKGROUND = {}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid):
+    """User + system CPU seconds of a live process tree (threads included)."""
+    ticks = 0
+    for p in proc_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / CLK_TCK
+
+
+def machine_busy_s():
+    """(busy, total, irq) CPU seconds of the whole machine since boot, from /proc/stat.
+    irq (hard + soft interrupts) is mostly the loopback TCP traffic of this benchmark, which
+    the kernel charges to no process."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    idle = v[3] + v[4]
+    return (sum(v) - idle) / CLK_TCK, sum(v) / CLK_TCK, (v[5] + v[6]) / CLK_TCK
+
+
+class CpuMeter:
+    """CPU used during the measured run by the proxy, the upstream, the receiver, wrk and
+    everything else on the machine. CPU per request stays meaningful when the machine is
+    shared; 'other' shows how much the run was disturbed."""
+
+    def __init__(self, proxy_pid):
+        self.pids = dict(BACKGROUND)
+        if proxy_pid is not None:
+            self.pids["proxy"] = proxy_pid
+
+    def snapshot(self):
+        return ({k: tree_cpu_s(p) for k, p in self.pids.items()},
+                resource.getrusage(resource.RUSAGE_CHILDREN),
+                resource.getrusage(resource.RUSAGE_SELF), machine_busy_s())
+
+    @staticmethod
+    def diff(before, after, requests):
+        (t0, c0, s0, m0), (t1, c1, s1, m1) = before, after
+        out = {f"cpu_{k}_s": round(t1[k] - t0[k], 3) for k in t0}
+        # wrk is the only child reaped during the measured run.
+        out["cpu_wrk_s"] = round((c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime), 3)
+        own = (s1.ru_utime + s1.ru_stime) - (s0.ru_utime + s0.ru_stime)
+        busy, total, irq = m1[0] - m0[0], m1[1] - m0[1], m1[2] - m0[2]
+        ours = sum(v for k, v in out.items()) + own
+        out["cpu_irq_s"] = round(irq, 3)
+        out["cpu_other_s"] = round(max(0.0, busy - ours - irq), 3)
+        out["cpu_machine_busy_pct"] = round(100.0 * busy / total, 1) if total else None
+        if "cpu_proxy_s" in out and requests:
+            out["proxy_cpu_us_per_req"] = round(out["cpu_proxy_s"] * 1e6 / requests, 2)
+        return out
+
+
+def measure(args, procs, tmp, lua, label, url, proc, measure_rss):
+    # Warm-up: connections, caches, lazily built paths; not counted.
+    if args.warmup > 0:
+        run_wrk(args, lua, url, args.warmup, tmp, f"{label}-warmup")
+    sampler = RssSampler(proc.pid) if (proc is not None and measure_rss) else None
+    meter = CpuMeter(proc.pid if proc is not None else None)
+    if sampler:
+        sampler.start()
+    before = meter.snapshot()
+    try:
+        res = run_wrk(args, lua, url, args.duration, tmp, label)
+        after = meter.snapshot()
+    finally:
+        extra = sampler.finish() if sampler else {}
+    res.update(extra)
+    res.update(CpuMeter.diff(before, after, res["requests"]))
+    if proc is not None:
+        if proc.poll() is not None:
+            raise CaseError(f"{label}: the proxy exited with status {proc.returncode} during "
+                            "the run\n" + child_logs(tmp, label))
+        hwm = sum(proc_status_kib(p, "VmHWM") or 0 for p in proc_tree(proc.pid))
+        if hwm:
+            res["vmhwm_kib"] = hwm
+    return res
+
+
+def run_case(case, args, procs, tmp, lua, up_port, sink_port):
+    label = {"a": "upstream", "b": "nginx-proxy", "c": "haproxy",
+             "d": "vigil-full", "e": "vigil-off"}[case]
+    if case == "a":
+        url = f"http://127.0.0.1:{up_port}/"
+        res = measure(args, procs, tmp, lua, label, url, None, False)
+        res["url"] = url
+        return res
+
+    (port,) = free_ports(1)
+    url = f"http://127.0.0.1:{port}/"
+    info = {}
+    if case == "b":
+        p = nginx_start(procs, tmp, label, nginx_proxy_conf(tmp, port, up_port, args.workers))
+        wait_http_ok(url, p, label, tmp)
+    elif case == "c":
+        cfg = os.path.join(tmp, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(haproxy_conf(port, up_port, args.workers))
+        p = procs.start(label, ["haproxy", "-db", "-f", cfg], tmp)
+        wait_http_ok(url, p, label, tmp)
+    else:
+        (admin,) = free_ports(1)
+        routes = os.path.join(tmp, "gateway-routes.json")
+        with open(routes, "w") as f:
+            json.dump({"routes": [{"prefix": "/", "upstream": f"http://127.0.0.1:{up_port}",
+                                   "timeout_ms": 5000}]}, f)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("OTEL_", "VIGIL_"))}
+        env.update({"VIGIL_BIND": "127.0.0.1", "VIGIL_PORT": str(port),
+                    "VIGIL_ADMIN_PORT": str(admin), "VIGIL_WORKERS": str(args.workers),
+                    "VIGIL_GATEWAY_CONFIG": routes, "OTEL_SERVICE_NAME": "gateway"})
+        if case == "d":
+            env.update({"VIGIL_ACCESS_LOG": "true",
+                        "VIGIL_LOG_FILE": os.path.join(tmp, "gateway.log"),
+                        "OTEL_TRACES_SAMPLER": "always_on",
+                        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"})
+        else:
+            env.update({"VIGIL_ACCESS_LOG": "false", "OTEL_SDK_DISABLED": "true"})
+        info["env"] = {k: v for k, v in env.items() if k.startswith(("OTEL_", "VIGIL_"))}
+        p = procs.start(label, [args.gateway, "--config", routes], tmp, env=env)
+        wait_http_ok(f"http://127.0.0.1:{admin}/readyz", p, label, tmp)
+        wait_http_ok(url, p, label, tmp)
+
+    try:
+        res = measure(args, procs, tmp, lua, label, url, p, True)
+        if case in ("d", "e"):
+            status, body = http_get(f"http://127.0.0.1:{admin}/metrics", timeout=5.0)
+            if status == 200:
+                info["metrics"] = metric_sums(body.decode("utf-8", "replace"), {
+                    "vigil_telemetry_exported_total", "vigil_telemetry_dropped_total",
+                    "http_server_request_duration_seconds_count",
+                    "http_client_request_duration_seconds_count"})
+            else:
+                info["metrics_error"] = f"GET /metrics -> {status} {body!r:.200}"
+    finally:
+        rc = procs.stop(p)
+    info["exit_status"] = rc
+    if case in ("d", "e") and rc != 0:
+        info["problem"] = (f"vigil-gateway exited with status {rc} on SIGTERM\n"
+                           + child_logs(tmp, label))
+    if case == "b":
+        info["access_log_lines"] = count_lines(os.path.join(tmp, "nginx-proxy-access.log"))
+    if case == "d":
+        # Counted after the gateway stopped: its last batch is flushed on SIGTERM.
+        info["access_log_lines"] = count_lines(os.path.join(tmp, "gateway.log"))
+        info["otlp_sink"] = sink_stats(tmp)
+    res.update(info)
+    res["url"] = url
+    return res
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def fmt_ms(us):
+    return f"{us / 1000:.2f} ms"
+
+
+def print_table(results, order):
+    hdr = ["case", "req/s", "p50", "p99", "max", "errors", "vs (b)", "vs (c)",
+           "proxy CPU/req", "other CPU"]
+    rows = []
+    rb = results.get("b", {}).get("rps")
+    rc = results.get("c", {}).get("rps")
+    for c in order:
+        r = results.get(c)
+        if r is None:
+            continue
+        rows.append([f"({c}) {CASE_NAMES[c]}", f"{r['rps']:,.0f}", fmt_ms(r["p50_us"]),
+                     fmt_ms(r["p99_us"]), fmt_ms(r["max_us"]), str(r["errors"]),
+                     f"{r['rps'] / rb:.2f}x" if rb else "-",
+                     f"{r['rps'] / rc:.2f}x" if rc else "-",
+                     f"{r['proxy_cpu_us_per_req']:.1f} µs"
+                     if "proxy_cpu_us_per_req" in r else "-",
+                     f"{r['cpu_other_s'] / (r['duration_us'] / 1e6):.2f} cores"
+                     if r.get("duration_us") else "-"])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(hdr)]
+    def line(cells):
+        return "| " + " | ".join(
+            c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
+            for i, c in enumerate(cells)) + " |"
+    print(line(hdr))
+    print("|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":"
+                         for i, w in enumerate(widths)) + "|")
+    for row in rows:
+        print(line(row))
+    print("proxy CPU/req: the proxy's user+system CPU per request (less sensitive to a shared "
+          "machine than req/s);\nother CPU: cores busy with processes outside this benchmark "
+          "during the measured run (noise).")
+
+
+def target_checks(results, rss_limit_mib):
+    checks = []
+    def add(name, ok, detail):
+        checks.append({"target": name, "met": bool(ok), "detail": detail})
+    b, c, d, e = (results.get(k) for k in "bcde")
+    if d and b:
+        ratio = d["rps"] / b["rps"]
+        add("(d)/(b) req/s >= 1.5", ratio >= 1.5,
+            f"{d['rps']:,.0f} / {b['rps']:,.0f} = {ratio:.2f}")
+    if d and c:
+        add("(d) req/s >= (c) req/s", d["rps"] >= c["rps"],
+            f"{d['rps']:,.0f} vs {c['rps']:,.0f} ({d['rps'] / c['rps']:.2f}x)")
+        add("(d) p99 <= (c) p99", d["p99_us"] <= c["p99_us"],
+            f"{fmt_ms(d['p99_us'])} vs {fmt_ms(c['p99_us'])}")
+    if d and e:
+        ratio = d["rps"] / e["rps"]
+        add("(d)/(e) req/s >= 0.95", ratio >= 0.95,
+            f"{d['rps']:,.0f} / {e['rps']:,.0f} = {ratio:.3f}")
+    if d and "vmhwm_kib" in d:
+        hwm = d["vmhwm_kib"] / 1024
+        load = d.get("rss_load_max_kib", 0) / 1024
+        add(f"gateway peak RSS (d) <= {rss_limit_mib} MiB", hwm <= rss_limit_mib,
+            f"VmHWM {hwm:.1f} MiB, RSS under load max {load:.1f} MiB / median "
+            f"{d.get('rss_load_median_kib', 0) / 1024:.1f} MiB")
+    if d:
+        add("(d) every response 200", d["errors"] == 0, f"{d['errors']} errors")
+    if e:
+        add("(e) every response 200", e["errors"] == 0, f"{e['errors']} errors")
+    return checks
+
+
+def machine_info():
+    info = {"nproc": os.cpu_count()}
+    try:
+        info["loadavg_before"] = open("/proc/loadavg").read().split()[:3]
+    except OSError:
+        pass
+    for prog, argv in (("nginx", ["nginx", "-v"]), ("haproxy", ["haproxy", "-v"]),
+                       ("wrk", ["wrk", "-v"])):
+        try:
+            r = subprocess.run(argv, capture_output=True, timeout=5)
+            out = (r.stdout + r.stderr).decode("utf-8", "replace").strip().splitlines()
+            info[prog] = out[0] if out else ""
+        except (OSError, subprocess.TimeoutExpired):
+            info[prog] = None
+    return info
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        description="vigil-gateway vs nginx and HAProxy under wrk (see the module docstring)")
+    ap.add_argument("--build", default="build/release",
+                    help="build directory holding services/gateway/vigil-gateway")
+    ap.add_argument("--gateway", help="gateway binary (default: <build>/services/gateway/"
+                    "vigil-gateway)")
+    ap.add_argument("--out", default="build/bench/gateway", help="directory for gateway.json")
+    ap.add_argument("--duration", type=int, default=10, help="seconds measured per case")
+    ap.add_argument("--warmup", type=int, default=2, help="seconds of uncounted warm-up")
+    ap.add_argument("--connections", type=int, default=64, help="wrk -c")
+    ap.add_argument("--threads", type=int, default=1, help="wrk -t")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="workers of every proxy: nginx worker_processes, HAProxy nbthread, "
+                    "VIGIL_WORKERS (the upstream always has 1)")
+    ap.add_argument("--cases", default="abcde",
+                    help="which cases to run, e.g. abc (default abcde)")
+    ap.add_argument("--rss-limit-mib", type=float, default=64.0)
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temporary directory (configs, logs, wrk output)")
+    a = ap.parse_args(argv)
+    cases = [c for c in ALL_CASES if c in a.cases]
+    if not cases or any(c not in ALL_CASES for c in a.cases):
+        ap.error(f"--cases takes letters from {''.join(ALL_CASES)}")
+    if a.duration < 1 or a.warmup < 0 or a.connections < 1 or a.threads < 1 or a.workers < 1:
+        ap.error("--duration, --connections, --threads and --workers must be >= 1")
+    if a.connections < a.threads:
+        ap.error("--connections must be >= --threads")
+    a.case_list = cases
+    a.gateway = os.path.abspath(a.gateway or os.path.join(a.build, "services", "gateway",
+                                                          "vigil-gateway"))
+    return a
+
+
+def main(argv):
+    args = parse_args(argv)
+    missing = [p for p in ("wrk", "nginx", "haproxy") if shutil.which(p) is None]
+    if missing:
+        print(f"gateway bench: missing programs: {' '.join(missing)} "
+              f"(Debian packages: {' '.join(missing)})", file=sys.stderr)
+        return 1
+    needs_gateway = any(c in "de" for c in args.case_list)
+    if needs_gateway and not os.access(args.gateway, os.X_OK):
+        print(f"gateway bench: {args.gateway} is not built (build the vigil-gateway target, "
+              "or pass --cases abc)", file=sys.stderr)
+        return 1
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    tmp = tempfile.mkdtemp(prefix="vigil-gw-bench-")
+    procs = Procs()
+    results, failures = {}, {}
+    lua = os.path.join(tmp, "report.lua")
+    with open(lua, "w") as f:
+        f.write(WRK_REPORT_LUA)
+    started = time.time()
+    machine = machine_info()
+    rc = 0
+    try:
+        up_port, sink_port = free_ports(2)
+        up = nginx_start(procs, tmp, "upstream", upstream_conf(tmp, up_port))
+        wait_http_ok(f"http://127.0.0.1:{up_port}/", up, "upstream", tmp)
+        BACKGROUND["upstream"] = up.pid
+        if "d" in args.case_list:
+            sink = nginx_start(procs, tmp, "sink", sink_conf(tmp, sink_port))
+            wait_http_ok(f"http://127.0.0.1:{sink_port}/v1/traces", sink, "sink", tmp)
+            BACKGROUND["sink"] = sink.pid
+        for c in args.case_list:
+            print(f"==> ({c}) {CASE_NAMES[c]}: {args.warmup}s warm-up + {args.duration}s",
+                  file=sys.stderr, flush=True)
+            try:
+                results[c] = run_case(c, args, procs, tmp, lua, up_port, sink_port)
+            except CaseError as e:
+                failures[c] = str(e)
+                print(f"    case ({c}) could not run: {e}", file=sys.stderr, flush=True)
+            if up.poll() is not None:
+                raise CaseError(f"the upstream nginx exited ({up.returncode})\n"
+                                + child_logs(tmp, "upstream"))
+    except CaseError as e:
+        failures["setup"] = str(e)
+        print(f"gateway bench: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("gateway bench: interrupted, stopping", file=sys.stderr)
+        rc = 130
+    finally:
+        procs.stop_all()
+        if args.keep:
+            print(f"temporary directory kept: {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if rc:
+        return rc
+
+    example = " ".join(shlex.quote(x) for x in
+                       wrk_argv(args, "report.lua", "http://127.0.0.1:PORT/", args.duration))
+    print()
+    print(f"Gateway benchmark: {args.connections} connections, {args.threads} wrk thread(s), "
+          f"{args.duration}s per case after {args.warmup}s warm-up, proxy workers "
+          f"{args.workers}, {machine['nproc']} cores shared by wrk, upstream and proxy")
+    print()
+    print_table(results, args.case_list)
+    print()
+    d = results.get("d")
+    if d:
+        sink = d.get("otlp_sink", {})
+        print(f"(d) telemetry: access log {d.get('access_log_lines')} lines, OTLP receiver got "
+              f"{sink.get('posts', 0)} POSTs ({sink.get('posts_200', 0)} answered 200, "
+              f"{sink.get('request_bytes', 0) / MIB:.1f} MiB)")
+        if d.get("metrics"):
+            print("    gateway metrics after the run: " + ", ".join(
+                f"{k}={v:g}" for k, v in sorted(d["metrics"].items())))
+    for c in ("d", "e"):
+        r = results.get(c)
+        if r and "vmhwm_kib" in r:
+            print(f"({c}) gateway RSS: peak (VmHWM) {r['vmhwm_kib'] / 1024:.1f} MiB, under load "
+                  f"max {r.get('rss_load_max_kib', 0) / 1024:.1f} MiB")
+        if r and r.get("problem"):
+            print(f"({c}) problem: {r['problem']}")
+    for c, r in results.items():
+        if r["errors"]:
+            print(f"({c}) errors: non-2xx/3xx {max(r['status_errors'], r['non_2xx_3xx'])}, "
+                  f"connect {r['connect_errors']}, read {r['read_errors']}, "
+                  f"write {r['write_errors']}, timeout {r['timeouts']}")
+    checks = target_checks(results, args.rss_limit_mib)
+    if checks:
+        print()
+        print("Targets:")
+        for ch in checks:
+            print(f"  [{'met' if ch['met'] else 'NOT MET'}] {ch['target']}: {ch['detail']}")
+    print()
+    print(f"Command per case: {example}")
+    print(f"Run: /usr/bin/python3 {' '.join(shlex.quote(a) for a in sys.argv)}")
+    for c, msg in failures.items():
+        print(f"\nCASE {c} FAILED: {msg}")
+
+    os.makedirs(args.out, exist_ok=True)
+    out_file = os.path.join(args.out, "gateway.json")
+    with open(out_file, "w") as f:
+        json.dump({
+            "started_unix": started,
+            "settings": {"connections": args.connections, "threads": args.threads,
+                         "duration_s": args.duration, "warmup_s": args.warmup,
+                         "workers": args.workers, "gateway": args.gateway,
+                         "gateway_mtime": (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(
+                             os.path.getmtime(args.gateway)))
+                             if os.path.exists(args.gateway) else None),
+                         "wrk_command": example},
+            "machine": machine,
+            "cases": {c: dict(r, name=CASE_NAMES[c]) for c, r in results.items()},
+            "targets": checks,
+            "failures": failures,
+        }, f, indent=2)
+    print(f"JSON: {out_file}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
