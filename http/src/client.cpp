@@ -1,11 +1,14 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
 
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
 #include <vigil/http/client.hpp>
+#include <vigil/http/exchange.hpp>
 #include <vigil/http/server.hpp>
 #include <vigil/telemetry/env.hpp>
 
@@ -280,6 +283,121 @@ void ClientCall::Finish(unsigned status, std::string_view error_type) noexcept {
     }
   }
   span_.End();
+}
+
+// ---------------------------------------------------------------------------- failures
+
+namespace bhttp = boost::beast::http;
+
+void ThrowUpstreamFailure(ClientCall& call, const error_code& ec, bool timed_out,
+                          std::chrono::milliseconds timeout) {
+  if (timed_out || ec == asio::error::timed_out) {
+    call.Finish(0, "timeout");
+    throw HttpError(504, "The upstream did not answer within " + std::to_string(timeout.count()) +
+                             " ms.")
+        .WithErrorType("timeout");
+  }
+  if (ec == asio::error::connection_refused) {
+    call.Finish(0, "connection_refused");
+    throw HttpError(502, "The upstream refused the connection.")
+        .WithErrorType("connection_refused");
+  }
+  if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category() &&
+      ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+    call.Finish(0, "invalid_response");
+    throw HttpError(502, "The upstream sent an invalid HTTP response.")
+        .WithErrorType("invalid_response");
+  }
+  call.Finish(0, "connection_reset");
+  throw HttpError(502, "The upstream closed the connection without a complete response.")
+      .WithErrorType("connection_reset");
+}
+
+bool IsIdempotent(bhttp::verb v) noexcept {
+  switch (v) {
+    case bhttp::verb::get:
+    case bhttp::verb::head:
+    case bhttp::verb::put:
+    case bhttp::verb::delete_:
+    case bhttp::verb::options:
+    case bhttp::verb::trace:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsStaleConnection(const error_code& ec) noexcept {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == bhttp::error::partial_message;
+}
+
+// ---------------------------------------------------------------------------- client
+
+Client::Client(Upstream& upstream, tel::Tracer tracer, ClientInstruments& instruments,
+               std::chrono::milliseconds timeout, std::uint64_t max_response_bytes) noexcept
+    : upstream_(upstream),
+      tracer_(std::move(tracer)),
+      instruments_(instruments),
+      timeout_(timeout),
+      max_response_bytes_(max_response_bytes) {}
+
+asio::awaitable<Client::Response> Client::Send(std::size_t worker,
+                                               const tel::RequestContext& context,
+                                               Request request) {
+  constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+  ConnectionPool& pool = upstream_.pool(worker);
+  const std::string target(request.target());
+  ClientCall call(tracer_, instruments_, context, MethodLabel(request.method()),
+                  upstream_.address(), target);
+  call.Inject(request);
+  request.version(11);
+  if (request.find(bhttp::field::host) == request.end()) {
+    request.set(bhttp::field::host, upstream_.address().authority);
+  }
+  request.prepare_payload();
+
+  for (int attempt = 0;; ++attempt) {
+    std::unique_ptr<ClientConnection> conn;
+    try {
+      // (No co_await inside ?: here: g++ 12 mis-handles it.)
+      if (attempt == 0) {
+        conn = co_await pool.Acquire();
+      } else {
+        conn = co_await pool.Connect();
+      }
+    } catch (const boost::system::system_error& e) {
+      ThrowUpstreamFailure(call, e.code(), false, timeout_);
+    }
+    conn->SetDeadline(timeout_);
+    auto [wec, wn] = co_await bhttp::async_write(conn->socket(), request, kTuple);
+    (void)wn;
+    error_code ec = wec;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(max_response_bytes_);
+    if (request.method() == bhttp::verb::head) parser.skip(true);
+    if (!ec) {
+      auto [rec, rn] = co_await bhttp::async_read(conn->socket(), conn->buffer(), parser, kTuple);
+      (void)rn;
+      ec = rec;
+    }
+    if (!ec) {
+      Response response = parser.release();
+      if (response.keep_alive()) {
+        pool.Release(std::move(conn));
+      } else {
+        pool.Discard(std::move(conn));
+      }
+      call.Finish(response.result_int());
+      co_return response;
+    }
+    const bool timed_out = conn->expired();
+    const bool retry = attempt == 0 && conn->reused() && !timed_out && !parser.got_some() &&
+                       IsIdempotent(request.method()) && IsStaleConnection(ec);
+    pool.Discard(std::move(conn));
+    if (!retry) ThrowUpstreamFailure(call, ec, timed_out, timeout_);
+  }
 }
 
 }  // namespace vigil::http

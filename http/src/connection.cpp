@@ -18,22 +18,6 @@ namespace {
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadSize = 16 * 1024;
 
-// The methods OpenTelemetry names; any other becomes "_OTHER" in telemetry.
-std::string_view MethodLabel(bhttp::verb verb) noexcept {
-  switch (verb) {
-    case bhttp::verb::get: return "GET";
-    case bhttp::verb::head: return "HEAD";
-    case bhttp::verb::post: return "POST";
-    case bhttp::verb::put: return "PUT";
-    case bhttp::verb::delete_: return "DELETE";
-    case bhttp::verb::connect: return "CONNECT";
-    case bhttp::verb::options: return "OPTIONS";
-    case bhttp::verb::trace: return "TRACE";
-    case bhttp::verb::patch: return "PATCH";
-    default: return "_OTHER";
-  }
-}
-
 bool IsClientGone(const error_code& ec) noexcept {
   return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
          ec == asio::error::eof || ec == asio::error::connection_reset ||

@@ -9,6 +9,21 @@ namespace vigil::http {
 
 namespace bhttp = boost::beast::http;
 
+std::string_view MethodLabel(bhttp::verb verb) noexcept {
+  switch (verb) {
+    case bhttp::verb::get: return "GET";
+    case bhttp::verb::head: return "HEAD";
+    case bhttp::verb::post: return "POST";
+    case bhttp::verb::put: return "PUT";
+    case bhttp::verb::delete_: return "DELETE";
+    case bhttp::verb::connect: return "CONNECT";
+    case bhttp::verb::options: return "OPTIONS";
+    case bhttp::verb::trace: return "TRACE";
+    case bhttp::verb::patch: return "PATCH";
+    default: return "_OTHER";
+  }
+}
+
 std::string_view ReasonPhrase(unsigned status) noexcept {
   const auto reason = bhttp::obsolete_reason(bhttp::int_to_status(status));
   if (reason.empty() || reason == "<unknown-status>") return status >= 400 ? "Error" : "Status";

@@ -26,20 +26,6 @@ constexpr std::uint64_t kSmallBody = 64 * 1024;
 constexpr std::size_t kChunk = 64 * 1024;
 constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
 
-bool IsIdempotent(bhttp::verb v) noexcept {
-  switch (v) {
-    case bhttp::verb::get:
-    case bhttp::verb::head:
-    case bhttp::verb::put:
-    case bhttp::verb::delete_:
-    case bhttp::verb::options:
-    case bhttp::verb::trace:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Header names listed in a Connection header (lower-cased), which are hop-by-hop too.
 struct ConnectionTokens {
   std::array<std::string_view, 8> names{};
@@ -157,30 +143,6 @@ std::string_view RewriteTarget(const http::Exchange& ex, const RouteConfig& rout
   return storage;
 }
 
-[[noreturn]] void UpstreamFailed(http::Exchange& ex, http::ClientCall& call, const RouteConfig& route,
-                                 const error_code& ec, bool timed_out) {
-  if (timed_out || ec == asio::error::timed_out) {
-    ex.set_error_type("timeout");
-    call.Finish(0, "timeout");
-    throw http::HttpError(504, "The upstream did not answer within " +
-                                   std::to_string(route.timeout.count()) + " ms.");
-  }
-  if (ec == asio::error::connection_refused) {
-    ex.set_error_type("connection_refused");
-    call.Finish(0, "connection_refused");
-    throw http::HttpError(502, "The upstream refused the connection.");
-  }
-  if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category() &&
-      ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-    ex.set_error_type("invalid_response");
-    call.Finish(0, "invalid_response");
-    throw http::HttpError(502, "The upstream sent an invalid HTTP response.");
-  }
-  ex.set_error_type("connection_reset");
-  call.Finish(0, "connection_reset");
-  throw http::HttpError(502, "The upstream closed the connection without a complete response.");
-}
-
 }  // namespace
 
 Proxy::Proxy(http::Runtime& runtime, const GatewayConfig& config, tel::Telemetry& telemetry,
@@ -252,7 +214,7 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
         conn = co_await pool.Connect();
       }
     } catch (const boost::system::system_error& e) {
-      UpstreamFailed(ex, call, route, e.code(), false);
+      http::ThrowUpstreamFailure(call, e.code(), false, route.timeout);
     }
     conn->SetDeadline(route.timeout);
     error_code ec;
@@ -302,17 +264,14 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
     // when the request can be sent again safely.
     const bool nothing_received = !response || !response->got_some();
     if (attempt == 0 && conn->reused() && !conn->expired() && nothing_received &&
-        !stream_request && IsIdempotent(in.method()) &&
-        (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-         ec == bhttp::error::partial_message)) {
+        !stream_request && http::IsIdempotent(in.method()) && http::IsStaleConnection(ec)) {
       pool.Discard(std::move(conn));
       response.reset();
       continue;
     }
     const bool timed_out = conn->expired();
     pool.Discard(std::move(conn));
-    UpstreamFailed(ex, call, route, ec, timed_out);
+    http::ThrowUpstreamFailure(call, ec, timed_out, route.timeout);
   }
 
   // The response: small ones whole (one write to the client), others streamed.
@@ -328,7 +287,7 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
       if (ec) {
         const bool timed_out = conn->expired();
         pool.Discard(std::move(conn));
-        UpstreamFailed(ex, call, route, ec, timed_out);
+        http::ThrowUpstreamFailure(call, ec, timed_out, route.timeout);
       }
     }
     const bool reusable = whole.keep_alive();

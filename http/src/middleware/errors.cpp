@@ -30,6 +30,7 @@ void ErrorMiddleware::After(Exchange& ex) noexcept {
       try {
         std::rethrow_exception(error);
       } catch (const HttpError& e) {
+        if (!e.error_type().empty()) ex.set_error_type(e.error_type());
         if (!ex.head_sent()) ex.RespondProblem(e.status(), e.what(), e.type());
         if (e.status() >= 500) {
           if (ex.error_type().empty()) ex.set_error_type(ReasonPhrase(e.status()));

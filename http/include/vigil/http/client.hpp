@@ -21,6 +21,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/verb.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -185,6 +188,54 @@ class ClientCall {
   telemetry::RequestContext context_;
   std::chrono::steady_clock::time_point start_;
   bool finished_ = false;
+};
+
+// ---- Failures and retries, shared by every caller of an upstream ----------------------
+
+// Throws the HttpError that answers a failed upstream call, after finishing `call` with
+// the same cause: 504 "timeout" when `timed_out` (or `ec` is a timeout), else 502
+// "connection_refused", "invalid_response" or "connection_reset". `timeout` is named in
+// the detail; the upstream's address never is.
+[[noreturn]] void ThrowUpstreamFailure(ClientCall& call, const boost::system::error_code& ec,
+                                       bool timed_out, std::chrono::milliseconds timeout);
+
+// True for the methods a request may be repeated with (RFC 9110 section 9.2.2).
+bool IsIdempotent(beast::http::verb method) noexcept;
+
+// True when `ec`, before any response byte, means that a reused connection had been
+// closed by the upstream while idle, so that sending again on a new one is safe.
+bool IsStaleConnection(const boost::system::error_code& ec) noexcept;
+
+// A small client for one upstream, for handlers that call another service: one request,
+// the whole response in memory. Pooled connections, a CLIENT span, injected context,
+// metrics, one retry on a stale connection (idempotent methods), and failures as
+// HttpError 502/504 (so a handler that lets them propagate answers its caller the same).
+//
+//   http::Client catalog(upstream, telemetry.tracer(), instruments);
+//   auto res = co_await catalog.Send(ex, beast::http::verb::get, "/items/7", {});
+//
+// Thread-safety: Send may be called from every worker; each call uses its worker's pool.
+class Client {
+ public:
+  using Request = beast::http::request<beast::http::string_body>;
+  using Response = beast::http::response<beast::http::string_body>;
+
+  Client(Upstream& upstream, telemetry::Tracer tracer, ClientInstruments& instruments,
+         std::chrono::milliseconds timeout = std::chrono::milliseconds(5000),
+         std::uint64_t max_response_bytes = 16 * 1024 * 1024) noexcept;
+
+  // Sends `request` (target, method, fields and body set by the caller) as a child of
+  // `context`, on the pool of `worker`. Host, Content-Length and the propagation fields
+  // are set here.
+  asio::awaitable<Response> Send(std::size_t worker, const telemetry::RequestContext& context,
+                                 Request request);
+
+ private:
+  Upstream& upstream_;
+  telemetry::Tracer tracer_;
+  ClientInstruments& instruments_;
+  std::chrono::milliseconds timeout_;
+  std::uint64_t max_response_bytes_;
 };
 
 }  // namespace vigil::http

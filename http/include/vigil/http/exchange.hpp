@@ -53,11 +53,23 @@ class HttpError : public std::runtime_error {
       : std::runtime_error(detail), status_(status), type_(std::move(type)) {}
   unsigned status() const noexcept { return status_; }
   const std::string& type() const noexcept { return type_; }
+  // A short, bounded cause for spans and logs ("timeout", "connection_refused"); the
+  // error middleware records it as the request's error.type. A string literal.
+  std::string_view error_type() const noexcept { return error_type_; }
+  HttpError& WithErrorType(std::string_view error_type) noexcept {
+    error_type_ = error_type;
+    return *this;
+  }
 
  private:
   unsigned status_;
   std::string type_;
+  std::string_view error_type_;
 };
+
+// The method as telemetry labels it: one of the methods OpenTelemetry names, or "_OTHER"
+// (so that label values stay bounded).
+std::string_view MethodLabel(beast::http::verb method) noexcept;
 
 // The standard reason phrase for `status` ("Not Found"), or "Error"/"Status" when unknown.
 std::string_view ReasonPhrase(unsigned status) noexcept;
