@@ -369,7 +369,15 @@ asio::awaitable<bool> Connection::WriteResponse(Exchange& ex) {
   const bool keep_alive = KeepAlive(ex);
   res.version(ex.request_ != nullptr && ex.request_->version() < 11 ? 10 : 11);
   res.keep_alive(keep_alive);
+  // A response to HEAD keeps the Content-Length its handler set (that of the GET).
+  const bool head = ex.request_ != nullptr && ex.request_->method() == bhttp::verb::head;
+  const std::string head_length =
+      head ? std::string(res[bhttp::field::content_length]) : std::string();
   res.prepare_payload();
+  if (head && !head_length.empty()) {
+    res.body().clear();
+    res.set(bhttp::field::content_length, head_length);
+  }
   deadline_.Set(server_.options_.body_timeout);
   auto [ec, n] = co_await bhttp::async_write(socket_, res, kTuple);
   (void)n;

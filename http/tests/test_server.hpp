@@ -90,6 +90,13 @@ class RawClient {
     boost::beast::http::read(socket_, buffer_, res);
     return res;
   }
+  // Reads the response to a HEAD request (a Content-Length but no body).
+  ClientResponse ReadHead() {
+    boost::beast::http::response_parser<boost::beast::http::string_body> parser;
+    parser.skip(true);
+    boost::beast::http::read(socket_, buffer_, parser);
+    return parser.release();
+  }
   ClientResponse RoundTrip(std::string_view bytes) {
     Send(bytes);
     return Read();

@@ -297,6 +297,9 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
     if (type.empty()) ex.response().erase(bhttp::field::content_type);
     msg.erase(bhttp::field::content_type);
     CopyEndToEnd(msg, ex.response());
+    if (in.method() == bhttp::verb::head && msg.has_content_length()) {
+      ex.response().set(bhttp::field::content_length, msg[bhttp::field::content_length]);
+    }
     if (reusable) {
       pool.Release(std::move(conn));
     } else {

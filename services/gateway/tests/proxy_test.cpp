@@ -48,6 +48,11 @@ http::Routes UpstreamRoutes() {
     ex.Respond(200, std::string(n, 'z'), "application/octet-stream");
     co_return;
   });
+  r.Add("HEAD", "/head/{n}", [](Exchange& ex) -> asio::awaitable<void> {
+    ex.Respond(200, "", "application/octet-stream");
+    ex.response().set(boost::beast::http::field::content_length, ex.Param("n"));
+    co_return;
+  });
   r.Add("GET", "/slow", [](Exchange& ex) -> asio::awaitable<void> {
     asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(500));
     co_await t.async_wait(asio::use_awaitable);
@@ -158,6 +163,16 @@ TEST(ProxyTest, StreamsLargeAndChunkedBodiesBothWays) {
   EXPECT_EQ(down.body(), std::string(1000000, 'z'));
   auto small = c.RoundTrip(Get("/api/big/10"));
   EXPECT_EQ(small.body(), "zzzzzzzzzz");
+}
+
+TEST(ProxyTest, HeadKeepsTheUpstreamsContentLength) {
+  Fixture f;
+  RawClient c(f.gateway.port());
+  c.Send("HEAD /api/head/123 HTTP/1.1\r\nHost: gw\r\n\r\n");
+  auto res = c.ReadHead();
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res[boost::beast::http::field::content_length], "123");
+  EXPECT_EQ(c.RoundTrip(Get("/api/big/3")).body(), "zzz") << "the connection is still in step";
 }
 
 TEST(ProxyTest, UpstreamFailuresBecome502And504) {
