@@ -35,7 +35,7 @@ Routes UpstreamRoutes() {
     co_return;
   });
   r.Add("GET", "/slow", [](Exchange& ex) -> asio::awaitable<void> {
-    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(500));
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::seconds(3));
     co_await t.async_wait(asio::use_awaitable);
     ex.Respond(200, "late", "text/plain");
   });
@@ -66,7 +66,7 @@ struct Front {
         : upstream(runtime, UpstreamAddress::Parse("http://127.0.0.1:" + std::to_string(port)),
                    PoolOptions{}, registry),
           instruments(registry),
-          client(upstream, tel::Tracer(), instruments, std::chrono::milliseconds(200)) {}
+          client(upstream, tel::Tracer(), instruments, std::chrono::milliseconds(1000)) {}
     Upstream upstream;
     ClientInstruments instruments;
     Client client;
@@ -157,7 +157,7 @@ TEST(ClientTest, FailuresBecome502And504) {
   RawClient c2(front.server.port());
   auto slow = c2.RoundTrip(Get("/call/slow"));
   EXPECT_EQ(slow.result_int(), 504u);
-  EXPECT_NE(slow.body().find("200 ms"), std::string::npos) << slow.body();
+  EXPECT_NE(slow.body().find("1000 ms"), std::string::npos) << slow.body();
 }
 
 TEST(UpstreamAddressTest, ParsesAndRejects) {
