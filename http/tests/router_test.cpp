@@ -12,41 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include "count_allocations.hpp"
 #include "vigil/http/router.hpp"
 
-// The replacements below pair malloc with free; GCC cannot see that operator new is
-// replaced and warns about free() on memory from "new" once delete is inlined.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (size == 0) {
-    size = 1;
-  }
-  if (void* p = std::malloc(size)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return operator new(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return operator new(size);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
-  return operator new(size, tag);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+using vigil::test_support::AllocationsDuring;
 
 namespace vigil::http {
 namespace {
@@ -650,12 +619,6 @@ TEST(Router, ConcurrentFinds) {
     t.join();
   }
   EXPECT_EQ(wrong.load(), 0);
-}
-
-long AllocationsDuring(const auto& fn) {
-  const long before = g_allocations.load();
-  fn();
-  return g_allocations.load() - before;
 }
 
 TEST(RouterNoAllocation, CounterIsCountedSoTheHookWorks) {
