@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vigil/http/client.hpp>
 #include <vigil/http/exchange.hpp>
+#include <vigil/http/read.hpp>
 #include <vigil/http/server.hpp>
 #include <vigil/telemetry/env.hpp>
 
@@ -378,9 +379,7 @@ asio::awaitable<Client::Response> Client::Send(std::size_t worker,
     parser.body_limit(max_response_bytes_);
     if (request.method() == bhttp::verb::head) parser.skip(true);
     if (!ec) {
-      auto [rec, rn] = co_await bhttp::async_read(conn->socket(), conn->buffer(), parser, kTuple);
-      (void)rn;
-      ec = rec;
+      ec = co_await ReadMessage(conn->socket(), conn->buffer(), parser, ReadUntil::kMessage);
     }
     if (!ec) {
       Response response = parser.release();

@@ -1,5 +1,7 @@
 #include "connection.hpp"
 
+#include <vigil/http/read.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -107,8 +109,7 @@ asio::awaitable<bool> Connection::ReadHeader(Exchange& ex, bool first) {
   }
   idle_ = false;
   if (!first) deadline_.Set(opt.header_timeout);
-  auto [ec, n] = co_await bhttp::async_read_header(socket_, buffer_, *head_parser_, kTuple);
-  (void)n;
+  const error_code ec = co_await ReadMessage(socket_, buffer_, *head_parser_, ReadUntil::kHeader);
   ex.request_ = &head_parser_->get();
   request_keep_alive_ = !ec && head_parser_->keep_alive();
   if (!ec) co_return true;
@@ -245,8 +246,8 @@ asio::awaitable<void> Connection::ReadBufferedBody(Exchange& ex) {
   if (string_parser_->is_done()) co_return;
   co_await SendContinueIfExpected(ex);
   deadline_.Set(server_.options_.body_timeout);
-  auto [ec, n] = co_await bhttp::async_read(socket_, buffer_, *string_parser_, kTuple);
-  (void)n;
+  const error_code ec =
+      co_await ReadMessage(socket_, buffer_, *string_parser_, ReadUntil::kMessage);
   if (ec) FailBodyRead(ex, ec);
   ex.body_ = std::move(string_parser_->get().body());
 }

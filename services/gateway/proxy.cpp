@@ -1,5 +1,7 @@
 #include "proxy.hpp"
 
+#include <vigil/http/read.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -255,9 +257,8 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
       response->header_limit(kUpstreamHeaderLimit);
       response->body_limit(boost::none);
       if (in.method() == bhttp::verb::head) response->skip(true);
-      auto [rec, rn] = co_await bhttp::async_read_header(conn->socket(), conn->buffer(), *response, kTuple);
-      (void)rn;
-      ec = rec;
+      ec = co_await http::ReadMessage(conn->socket(), conn->buffer(), *response,
+                                      http::ReadUntil::kHeader);
     }
     if (!ec) break;
     // A reused connection the upstream had closed while idle: one retry on a fresh one,
@@ -282,8 +283,8 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
     bhttp::response_parser<bhttp::string_body> whole(std::move(*response));
     if (!no_body) {
       conn->SetDeadline(route.timeout);
-      auto [ec, n] = co_await bhttp::async_read(conn->socket(), conn->buffer(), whole, kTuple);
-      (void)n;
+      const error_code ec = co_await http::ReadMessage(conn->socket(), conn->buffer(), whole,
+                                                       http::ReadUntil::kMessage);
       if (ec) {
         const bool timed_out = conn->expired();
         pool.Discard(std::move(conn));

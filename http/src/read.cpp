@@ -1,0 +1,54 @@
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/http/error.hpp>
+
+#include <vigil/http/read.hpp>
+
+namespace vigil::http {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+
+template <bool isRequest>
+asio::awaitable<error_code> ReadMessage(asio::ip::tcp::socket& socket,
+                                        boost::beast::flat_buffer& buffer,
+                                        bhttp::basic_parser<isRequest>& parser, ReadUntil until) {
+  const bool whole = until == ReadUntil::kMessage;
+  const auto done = [&] { return whole ? parser.is_done() : parser.is_header_done(); };
+  // A parser that stops at the end of the header would need one put() per piece of body.
+  if (whole) parser.eager(true);
+  while (!done()) {
+    if (buffer.size() != 0) {
+      error_code ec;
+      const std::size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec && ec != bhttp::error::need_more) co_return ec;
+      if (!ec && used != 0) continue;
+    }
+    const std::size_t room = boost::beast::read_size(buffer, 65536);
+    if (room == 0) co_return bhttp::error::buffer_overflow;
+    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(room),
+                                                   asio::as_tuple(asio::use_awaitable));
+    buffer.commit(n);
+    if (ec == asio::error::eof) {
+      if (!parser.got_some()) co_return bhttp::error::end_of_stream;
+      // A message framed by the end of the connection ends here; others are cut short.
+      error_code eof;
+      parser.put_eof(eof);
+      co_return eof;
+    }
+    if (ec) co_return ec;
+  }
+  co_return error_code{};
+}
+
+template asio::awaitable<error_code> ReadMessage<true>(asio::ip::tcp::socket&,
+                                                       boost::beast::flat_buffer&,
+                                                       bhttp::basic_parser<true>&, ReadUntil);
+template asio::awaitable<error_code> ReadMessage<false>(asio::ip::tcp::socket&,
+                                                        boost::beast::flat_buffer&,
+                                                        bhttp::basic_parser<false>&, ReadUntil);
+
+}  // namespace vigil::http
