@@ -264,13 +264,8 @@ void ClientCall::Finish(unsigned status, std::string_view error_type) noexcept {
   finished_ = true;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  char code[4] = {0, 0, 0, 0};
-  std::string_view code_text;
-  if (status != 0) {
-    unsigned s = status % 1000;
-    for (int i = 2; i >= 0; --i, s /= 10) code[i] = static_cast<char>('0' + s % 10);
-    code_text = std::string_view(code, 3);
-  }
+  char code[3];
+  const std::string_view code_text = StatusLabel(status, code);
   try {
     instruments_.duration.WithLabels({method_label_, upstream_.authority, code_text})
         .Observe(seconds, context_.span);

@@ -24,6 +24,13 @@ std::string_view MethodLabel(bhttp::verb verb) noexcept {
   }
 }
 
+std::string_view StatusLabel(unsigned status, char (&out)[3]) noexcept {
+  if (status == 0) return {};
+  unsigned s = status % 1000;
+  for (int i = 2; i >= 0; --i, s /= 10) out[i] = static_cast<char>('0' + s % 10);
+  return {out, 3};
+}
+
 std::string_view ReasonPhrase(unsigned status) noexcept {
   const auto reason = bhttp::obsolete_reason(bhttp::int_to_status(status));
   if (reason.empty() || reason == "<unknown-status>") return status >= 400 ? "Error" : "Status";

@@ -19,11 +19,9 @@ void MetricsMiddleware::After(Exchange& ex) noexcept {
     active_.WithLabels({ex.method_label()}).Dec();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - ex.start()).count();
-    char status[4] = {'0', '0', '0', 0};
-    unsigned code = ex.status() % 1000;
-    for (int i = 2; i >= 0; --i, code /= 10) status[i] = static_cast<char>('0' + code % 10);
+    char status[3];
     const std::string_view route = ex.route().empty() ? std::string_view("unmatched") : ex.route();
-    duration_.WithLabels({ex.method_label(), route, std::string_view(status, 3)})
+    duration_.WithLabels({ex.method_label(), route, StatusLabel(ex.status(), status)})
         .Observe(seconds, ex.context().span);
   } catch (...) {
     // Out of memory for a new series: the request is still served.

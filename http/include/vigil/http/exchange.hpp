@@ -71,6 +71,10 @@ class HttpError : public std::runtime_error {
 // (so that label values stay bounded).
 std::string_view MethodLabel(beast::http::verb method) noexcept;
 
+// `status` as the three digits of a metric label, written into `out`; empty for 0 (no
+// response).
+std::string_view StatusLabel(unsigned status, char (&out)[3]) noexcept;
+
 // The standard reason phrase for `status` ("Not Found"), or "Error"/"Status" when unknown.
 std::string_view ReasonPhrase(unsigned status) noexcept;
 
