@@ -16,7 +16,7 @@ constexpr std::string_view kDefaultConfig = R"({
   "routes": [
     {"prefix": "/api/auth",    "upstream": "http://127.0.0.1:8081", "strip_prefix": true},
     {"prefix": "/api/catalog", "upstream": "http://127.0.0.1:8082", "strip_prefix": true},
-    {"prefix": "/api/orders",  "upstream": "http://127.0.0.1:8083", "strip_prefix": true}
+    {"prefix": "/api/orders",  "upstream": "http://127.0.0.1:8083/orders", "strip_prefix": true}
   ]
 })";
 
@@ -86,8 +86,20 @@ GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source)
     if (upstream == nullptr || !upstream->is_string()) {
       Fail(source, where, "\"upstream\" must be a string such as \"http://127.0.0.1:8081\"");
     }
+    // "http://host:port/path": the address, and a path put in front of forwarded paths.
+    std::string_view url = upstream->as_string();
+    const std::size_t scheme = url.find("://");
+    const std::size_t slash = scheme == std::string_view::npos ? url.npos : url.find('/', scheme + 3);
+    if (slash != std::string_view::npos) {
+      r.upstream_path = std::string(url.substr(slash));
+      while (!r.upstream_path.empty() && r.upstream_path.back() == '/') r.upstream_path.pop_back();
+      if (r.upstream_path.find_first_of("{}*?# %") != std::string::npos) {
+        Fail(source, where, "the path of \"upstream\" must be literal (no {}, *, ?, #, % or spaces)");
+      }
+      url = url.substr(0, slash);
+    }
     try {
-      r.upstream = http::UpstreamAddress::Parse(std::string_view(upstream->as_string()));
+      r.upstream = http::UpstreamAddress::Parse(url);
     } catch (const std::invalid_argument& e) {
       Fail(source, where, e.what());
     }

@@ -5,7 +5,8 @@
 //
 //   {"routes": [
 //     {"prefix": "/api/auth", "upstream": "http://127.0.0.1:8081", "strip_prefix": true,
-//      "timeout_ms": 5000, "max_body_bytes": 1048576}
+//      "timeout_ms": 5000, "max_body_bytes": 1048576},
+//     {"prefix": "/api/orders", "upstream": "http://127.0.0.1:8083/orders", "strip_prefix": true}
 //   ]}
 //
 // Thread-safety: a value built at start-up and read-only afterwards.
@@ -25,6 +26,9 @@ struct RouteConfig {
   std::string prefix;  // "/api/auth": matches it and what lies below it, on whole segments
   http::UpstreamAddress upstream;
   bool strip_prefix = false;  // "/api/auth/login" goes upstream as "/login"
+  // The path of the upstream URL ("http://127.0.0.1:8083/orders" -> "/orders"), put in
+  // front of the forwarded path: "/api/orders/7" goes upstream as "/orders/7". Empty: none.
+  std::string upstream_path;
   std::chrono::milliseconds timeout{5000};  // for the upstream's response to start
   std::uint64_t max_body_bytes = 0;         // 0: VIGIL_HTTP_MAX_BODY_BYTES
 };
@@ -43,7 +47,8 @@ class GatewayConfigError : public std::runtime_error {
 GatewayConfig ParseGatewayConfig(std::string_view json, std::string_view source);
 // Reads `path`; throws GatewayConfigError when it cannot be read or parsed.
 GatewayConfig LoadGatewayConfig(const std::string& path);
-// The embedded routes: /api/auth, /api/catalog, /api/orders to 127.0.0.1:8081-8083.
+// The embedded routes: /api/auth, /api/catalog, /api/orders to 127.0.0.1:8081-8083
+// (the last to the orders service's /orders).
 GatewayConfig DefaultGatewayConfig();
 
 }  // namespace vigil::gateway

@@ -1,5 +1,7 @@
 #include "proxy.hpp"
 
+#include "auth.hpp"
+
 #include <vigil/http/read.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -98,7 +100,9 @@ bool SetByProxy(boost::beast::string_view name) noexcept {
   return boost::beast::iequals(name, "x-forwarded-for") ||
          boost::beast::iequals(name, "x-forwarded-proto") ||
          boost::beast::iequals(name, "x-request-id") || boost::beast::iequals(name, "traceparent") ||
-         boost::beast::iequals(name, "tracestate") || boost::beast::iequals(name, "baggage");
+         boost::beast::iequals(name, "tracestate") || boost::beast::iequals(name, "baggage") ||
+         // Only the gateway vouches for a caller: a client's own claim is dropped.
+         boost::beast::iequals(name, "x-vigil-identity");
 }
 
 // Copies the end-to-end fields of `from`. For a response, fields the middleware already
@@ -132,24 +136,31 @@ void CopyEndToEnd(const bhttp::header<isRequest>& from, bhttp::fields& to) {
   }
 }
 
-// The upstream's target: a view into the client's target, or `storage` when the prefix
-// was the whole path ("/api?x" becomes "/?x").
+// The upstream's target: a view into the client's target, or `storage` when it must be
+// rebuilt: the prefix was the whole path ("/api?x" becomes "/?x"), or the upstream URL
+// has a path of its own ("/api/orders/7" to "http://orders/orders" becomes "/orders/7").
 std::string_view RewriteTarget(const http::Exchange& ex, const RouteConfig& route,
                                std::string& storage) {
   std::string_view target = ex.target();
-  if (!route.strip_prefix || route.prefix == "/") return target;
-  target.remove_prefix(route.prefix.size());
-  if (!target.empty() && target.front() == '/') return target;
-  storage.reserve(1 + target.size());
-  storage.append("/").append(target);
+  if (route.strip_prefix && route.prefix != "/") target.remove_prefix(route.prefix.size());
+  if (route.upstream_path.empty()) {
+    if (!target.empty() && target.front() == '/') return target;
+    storage.reserve(1 + target.size());
+    storage.append("/").append(target);
+    return storage;
+  }
+  storage.reserve(route.upstream_path.size() + target.size());
+  storage.append(route.upstream_path);
+  if (!target.empty() && target.front() != '/' && target.front() != '?') storage.push_back('/');
+  storage.append(target);
   return storage;
 }
 
 }  // namespace
 
 Proxy::Proxy(http::Runtime& runtime, const GatewayConfig& config, tel::Telemetry& telemetry,
-             http::PoolOptions pool)
-    : tracer_(telemetry.tracer()), instruments_(telemetry.metrics()) {
+             http::PoolOptions pool, Authenticator* auth)
+    : tracer_(telemetry.tracer()), instruments_(telemetry.metrics()), auth_(auth) {
   for (const RouteConfig& route : config.routes) {
     auto t = std::make_unique<Target>();
     t->config = route;
@@ -174,6 +185,10 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
   const RouteConfig& route = target.config;
   http::ConnectionPool& pool = target.upstream->pool(ex.worker());
   const auto& in = ex.request();
+  std::string identity;
+  if (auth_ != nullptr && !ex.header("authorization").empty()) {
+    identity = co_await auth_->Identify(ex);
+  }
 
   // The upstream request's head.
   std::string rewritten;
@@ -192,6 +207,7 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
     head.set("X-Forwarded-For", forwarded_for);
   }
   head.set("X-Forwarded-Proto", "http");
+  if (!identity.empty()) head.set(service::kIdentityHeader, identity);
 
   http::ClientCall call(tracer_, instruments_, ex.context(), ex.method_label(),
                         target.upstream->address(), upstream_target);

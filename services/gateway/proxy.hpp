@@ -28,12 +28,16 @@
 
 namespace vigil::gateway {
 
+class Authenticator;
+
 namespace asio = boost::asio;
 
 class Proxy {
  public:
+  // `auth`, when given, identifies the caller of every request (see auth.hpp) before it
+  // is forwarded; it must outlive the proxy.
   Proxy(http::Runtime& runtime, const GatewayConfig& config, telemetry::Telemetry& telemetry,
-        http::PoolOptions pool);
+        http::PoolOptions pool, Authenticator* auth = nullptr);
   ~Proxy();
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
@@ -50,6 +54,7 @@ class Proxy {
 
   telemetry::Tracer tracer_;
   http::ClientInstruments instruments_;
+  Authenticator* auth_;
   std::vector<std::unique_ptr<Target>> targets_;
 };
 

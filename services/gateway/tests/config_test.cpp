@@ -54,7 +54,10 @@ TEST(GatewayConfigTest, EveryMistakeIsNamed) {
        "routes[1]: prefix \"/a\" is routed twice"},
       {R"({"routes":[{"prefix":"/a","upstream":"https://a:1"}]})", "expected http://host[:port]"},
       {R"({"routes":[{"prefix":"/a","upstream":"http://a:0"}]})", "port must be from 1 to 65535"},
-      {R"({"routes":[{"prefix":"/a","upstream":"http://a:1/path"}]})", "without path"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://a:1/p?x=1"}]})",
+       "the path of \"upstream\" must be literal"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://a:1/{id}"}]})",
+       "the path of \"upstream\" must be literal"},
       {R"({"routes":[{"prefix":"/a","upstream":"http://a:1","timeout_ms":0}]})",
        "\"timeout_ms\" must be from 1"},
       {R"({"routes":[{"prefix":"/a","upstream":"http://a:1","timeout_ms":"5"}]})",
@@ -69,6 +72,18 @@ TEST(GatewayConfigTest, EveryMistakeIsNamed) {
     EXPECT_NE(error.find(expected), std::string::npos) << json << " -> " << error;
     EXPECT_EQ(error.rfind("test.json: ", 0), 0u) << error;
   }
+}
+
+TEST(GatewayConfigTest, AnUpstreamUrlMayCarryAPathToPutInFront) {
+  const GatewayConfig c = ParseGatewayConfig(
+      R"({"routes":[{"prefix":"/api/orders","upstream":"http://127.0.0.1:8083/orders/",
+                     "strip_prefix":true},
+                    {"prefix":"/b","upstream":"http://b:2"}]})",
+      "test.json");
+  EXPECT_EQ(c.routes[0].upstream.authority, "127.0.0.1:8083");
+  EXPECT_EQ(c.routes[0].upstream_path, "/orders");
+  EXPECT_EQ(c.routes[1].upstream_path, "");
+  EXPECT_EQ(DefaultGatewayConfig().routes[2].upstream_path, "/orders");
 }
 
 TEST(GatewayConfigTest, MissingFileIsNamed) {

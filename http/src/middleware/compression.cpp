@@ -1,0 +1,303 @@
+#include <brotli/encode.h>
+#include <zlib.h>
+
+#include <cstdint>
+#include <vigil/http/middleware/compression.hpp>
+#include <vigil/telemetry/env.hpp>
+
+namespace vigil::http {
+
+namespace bhttp = boost::beast::http;
+namespace tel = vigil::telemetry;
+
+CompressionOptions CompressionOptions::FromEnv() {
+  CompressionOptions o;
+  o.min_bytes = static_cast<std::size_t>(
+      tel::env::Integer("VIGIL_HTTP_COMPRESS_MIN_BYTES", 1024, 0, std::int64_t{1} << 30));
+  return o;
+}
+
+namespace {
+
+char Lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool EqualsNoCase(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (Lower(a[i]) != Lower(b[i])) return false;
+  }
+  return true;
+}
+
+// RFC 9110 tchar.
+bool IsTokenChar(char c) noexcept {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool IsOws(char c) noexcept { return c == ' ' || c == '\t'; }
+
+// A strict reader of one Accept-Encoding value. Any deviation from the grammar makes the
+// whole header unusable, which the caller treats as "send identity".
+class AcceptEncodingReader {
+ public:
+  explicit AcceptEncodingReader(std::string_view text) noexcept : text_(text) {}
+
+  // The next element's coding and weight (0..1000). Returns false at the end or on a
+  // malformed element (then malformed() is true).
+  bool Next(std::string_view& coding, int& weight) noexcept {
+    // Empty list elements (", ,") are allowed by the list syntax (RFC 9110 5.6.1).
+    while (pos_ < text_.size() && (IsOws(text_[pos_]) || text_[pos_] == ',')) ++pos_;
+    if (pos_ >= text_.size()) return false;
+    const std::size_t start = pos_;
+    while (pos_ < text_.size() && IsTokenChar(text_[pos_])) ++pos_;
+    if (pos_ == start) return Fail();
+    coding = text_.substr(start, pos_ - start);
+    weight = 1000;
+    SkipOws();
+    if (pos_ < text_.size() && text_[pos_] == ';') {
+      ++pos_;
+      SkipOws();
+      if (pos_ + 2 > text_.size() || Lower(text_[pos_]) != 'q' || text_[pos_ + 1] != '=') {
+        return Fail();
+      }
+      pos_ += 2;
+      if (!ReadQvalue(weight)) return Fail();
+      SkipOws();
+    }
+    if (pos_ < text_.size() && text_[pos_] != ',') return Fail();
+    return true;
+  }
+
+  bool malformed() const noexcept { return malformed_; }
+
+ private:
+  bool Fail() noexcept {
+    malformed_ = true;
+    return false;
+  }
+  void SkipOws() noexcept {
+    while (pos_ < text_.size() && IsOws(text_[pos_])) ++pos_;
+  }
+  // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), as thousandths.
+  bool ReadQvalue(int& out) noexcept {
+    if (pos_ >= text_.size()) return false;
+    const char lead = text_[pos_];
+    if (lead != '0' && lead != '1') return false;
+    ++pos_;
+    int value = lead == '1' ? 1000 : 0;
+    if (pos_ < text_.size() && text_[pos_] == '.') {
+      ++pos_;
+      int scale = 100;
+      for (int digits = 0;
+           digits < 3 && pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9';
+           ++digits, ++pos_, scale /= 10) {
+        if (lead == '1' && text_[pos_] != '0') return false;
+        value += (text_[pos_] - '0') * scale;
+      }
+    }
+    // A fourth digit, or anything glued to the number, is outside the grammar.
+    if (pos_ < text_.size() && !IsOws(text_[pos_]) && text_[pos_] != ',') return false;
+    out = value;
+    return true;
+  }
+
+  std::string_view text_;
+  std::size_t pos_ = 0;
+  bool malformed_ = false;
+};
+
+// Thread-local so that each worker keeps its deflate state (about 256 KiB at the default
+// memory level) instead of allocating and freeing it for every response.
+class Deflater {
+ public:
+  Deflater() = default;
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+  ~Deflater() {
+    if (ready_) deflateEnd(&stream_);
+  }
+
+  z_stream* Reset(int level) noexcept {
+    if (ready_ && level_ == level) {
+      return deflateReset(&stream_) == Z_OK ? &stream_ : nullptr;
+    }
+    if (ready_) deflateEnd(&stream_);
+    ready_ = false;
+    stream_ = z_stream{};
+    // 15 window bits + 16: a gzip header and trailer instead of zlib's.
+    if (deflateInit2(&stream_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+      return nullptr;
+    }
+    ready_ = true;
+    level_ = level;
+    return &stream_;
+  }
+
+ private:
+  z_stream stream_{};
+  int level_ = 0;
+  bool ready_ = false;
+};
+
+void AddVaryAcceptEncoding(Response& res) {
+  const auto existing = res[bhttp::field::vary];
+  if (existing.empty()) {
+    res.set(bhttp::field::vary, "Accept-Encoding");
+    return;
+  }
+  // Leave "*" and an existing accept-encoding entry alone; append otherwise.
+  std::string_view rest(existing.data(), existing.size());
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    while (!item.empty() && IsOws(item.front())) item.remove_prefix(1);
+    while (!item.empty() && IsOws(item.back())) item.remove_suffix(1);
+    if (item == "*" || EqualsNoCase(item, "accept-encoding")) return;
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  std::string merged(existing.data(), existing.size());
+  merged += ", Accept-Encoding";
+  res.set(bhttp::field::vary, merged);
+}
+
+tel::Family<tel::Counter>& BytesFamily(tel::Registry& registry) {
+  return registry.CounterFamily("vigil_http_compression_bytes_total",
+                                "Response body bytes before (in) and after (out) compression.",
+                                {"direction", "encoding"});
+}
+
+}  // namespace
+
+ContentCoding ChooseContentCoding(std::string_view accept_encoding) noexcept {
+  // Weights in thousandths; -1 when the coding is not listed.
+  int br = -1;
+  int gzip = -1;
+  int identity = -1;
+  int any = -1;
+  AcceptEncodingReader reader(accept_encoding);
+  std::string_view coding;
+  int weight = 0;
+  while (reader.Next(coding, weight)) {
+    // The first mention of a coding counts; repeats are unusual and carry no meaning.
+    auto take = [weight](int& slot) {
+      if (slot < 0) slot = weight;
+    };
+    if (EqualsNoCase(coding, "br")) {
+      take(br);
+    } else if (EqualsNoCase(coding, "gzip") || EqualsNoCase(coding, "x-gzip")) {
+      take(gzip);
+    } else if (EqualsNoCase(coding, "identity")) {
+      take(identity);
+    } else if (coding == "*") {
+      take(any);
+    }
+  }
+  if (reader.malformed()) return ContentCoding::kIdentity;
+  // "*" stands for every coding not listed by name.
+  if (br < 0) br = any < 0 ? 0 : any;
+  if (gzip < 0) gzip = any < 0 ? 0 : any;
+  const int best = br >= gzip ? br : gzip;
+  if (best <= 0) return ContentCoding::kIdentity;
+  // Only an explicit identity weight can outrank a coding; an unlisted identity is
+  // merely acceptable, and the smaller representation is the better one to send.
+  if (identity > best) return ContentCoding::kIdentity;
+  return br >= gzip ? ContentCoding::kBrotli : ContentCoding::kGzip;
+}
+
+bool IsCompressibleContentType(std::string_view content_type) noexcept {
+  std::string_view type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && IsOws(type.front())) type.remove_prefix(1);
+  while (!type.empty() && IsOws(type.back())) type.remove_suffix(1);
+  if (type.size() > 5 && EqualsNoCase(type.substr(0, 5), "text/")) return true;
+  return EqualsNoCase(type, "application/json") || EqualsNoCase(type, "application/problem+json") ||
+         EqualsNoCase(type, "application/javascript") || EqualsNoCase(type, "image/svg+xml");
+}
+
+std::optional<std::string> GzipCompress(std::string_view data, int level) {
+  thread_local Deflater deflater;
+  z_stream* stream = deflater.Reset(level);
+  if (stream == nullptr) return std::nullopt;
+  std::string out;
+  out.resize(deflateBound(stream, static_cast<uLong>(data.size())));
+  stream->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  stream->avail_in = static_cast<uInt>(data.size());
+  stream->next_out = reinterpret_cast<Bytef*>(out.data());
+  stream->avail_out = static_cast<uInt>(out.size());
+  // deflateBound guarantees that one call with Z_FINISH completes.
+  if (deflate(stream, Z_FINISH) != Z_STREAM_END) return std::nullopt;
+  out.resize(static_cast<std::size_t>(stream->total_out));
+  return out;
+}
+
+std::optional<std::string> BrotliCompress(std::string_view data, int quality) {
+  std::size_t size = BrotliEncoderMaxCompressedSize(data.size());
+  if (size == 0) return std::nullopt;
+  std::string out;
+  out.resize(size);
+  if (BrotliEncoderCompress(quality, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_TEXT, data.size(),
+                            reinterpret_cast<const std::uint8_t*>(data.data()), &size,
+                            reinterpret_cast<std::uint8_t*>(out.data())) != BROTLI_TRUE) {
+    return std::nullopt;
+  }
+  out.resize(size);
+  return out;
+}
+
+CompressionMiddleware::CompressionMiddleware(tel::Registry& registry, CompressionOptions options)
+    : options_(options),
+      gzip_in_(BytesFamily(registry).WithLabels({"in", "gzip"})),
+      gzip_out_(BytesFamily(registry).WithLabels({"out", "gzip"})),
+      br_in_(BytesFamily(registry).WithLabels({"in", "br"})),
+      br_out_(BytesFamily(registry).WithLabels({"out", "br"})) {}
+
+void CompressionMiddleware::After(Exchange& ex) noexcept {
+  try {
+    // A streamed response is already on the wire; an unanswered one is the server's.
+    if (ex.head_sent() || !ex.responded()) return;
+    const unsigned status = ex.status();
+    if (status < 200 || status == 204) return;
+    Response& res = ex.response();
+    if (res.find(bhttp::field::content_encoding) != res.end()) return;
+    const auto type = res[bhttp::field::content_type];
+    if (!IsCompressibleContentType(std::string_view(type.data(), type.size()))) return;
+    // The representation depends on Accept-Encoding whether or not this one is
+    // compressed; 304 and HEAD carry the Vary their 200 would have.
+    AddVaryAcceptEncoding(res);
+    if (status == 304 || status == 206 || ex.method() == "HEAD") return;
+    std::string& body = res.body();
+    if (body.size() < options_.min_bytes || body.empty()) return;
+
+    const ContentCoding coding = ChooseContentCoding(ex.header("accept-encoding"));
+    if (coding == ContentCoding::kIdentity) return;
+    std::optional<std::string> packed = coding == ContentCoding::kBrotli
+                                            ? BrotliCompress(body, options_.brotli_quality)
+                                            : GzipCompress(body, options_.gzip_level);
+    if (!packed || packed->size() >= body.size()) return;
+
+    const double in = static_cast<double>(body.size());
+    const double out = static_cast<double>(packed->size());
+    if (coding == ContentCoding::kBrotli) {
+      br_in_.Inc(in);
+      br_out_.Inc(out);
+      res.set(bhttp::field::content_encoding, "br");
+    } else {
+      gzip_in_.Inc(in);
+      gzip_out_.Inc(out);
+      res.set(bhttp::field::content_encoding, "gzip");
+    }
+    body = std::move(*packed);
+    // A strong validator promises identical bytes; these are not the identity bytes.
+    const auto etag = res[bhttp::field::etag];
+    if (!etag.empty() && etag.front() == '"') {
+      std::string weak = "W/";
+      weak.append(etag.data(), etag.size());
+      res.set(bhttp::field::etag, weak);
+    }
+  } catch (...) {
+    // Out of memory while compressing: the response goes out as the handler made it.
+  }
+}
+
+}  // namespace vigil::http

@@ -1,0 +1,93 @@
+// The auth service's HTTP API: accounts, logins, access and refresh tokens, the JWKS.
+//
+//   POST /register  {"email","password"} -> 201 {"id","email"}; 409 when the email is taken
+//   POST /login     {"email","password"} -> 200 tokens; 401 "invalid email or password"
+//   POST /refresh   {"refresh_token"}    -> 200 tokens (rotated); reuse revokes the family
+//   POST /logout    {"refresh_token"}    -> 204 (revokes the family)
+//   GET  /me        X-Vigil-Identity user -> 200 {"id","email"}
+//   GET  /.well-known/jwks.json          -> 200 the JWK Set
+//
+// Passwords are hashed and verified on the host's BlockingPool, never on an HTTP worker.
+// Refresh tokens are 32 random bytes (base64url) stored only as SHA-256 hashes; each one
+// works once and belongs to a family (one login), so a spent token coming back means it
+// was copied, and the whole family is revoked.
+//
+//   auto& db = host.Own(storage::Database::Open(...));
+//   db.Migrate("auth", auth::Migrations());
+//   auth::InstallAuth(host, db, auth::AuthOptions::FromEnv());
+//
+// Thread-safety: an AuthService serves requests from every worker at once.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vigil/http/exchange.hpp>
+#include <vigil/service/blocking.hpp>
+#include <vigil/service/identity.hpp>
+#include <vigil/service/service.hpp>
+#include <vigil/storage/database.hpp>
+#include <vigil/telemetry/metrics.hpp>
+#include <vigil/telemetry/telemetry.hpp>
+
+#include "keys.hpp"
+#include "options.hpp"
+
+namespace vigil::auth {
+
+// Lowercased (ASCII) with surrounding whitespace removed: the form emails are stored and
+// looked up in.
+std::string NormalizeEmail(std::string_view email);
+// 1..254 bytes, exactly one '@' with text on both sides, no whitespace or control characters.
+bool IsValidEmail(std::string_view normalized);
+// The SHA-256 of a refresh token, in hex: what the database keeps instead of the token.
+std::string RefreshTokenHash(std::string_view token);
+
+class AuthService {
+ public:
+  // Everything passed in must outlive the service.
+  AuthService(storage::Database& db, service::BlockingPool& blocking,
+              const service::IdentitySigner& identity, telemetry::Telemetry& telemetry,
+              AuthOptions options);
+
+  // Loads (or creates) the signing key and computes the dummy password hash, so that the
+  // first requests do not pay for either. Blocking: start-up only.
+  void Prepare();
+
+  boost::asio::awaitable<void> Register(http::Exchange& ex);
+  boost::asio::awaitable<void> Login(http::Exchange& ex);
+  boost::asio::awaitable<void> Refresh(http::Exchange& ex);
+  boost::asio::awaitable<void> Logout(http::Exchange& ex);
+  boost::asio::awaitable<void> Me(http::Exchange& ex);
+  boost::asio::awaitable<void> Jwks(http::Exchange& ex);
+
+  SigningKeys& keys() noexcept { return keys_; }
+  const AuthOptions& options() const noexcept { return options_; }
+
+ private:
+  // Runs argon2id on the blocking pool and records its duration.
+  boost::asio::awaitable<std::string> Hash(http::Exchange& ex, std::string password);
+  boost::asio::awaitable<bool> Verify(http::Exchange& ex, std::string hash, std::string password);
+  // Signs an access token for `user_id` with `keys`' signer and answers 200 with it and
+  // `refresh_token`.
+  void RespondTokens(http::Exchange& ex, const SigningKeys::Snapshot& keys,
+                     const std::string& user_id, const std::string& refresh_token);
+  const std::string& DummyHash();
+
+  storage::Database& db_;
+  service::BlockingPool& blocking_;
+  const service::IdentitySigner& identity_;
+  telemetry::Logger& log_;
+  AuthOptions options_;
+  SigningKeys keys_;
+  telemetry::Counter& login_success_;
+  telemetry::Counter& login_failure_;
+  telemetry::Histogram& hash_seconds_;
+  std::string dummy_hash_;  // set by Prepare() when options_.password is not the default
+};
+
+// Creates the AuthService (owned by `host`), prepares it and adds its routes.
+AuthService& InstallAuth(service::ServiceHost& host, storage::Database& db, AuthOptions options);
+
+}  // namespace vigil::auth

@@ -1,0 +1,141 @@
+#include "keys.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <vigil/service/base64url.hpp>
+
+namespace vigil::auth {
+
+namespace {
+
+// Keys made by other replicas (and keys an operator removed) are noticed within this time
+// even when the signing key is not due.
+constexpr std::int64_t kMaxCacheAge = 300;
+
+const storage::Statement kSelectKeys{
+    "SELECT kid, public_key, secret_key, created_at FROM signing_keys "
+    "WHERE created_at > $1 ORDER BY created_at DESC, kid DESC"};
+const storage::Statement kInsertKey{
+    "INSERT INTO signing_keys (kid, public_key, secret_key, created_at) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT (kid) DO NOTHING"};
+
+struct Row {
+  service::SigningKey key;
+  std::int64_t created_at;
+};
+
+// Rows that do not decode (a truncated copy, a manual edit) are skipped rather than
+// failing every token request.
+std::vector<Row> SelectKeys(storage::Session& session, std::int64_t cutoff,
+                            telemetry::Logger& log) {
+  std::vector<Row> rows;
+  for (const storage::Row& row : session.Query(kSelectKeys, {cutoff}).rows) {
+    const auto public_key = service::Base64UrlDecode(row.Text(1));
+    const auto secret_key = service::Base64UrlDecode(row.Text(2));
+    Row decoded{{}, row.Int(3)};
+    if (!public_key || !secret_key || public_key->size() != decoded.key.public_key.size() ||
+        secret_key->size() != decoded.key.secret_key.size()) {
+      log.Warn("skipping malformed signing key", {{"auth.kid", row.Text(0)}});
+      continue;
+    }
+    decoded.key.kid = std::string(row.Text(0));
+    std::copy(public_key->begin(), public_key->end(), decoded.key.public_key.begin());
+    std::copy(secret_key->begin(), secret_key->end(), decoded.key.secret_key.begin());
+    rows.push_back(std::move(decoded));
+  }
+  return rows;
+}
+
+// False when a key with this kid already exists.
+bool InsertKey(storage::Session& session, const service::SigningKey& key, std::int64_t now) {
+  const std::string public_key = service::Base64UrlEncode(key.public_key);
+  const std::string secret_key = service::Base64UrlEncode(key.secret_key);
+  return session.Query(kInsertKey, {key.kid, public_key, secret_key, now}).affected == 1;
+}
+
+}  // namespace
+
+SigningKeys::SigningKeys(storage::Database& db, const AuthOptions& options, telemetry::Logger& log)
+    : db_(db), options_(options), log_(log) {}
+
+SigningKeys::Snapshot SigningKeys::Load(storage::Session& session, std::int64_t now) const {
+  const std::int64_t rotation = options_.key_rotation;
+  const std::int64_t cutoff = now - rotation - options_.access_ttl;
+  std::vector<Row> rows = SelectKeys(session, cutoff, log_);
+  auto signs = [&](const std::vector<Row>& r) {
+    return !r.empty() && r.front().created_at > now - rotation;
+  };
+  if (!signs(rows)) {
+    // Every replica that finds the key due in the same period computes the same kid.
+    const std::int64_t period_start = now - now % rotation;
+    service::SigningKey key = service::SigningKey::Generate("k" + std::to_string(period_start) +
+                                                            "r" + std::to_string(rotation));
+    bool inserted = InsertKey(session, key, now);
+    rows = SelectKeys(session, cutoff, log_);
+    if (!signs(rows)) {
+      // The kid was taken by a key that no longer signs (the clock went back): use a
+      // kid nobody else can have.
+      std::array<unsigned char, 9> random{};
+      randombytes_buf(random.data(), random.size());
+      key.kid = "k" + std::to_string(now) + "-" + service::Base64UrlEncode(random);
+      inserted = InsertKey(session, key, now);
+      rows = SelectKeys(session, cutoff, log_);
+      if (!signs(rows)) throw storage::DatabaseError("the new signing key cannot be read back");
+    }
+    if (inserted) log_.Info("signing key created", {{"auth.kid", key.kid}});
+  }
+  Snapshot snapshot;
+  snapshot.loaded_at = now;
+  snapshot.signer = std::make_shared<const service::SigningKey>(rows.front().key);
+  snapshot.signer_created_at = rows.front().created_at;
+  snapshot.keys.reserve(rows.size());
+  for (const Row& row : rows) {
+    snapshot.keys.push_back({service::VerificationKey::From(row.key), row.created_at});
+  }
+  return snapshot;
+}
+
+bool SigningKeys::Fresh(const Snapshot& snapshot, std::int64_t now) const {
+  return now < snapshot.signer_created_at + options_.key_rotation &&
+         now - snapshot.loaded_at < std::min(kMaxCacheAge, options_.key_rotation) &&
+         now >= snapshot.loaded_at;
+}
+
+void SigningKeys::Store(std::shared_ptr<const Snapshot> snapshot) {
+  std::lock_guard lock(mu_);
+  if (!snapshot_ || snapshot->loaded_at >= snapshot_->loaded_at) snapshot_ = std::move(snapshot);
+}
+
+void SigningKeys::Prepare() {
+  const std::int64_t now = options_.Now();
+  Store(std::make_shared<const Snapshot>(db_.TransactBlocking(
+      telemetry::RequestContext{}, [&](storage::Session& s) { return Load(s, now); })));
+}
+
+boost::asio::awaitable<std::shared_ptr<const SigningKeys::Snapshot>> SigningKeys::Current(
+    const telemetry::RequestContext& context) {
+  const std::int64_t now = options_.Now();
+  std::shared_ptr<const Snapshot> cached;
+  {
+    std::lock_guard lock(mu_);
+    cached = snapshot_;
+  }
+  if (cached && Fresh(*cached, now)) co_return cached;
+  // Requests arriving together when the key is due each reload; the deterministic kid
+  // makes that harmless, and it happens once per rotation.
+  auto loaded = std::make_shared<const Snapshot>(
+      co_await db_.Transact(context, [&](storage::Session& s) { return Load(s, now); }));
+  Store(loaded);
+  co_return loaded;
+}
+
+std::string SigningKeys::Jwks(const Snapshot& snapshot, std::int64_t now) const {
+  service::KeySet set;
+  for (const StoredKey& stored : snapshot.keys) {
+    if (stored.created_at > now - options_.key_rotation - options_.access_ttl) set.Add(stored.key);
+  }
+  return set.ToJwks();
+}
+
+}  // namespace vigil::auth

@@ -1,0 +1,73 @@
+// The Ed25519 keys that sign access tokens: stored in the database so that every replica
+// signs with the same key, cached in memory, rotated on schedule.
+//
+// The newest key signs while it is younger than AuthOptions::key_rotation; the first
+// request after that creates the next one. The JWKS publishes every key younger than
+// key_rotation + access_ttl, so a token stays verifiable for its whole life after its key
+// stopped signing. A new key's kid is derived from the rotation period it starts in, so
+// replicas that rotate at the same moment insert the same kid (ON CONFLICT DO NOTHING)
+// and all sign with the one that won, instead of each publishing its own.
+//
+//   auth::SigningKeys keys(db, options, telemetry.log());
+//   keys.Prepare();                                          // at start-up
+//   auto current = co_await keys.Current(ex.context());      // current->signer
+//
+// Thread-safety: all methods may be called from any thread or coroutine at once.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+#include <vigil/service/jwt.hpp>
+#include <vigil/storage/database.hpp>
+#include <vigil/telemetry/log.hpp>
+
+#include "options.hpp"
+
+namespace vigil::auth {
+
+class SigningKeys {
+ public:
+  struct StoredKey {
+    service::VerificationKey key;
+    std::int64_t created_at = 0;
+  };
+  // What was read from the database at `loaded_at`: the key that signs, and every key
+  // still within the publication window (newest first).
+  struct Snapshot {
+    std::shared_ptr<const service::SigningKey> signer;
+    std::int64_t signer_created_at = 0;
+    std::vector<StoredKey> keys;
+    std::int64_t loaded_at = 0;
+  };
+
+  // `db` must have the auth migrations applied and outlive this object.
+  SigningKeys(storage::Database& db, const AuthOptions& options, telemetry::Logger& log);
+
+  // Loads the keys (creating the first one if the table is empty). Blocking: start-up only.
+  void Prepare();
+  // The keys now, reloading from the database (and rotating) when the signing key is due
+  // or the cache is older than a few minutes.
+  boost::asio::awaitable<std::shared_ptr<const Snapshot>> Current(
+      const telemetry::RequestContext& context);
+  // The JWK Set of the keys published at `now` in `snapshot`.
+  std::string Jwks(const Snapshot& snapshot, std::int64_t now) const;
+
+ private:
+  // Runs inside a transaction.
+  Snapshot Load(storage::Session& session, std::int64_t now) const;
+  bool Fresh(const Snapshot& snapshot, std::int64_t now) const;
+  void Store(std::shared_ptr<const Snapshot> snapshot);
+
+  storage::Database& db_;
+  const AuthOptions& options_;
+  telemetry::Logger& log_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const Snapshot> snapshot_;  // guarded by mu_
+};
+
+}  // namespace vigil::auth

@@ -1,0 +1,40 @@
+// vigil-auth: accounts, passwords (argon2id), access tokens (Ed25519 JWT), refresh tokens.
+#include <vigil/service/service.hpp>
+
+#include "auth_service.hpp"
+#include "options.hpp"
+#include "schema.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage: vigil-auth [--help] [--routes] [--check]
+
+The Vigil auth service: registers users (passwords hashed with argon2id, m=19 MiB, t=2,
+p=1), logs them in with short-lived Ed25519-signed access tokens (JWT, iss "vigil-auth",
+aud "vigil") and single-use rotating refresh tokens, and publishes its verification keys
+at GET /.well-known/jwks.json for the gateway.
+
+  POST /register  POST /login  POST /refresh  POST /logout  GET /me
+  GET /.well-known/jwks.json
+
+Auth environment:
+  VIGIL_AUTH_ACCESS_TTL    access token lifetime, seconds (60..86400, default 900)
+  VIGIL_AUTH_REFRESH_TTL   refresh token lifetime, seconds (300..31536000, default
+                           2592000 = 30 days); each use issues a new one
+  VIGIL_AUTH_KEY_ROTATION  seconds the newest signing key signs before a new one is
+                           created (10..31536000, default 86400); keys are kept in the
+                           database and published for rotation + access TTL
+Defaults: VIGIL_PORT 8081, VIGIL_ADMIN_PORT 9081, SQLite at $VIGIL_DATA_DIR/auth.db.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace auth = vigil::auth;
+  namespace service = vigil::service;
+  static const service::ServiceDefinition kDefinition{"auth", 8081, 9081, kUsage};
+  return service::RunService(kDefinition, argc, argv, [](service::ServiceHost& host) {
+    const auth::AuthOptions options = auth::AuthOptions::FromEnv();
+    auth::InstallAuth(host, host.OpenDatabase(auth::Migrations()), options);
+  });
+}

@@ -1,0 +1,219 @@
+// Test support for the auth service: the real routes on an ephemeral loopback port, SQLite
+// in a fresh temporary directory (or, when VIGIL_TEST_DATABASE_URL names a PostgreSQL
+// database, that database with the auth tables dropped first), a clock the test moves,
+// logs in a file the test reads, and the argon2id cost lowered through AuthOptions
+// (never through the environment).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vigil/http/middleware/errors.hpp>
+#include <vigil/http/middleware/request_id.hpp>
+#include <vigil/http/middleware/tracing.hpp>
+#include <vigil/service/base64url.hpp>
+#include <vigil/service/ids.hpp>
+#include <vigil/service/jwt.hpp>
+#include <vigil/service/service.hpp>
+
+#include "auth_service.hpp"
+#include "schema.hpp"
+#include "test_server.hpp"
+
+namespace vigil::auth::testing {
+
+inline constexpr std::int64_t kStart = 1'800'000'000;
+inline constexpr char kSecret[] = "identity-secret-for-the-auth-tests-0123456789";
+
+// A fresh directory under the system's temporary directory, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "vigil-auth-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline telemetry::TelemetryOptions TelemetryTo(const std::filesystem::path& log_file) {
+  telemetry::TelemetryOptions o;
+  o.service.name = "auth-test";
+  o.log.file_path = log_file.string();
+  o.log.handle_signals = false;
+  return o;
+}
+
+// Where a test's auth replicas keep their data: a fresh SQLite file, or the PostgreSQL
+// database of VIGIL_TEST_DATABASE_URL emptied of the auth tables.
+class TestDatabase {
+ public:
+  TestDatabase() {
+    options_.connections = 2;
+    const char* url = std::getenv("VIGIL_TEST_DATABASE_URL");
+    if (url == nullptr || *url == '\0') {
+      options_.engine = storage::Engine::kSqlite;
+      options_.target = (dir_.path() / "auth.db").string();
+      return;
+    }
+    options_.engine = storage::Engine::kPostgres;
+    options_.target = url;
+    telemetry::Telemetry telemetry(TelemetryTo(dir_.path() / "reset.jsonl"));
+    auto db = storage::Database::Open(options_, telemetry);
+    static const storage::Statement kDrop[] = {
+        storage::Statement("DROP TABLE IF EXISTS users"),
+        storage::Statement("DROP TABLE IF EXISTS refresh_tokens"),
+        storage::Statement("DROP TABLE IF EXISTS signing_keys"),
+        storage::Statement("DELETE FROM schema_migrations WHERE service = 'auth'")};
+    for (const auto& statement : kDrop) {
+      // One transaction each: on PostgreSQL a failed statement spoils its transaction.
+      try {
+        db->TransactBlocking(telemetry::RequestContext{},
+                             [&](storage::Session& s) { s.Query(statement); });
+      } catch (const storage::DatabaseError&) {
+        // schema_migrations does not exist yet on a new database: nothing to reset.
+      }
+    }
+  }
+  const storage::DatabaseOptions& options() const { return options_; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+  storage::DatabaseOptions options_;
+};
+
+inline AuthOptions CheapOptions(std::atomic<std::int64_t>& clock) {
+  AuthOptions options;
+  options.password = {1, 8 * 1024};  // argon2id at the minimum cost: tests hash often
+  options.clock = [&clock] { return clock.load(); };
+  return options;
+}
+
+using Response = http::testing::ClientResponse;
+
+// One auth "replica": its own telemetry, runtime and database pool on `database`.
+class AuthServer {
+ public:
+  AuthServer(const TestDatabase& database, AuthOptions options)
+      : log_file_(database.dir() / ("log-" + std::to_string(next_log_++) + ".jsonl")),
+        telemetry_(TelemetryTo(log_file_)),
+        identity_(kSecret),
+        server_(
+            [this, &database, options = std::move(options)](http::Runtime& runtime,
+                                                            http::Routes& routes) mutable {
+              auto host = std::make_shared<service::ServiceHost>(Definition(), telemetry_, runtime,
+                                                                 identity_);
+              auto& db = host->Own(storage::Database::Open(database.options(), telemetry_));
+              db.Migrate("auth", Migrations());
+              auth_ = &InstallAuth(*host, db, std::move(options));
+              routes = host->TakeRoutes();
+              return std::shared_ptr<void>(host);
+            },
+            Pipeline(), http::ServerOptions{}, 2) {}
+
+  static const service::ServiceDefinition& Definition() {
+    static const service::ServiceDefinition definition{"auth", 0, 0, ""};
+    return definition;
+  }
+
+  Response Send(std::string_view method, std::string_view target, std::string_view body,
+                std::string_view extra_headers = {}) {
+    std::string request = std::string(method) + " " + std::string(target) +
+                          " HTTP/1.1\r\nHost: auth\r\n" + std::string(extra_headers);
+    if (!body.empty() || method == "POST") {
+      request +=
+          "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n";
+    }
+    request += "\r\n";
+    request += body;
+    http::testing::RawClient client(server_.port());
+    return client.RoundTrip(request);
+  }
+  Response Post(std::string_view target, std::string_view body) {
+    return Send("POST", target, body);
+  }
+  Response Get(std::string_view target, std::string_view extra_headers = {}) {
+    return Send("GET", target, {}, extra_headers);
+  }
+
+  // Everything logged so far.
+  std::string Logs() {
+    telemetry_.log().Flush();
+    std::ifstream in(log_file_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+  std::string Metrics() {
+    return telemetry_.metrics().Expose(telemetry::ExpositionFormat::kPrometheusText);
+  }
+
+  const service::IdentitySigner& identity() const { return identity_; }
+  AuthService& auth() { return *auth_; }
+
+ private:
+  http::Pipeline Pipeline() {
+    http::Pipeline p;
+    p.Add<http::RequestIdMiddleware>();
+    p.Add<http::TracingMiddleware>(telemetry_.tracer());
+    p.Add<http::ErrorMiddleware>(telemetry_.log());
+    return p;
+  }
+
+  static inline std::atomic<int> next_log_{0};
+  std::filesystem::path log_file_;
+  telemetry::Telemetry telemetry_;
+  service::IdentitySigner identity_;
+  AuthService* auth_ = nullptr;
+  http::testing::RunningServer server_;
+};
+
+inline boost::json::object JsonOf(const Response& response) {
+  boost::json::error_code ec;
+  auto value = boost::json::parse(response.body(), ec);
+  EXPECT_FALSE(ec) << response.body();
+  EXPECT_TRUE(value.is_object()) << response.body();
+  return value.is_object() ? value.as_object() : boost::json::object{};
+}
+
+inline std::string Field(const boost::json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  return value != nullptr && value->is_string() ? std::string(value->get_string()) : std::string();
+}
+
+inline std::string Credentials(std::string_view email, std::string_view password) {
+  return boost::json::serialize(boost::json::object{{"email", email}, {"password", password}});
+}
+
+inline std::string RefreshBody(std::string_view token) {
+  return boost::json::serialize(boost::json::object{{"refresh_token", token}});
+}
+
+// The kid in a token's header.
+inline std::string KidOf(std::string_view token) {
+  const auto header = service::Base64UrlDecode(token.substr(0, token.find('.')));
+  if (!header) return {};
+  boost::json::error_code ec;
+  auto value = boost::json::parse(*header, ec);
+  if (ec || !value.is_object()) return {};
+  return Field(value.as_object(), "kid");
+}
+
+}  // namespace vigil::auth::testing

@@ -1,0 +1,69 @@
+// Who is calling, as the gateway (or a calling service) vouches for it.
+//
+// The gateway verifies a client's bearer token once and passes the caller on in the
+// X-Vigil-Identity header, signed with a secret the platform's processes share:
+//
+//   X-Vigil-Identity: v1.<subject>.<expiry>.<hex HMAC-SHA256(secret, "v1.<subject>.<expiry>")>
+//
+// `subject` is "user:<id>" for an end user and "service:<name>" for a service calling
+// another; `expiry` is a Unix time a minute ahead. A client cannot forge it without the
+// secret, and the gateway drops whatever a client sent under that name. Services decide
+// access from this header alone:
+//
+//   std::string user = service::RequireUser(ex, identity);          // 401 / 403
+//   service::RequireService(ex, identity, "orders");                  // 401 / 403
+//   request.set(service::kIdentityHeader, identity.Sign("service:orders"));
+//
+// Thread-safety: an IdentitySigner is immutable after construction; use it from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace vigil::http {
+class Exchange;
+}
+
+namespace vigil::service {
+
+inline constexpr std::string_view kIdentityHeader = "X-Vigil-Identity";
+
+class IdentitySigner {
+ public:
+  // `secret`: at least 32 bytes.
+  explicit IdentitySigner(std::string secret,
+                          std::chrono::seconds validity = std::chrono::seconds(60));
+
+  // VIGIL_INTERNAL_SECRET (at least 32 bytes). Unset: a fixed development secret, which
+  // uses_development_secret() reports so that the service can warn. Throws
+  // telemetry::ConfigError naming the variable when it is too short.
+  static IdentitySigner FromEnv();
+  bool uses_development_secret() const noexcept { return development_; }
+
+  // The header value vouching for `subject` until now + validity.
+  std::string Sign(std::string_view subject) const;
+  std::string Sign(std::string_view subject, std::int64_t now_unix) const;
+  // The subject, when `header` is well formed, signed with our secret and not expired.
+  std::optional<std::string> Verify(std::string_view header) const;
+  std::optional<std::string> Verify(std::string_view header, std::int64_t now_unix) const;
+
+ private:
+  std::string Mac(std::string_view signed_part) const;
+
+  std::string secret_;
+  std::chrono::seconds validity_;
+  bool development_ = false;
+};
+
+// The calling user's id. Throws http::HttpError 401 when the request carries no valid
+// identity, 403 when the caller is a service rather than a user.
+std::string RequireUser(const http::Exchange& exchange, const IdentitySigner& identity);
+// Throws http::HttpError 401 without a valid identity, 403 unless the caller is the
+// service `name`.
+void RequireService(const http::Exchange& exchange, const IdentitySigner& identity,
+                    std::string_view name);
+
+}  // namespace vigil::service

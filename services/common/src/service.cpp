@@ -1,0 +1,180 @@
+#include <cstdio>
+#include <vigil/http/middleware/access_log.hpp>
+#include <vigil/http/middleware/compression.hpp>
+#include <vigil/http/middleware/errors.hpp>
+#include <vigil/http/middleware/metrics.hpp>
+#include <vigil/http/middleware/request_id.hpp>
+#include <vigil/http/middleware/tracing.hpp>
+#include <vigil/service/service.hpp>
+#include <vigil/storage/database.hpp>
+
+namespace vigil::service {
+
+namespace {
+
+constexpr const char* kCommonUsage = R"(
+Common flags:
+  --help      this text
+  --routes    print the routes this service serves ("METHOD /template") and exit
+  --check     validate the configuration and environment, open the database, exit
+
+Common environment: VIGIL_PORT, VIGIL_ADMIN_PORT, VIGIL_BIND, VIGIL_WORKERS, VIGIL_HTTP_*,
+VIGIL_SHUTDOWN_TIMEOUT, VIGIL_ACCESS_LOG, VIGIL_HTTP_COMPRESS_MIN_BYTES (responses of at
+least this size are compressed with br or gzip when the client accepts it; default 1024),
+VIGIL_INTERNAL_SECRET (the key that signs the
+X-Vigil-Identity header between services; at least 32 bytes), DATABASE_URL (PostgreSQL;
+default SQLite under VIGIL_DATA_DIR, default ./data), VIGIL_DB_CONNECTIONS,
+VIGIL_DB_MAX_WAITING, and the telemetry variables (VIGIL_LOG_LEVEL, VIGIL_TRACES_FILE,
+OTEL_*). docs/operations.md lists them all.
+)";
+
+}  // namespace
+
+std::string_view PlatformVersion() noexcept { return "0.1.0"; }
+
+ServiceHost::ServiceHost(const ServiceDefinition& definition, telemetry::Telemetry& telemetry,
+                         http::Runtime& runtime, IdentitySigner identity, bool listing_routes)
+    : definition_(definition),
+      telemetry_(telemetry),
+      runtime_(runtime),
+      identity_(std::move(identity)),
+      client_instruments_(std::make_unique<http::ClientInstruments>(telemetry.metrics())),
+      listing_routes_(listing_routes) {}
+
+storage::Database& ServiceHost::OpenDatabase(std::span<const storage::Migration> migrations) {
+  storage::DatabaseOptions options;
+  if (listing_routes_) {
+    options.target = ":memory:";
+    options.connections = 1;
+  } else {
+    options = storage::DatabaseOptions::FromEnv(definition_.name);
+  }
+  storage::Database& db = Own(storage::Database::Open(options, telemetry_));
+  db.Migrate(definition_.name, migrations);
+  health_.AddCheck("database", [&db] { return db.Healthy(); });
+  return db;
+}
+
+ServiceHost::~ServiceHost() {
+  while (!owned_.empty()) owned_.pop_back();
+}
+
+BlockingPool& ServiceHost::blocking() {
+  if (!blocking_) blocking_ = std::make_unique<BlockingPool>(2);
+  return *blocking_;
+}
+
+void ServiceHost::Route(std::string_view method, std::string_view pattern, http::Handler handler,
+                        http::RouteOptions options) {
+  route_list_.push_back(std::string(method) + " " + std::string(pattern));
+  routes_.Add(
+      method, pattern,
+      [handler = std::move(handler)](http::Exchange& ex) -> asio::awaitable<void> {
+        bool unavailable = false;
+        try {
+          co_await handler(ex);
+        } catch (const storage::Unavailable&) {
+          unavailable = true;
+        }
+        if (unavailable) {
+          throw http::HttpError(503, "the service's database is unavailable; try again shortly")
+              .WithErrorType("db_unavailable");
+        }
+      },
+      options);
+}
+
+http::UpstreamAddress UpstreamFromEnv(const char* variable, std::string_view fallback) {
+  const std::string url = telemetry::env::String(variable, fallback);
+  try {
+    return http::UpstreamAddress::Parse(url);
+  } catch (const std::invalid_argument& e) {
+    throw telemetry::ConfigError(variable, "\"" + url + "\" is not valid: " + e.what());
+  }
+}
+
+int RunService(const ServiceDefinition& definition, int argc, char** argv,
+               const std::function<void(ServiceHost&)>& setup) {
+  const std::string program = "vigil-" + std::string(definition.name);
+  bool list_routes = false;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fwrite(definition.usage.data(), 1, definition.usage.size(), stdout);
+      std::fputs(kCommonUsage, stdout);
+      return 0;
+    }
+    if (arg == "--routes") {
+      list_routes = true;
+    } else if (arg == "--check") {
+      check_only = true;
+    } else {
+      std::fprintf(stderr, "%s: unknown argument '%s' (try --help)\n", program.c_str(), argv[i]);
+      return 2;
+    }
+  }
+  try {
+    telemetry::ServiceInfo info;
+    info.name = std::string(definition.name);
+    info.version = std::string(PlatformVersion());
+    telemetry::TelemetryOptions options = telemetry::OptionsFromEnv(info);
+    // --routes prints a list a program reads: no log lines in between.
+    if (list_routes) options.log.level = telemetry::LogLevel::kError;
+    const http::ServerOptions public_options = http::ServerOptions::FromEnv(definition.public_port);
+    const http::ServerOptions admin_options = http::ServerOptions::AdminFromEnv(definition.admin_port);
+    const bool access_log = telemetry::env::Boolean("VIGIL_ACCESS_LOG", true);
+    const http::CompressionOptions compression = http::CompressionOptions::FromEnv();
+    const std::size_t workers = http::Runtime::WorkersFromEnv();
+    (void)http::Runtime::DrainTimeoutFromEnv();
+    IdentitySigner identity = IdentitySigner::FromEnv();
+
+    telemetry::Telemetry telemetry(std::move(options));
+    http::Runtime runtime(workers);
+    std::optional<ServiceHost> host;
+    host.emplace(definition, telemetry, runtime, std::move(identity), list_routes);
+    if (host->identity().uses_development_secret() && !list_routes) {
+      telemetry.log().Warn("VIGIL_INTERNAL_SECRET is not set: using the development secret, "
+                           "which anyone can read; set it in any shared deployment");
+    }
+    setup(*host);
+    if (list_routes) {
+      for (const auto& route : host->route_list()) std::printf("%s\n", route.c_str());
+      return 0;
+    }
+    if (check_only) {
+      std::printf("configuration OK\n");
+      return 0;
+    }
+
+    http::Pipeline pipeline;
+    pipeline.Add<http::RequestIdMiddleware>();
+    pipeline.Add<http::TracingMiddleware>(telemetry.tracer());
+    pipeline.Add<http::MetricsMiddleware>(telemetry.metrics());
+    if (access_log) pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
+    // After hooks run in reverse: errors become responses first, then they are compressed.
+    pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(), compression);
+    pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+
+    http::Server server(runtime, public_options, host->TakeRoutes(), std::move(pipeline));
+    http::Server admin(runtime, admin_options, http::AdminRoutes(telemetry, host->health()),
+                       http::Pipeline{});
+    telemetry.log().Info("starting", {{"server.port", static_cast<std::int64_t>(public_options.port)},
+                                      {"admin.port", static_cast<std::int64_t>(admin_options.port)},
+                                      {"workers", static_cast<std::int64_t>(workers)}});
+    // Destruction runs backwards: the listeners go before the host's objects (databases,
+    // clients) that their handlers use.
+    return runtime.RunUntilSignal({&server, &admin}, host->health(), telemetry);
+  } catch (const telemetry::ConfigError& e) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
+    return 2;
+  } catch (const storage::DatabaseConfigError& e) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: cannot start: %s\n", program.c_str(), e.what());
+    return 1;
+  }
+}
+
+}  // namespace vigil::service

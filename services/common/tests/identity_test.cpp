@@ -1,0 +1,74 @@
+#include <gtest/gtest.h>
+
+#include <vigil/service/identity.hpp>
+#include <vigil/service/ids.hpp>
+
+namespace vigil::service {
+namespace {
+
+const std::string kSecret = "0123456789abcdef0123456789abcdef";
+
+TEST(IdentityTest, ASignedSubjectVerifiesUntilItExpires) {
+  IdentitySigner signer(kSecret, std::chrono::seconds(60));
+  const std::string header = signer.Sign("user:0193a1c2", 1000);
+  EXPECT_EQ(signer.Verify(header, 1000), "user:0193a1c2");
+  EXPECT_EQ(signer.Verify(header, 1060), "user:0193a1c2");
+  EXPECT_EQ(signer.Verify(header, 1061), std::nullopt);
+}
+
+TEST(IdentityTest, SubjectsWithDotsRoundTrip) {
+  IdentitySigner signer(kSecret);
+  EXPECT_EQ(signer.Verify(signer.Sign("user:a.b.c", 5), 5), "user:a.b.c");
+}
+
+TEST(IdentityTest, AnyChangeOrAnotherSecretIsRefused) {
+  IdentitySigner signer(kSecret);
+  IdentitySigner other(std::string(kSecret.rbegin(), kSecret.rend()));
+  const std::string header = signer.Sign("user:alice", 100);
+  EXPECT_EQ(other.Verify(header, 100), std::nullopt);
+  std::string changed_subject = header;
+  changed_subject.replace(header.find("alice"), 5, "mally");
+  EXPECT_EQ(signer.Verify(changed_subject, 100), std::nullopt);
+  // A later expiry with the old MAC.
+  std::string later = header;
+  later.replace(header.find(".160."), 5, ".999.");
+  EXPECT_EQ(signer.Verify(later, 100), std::nullopt);
+  std::string flipped = header;
+  flipped.back() = flipped.back() == '0' ? '1' : '0';
+  EXPECT_EQ(signer.Verify(flipped, 100), std::nullopt);
+}
+
+TEST(IdentityTest, MalformedHeadersAreRefusedWithoutThrowing) {
+  IdentitySigner signer(kSecret);
+  for (std::string_view bad :
+       {"", "v1", "v1.", "v1..", "v1...", "v2.user:a.100.00", "v1.user:a.notanumber.00",
+        "v1.user:a.100", "v1..100.abcd", "user:a.100.abcd", "v1.user:a.-5.abcd"}) {
+    EXPECT_EQ(signer.Verify(bad, 0), std::nullopt) << bad;
+  }
+  EXPECT_EQ(signer.Verify(std::string(10000, 'v'), 0), std::nullopt);
+}
+
+TEST(IdentityTest, ShortSecretsAreRejected) {
+  EXPECT_THROW(IdentitySigner("short"), std::invalid_argument);
+}
+
+TEST(IdsTest, IdsAreValidDistinctAndOrderedByTime) {
+  std::string previous;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = NewId();
+    EXPECT_TRUE(IsValidId(id)) << id;
+    EXPECT_NE(id, previous);
+    // The first 12 digits are the creation time: never decreasing.
+    if (!previous.empty()) {
+      EXPECT_GE(id.substr(0, 12), previous.substr(0, 12));
+    }
+    previous = id;
+  }
+  EXPECT_FALSE(IsValidId(""));
+  EXPECT_FALSE(IsValidId(std::string(kIdLength, 'A')));
+  EXPECT_FALSE(IsValidId(std::string(kIdLength + 1, '0')));
+  EXPECT_FALSE(IsValidId("../" + std::string(kIdLength - 3, '0')));
+}
+
+}  // namespace
+}  // namespace vigil::service

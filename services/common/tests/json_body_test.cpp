@@ -1,0 +1,79 @@
+#include <gtest/gtest.h>
+
+#include <vigil/http/exchange.hpp>
+#include <vigil/service/json_body.hpp>
+
+namespace vigil::service {
+namespace {
+
+// The status and detail of the HttpError `f` throws.
+template <typename F>
+std::pair<unsigned, std::string> ErrorOf(F&& f) {
+  try {
+    f();
+  } catch (const http::HttpError& e) {
+    return {e.status(), e.what()};
+  }
+  return {0, ""};
+}
+
+TEST(JsonBodyTest, MalformedOrNonObjectBodiesAre400) {
+  for (std::string_view body : {"", "{", "[1]", "\"text\"", "{\"a\":}", "nul"}) {
+    EXPECT_EQ(ErrorOf([&] { ParseJsonObject(body); }).first, 400u) << body;
+  }
+  // Nesting beyond the limit is refused, not recursed into.
+  EXPECT_EQ(ErrorOf([] { ParseJsonObject(std::string(100, '[') + std::string(100, ']')); }).first,
+            400u);
+}
+
+TEST(JsonBodyTest, FieldsAreReadStrictlyAndErrorsNameThem) {
+  JsonReader r(ParseJsonObject(R"({"name":"Lamp","price":250,"whole":3.0,"big":1e300,
+                                   "neg":-1,"text":"5","lines":[{"q":1},{"q":"x"}]})"));
+  EXPECT_EQ(r.String("name", 1, 10), "Lamp");
+  EXPECT_EQ(r.Integer("price", 0, 1000), 250);
+  EXPECT_EQ(r.Integer("whole", 0, 10), 3);
+  auto [status, detail] = ErrorOf([&] { r.Integer("big", 0, 10); });
+  EXPECT_EQ(status, 422u);
+  EXPECT_EQ(detail, "big: must be an integer between 0 and 10");
+  EXPECT_EQ(ErrorOf([&] { r.Integer("neg", 0, 10); }).second,
+            "neg: must be an integer between 0 and 10");
+  EXPECT_EQ(ErrorOf([&] { r.Integer("text", 0, 10); }).first, 422u);
+  EXPECT_EQ(ErrorOf([&] { r.String("missing", 1, 2); }).second, "missing: is required");
+  EXPECT_EQ(ErrorOf([&] { r.String("name", 5, 10); }).second,
+            "name: must be a string of 5 to 10 characters");
+  auto lines = r.Objects("lines", 1, 5);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].Integer("q", 1, 9), 1);
+  EXPECT_EQ(ErrorOf([&] { lines[1].Integer("q", 1, 9); }).second,
+            "lines[1].q: must be an integer between 1 and 9");
+}
+
+TEST(JsonBodyTest, UnknownFieldsAreNamed) {
+  JsonReader r(ParseJsonObject(R"({"name":"a","colour":"red"})"));
+  r.String("name", 1, 5);
+  EXPECT_EQ(ErrorOf([&] { r.RejectUnknown(); }).second, "colour: is not a known field");
+  JsonReader ok(ParseJsonObject(R"({"name":"a"})"));
+  ok.String("name", 1, 5);
+  EXPECT_NO_THROW(ok.RejectUnknown());
+}
+
+TEST(JsonBodyTest, LengthsCountCharactersNotBytes) {
+  JsonReader r(ParseJsonObject(R"({"name":"\u00e9t\u00e9"})"));  // 3 characters, 5 bytes
+  EXPECT_EQ(r.String("name", 3, 3), "\xC3\xA9t\xC3\xA9");
+}
+
+TEST(JsonBodyTest, QueryParametersAreDecoded) {
+  EXPECT_EQ(QueryParam("q=red+lamp&limit=5", "q"), "red lamp");
+  EXPECT_EQ(QueryParam("q=red+lamp&limit=5", "limit"), "5");
+  EXPECT_EQ(QueryParam("a=%2F%c3%a9", "a"), "/\xC3\xA9");
+  EXPECT_EQ(QueryParam("flag&x=1", "flag"), "");
+  EXPECT_EQ(QueryParam("x=1", "y"), std::nullopt);
+  EXPECT_EQ(QueryParam("", "y"), std::nullopt);
+  EXPECT_EQ(ErrorOf([] { QueryParam("a=%zz", "a"); }).first, 400u);
+  EXPECT_EQ(ErrorOf([] { QueryParam("a=%2", "a"); }).first, 400u);
+  EXPECT_EQ(DecodePathSegment("a%20b"), "a b");
+  EXPECT_EQ(DecodePathSegment("a+b"), "a+b");
+}
+
+}  // namespace
+}  // namespace vigil::service

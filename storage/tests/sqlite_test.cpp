@@ -1,0 +1,177 @@
+// The SQLite engine: the shared checks (database_checks.hpp) on a file in a temporary
+// directory, plus what only SQLite has (pragmas, ":memory:", opening failures).
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "database_checks.hpp"
+
+namespace vigil::storage {
+namespace {
+
+// Every test's files live under one directory, removed when the program ends.
+class TempRoot : public ::testing::Environment {
+ public:
+  static std::filesystem::path& Path() {
+    static std::filesystem::path path = testing_support::UniqueTempPath("vigil-storage-sqlite");
+    return path;
+  }
+  void SetUp() override { std::filesystem::create_directories(Path()); }
+  void TearDown() override { std::filesystem::remove_all(Path()); }
+};
+
+const auto* const kTempRoot = ::testing::AddGlobalTestEnvironment(new TempRoot);
+
+}  // namespace
+
+DatabaseOptions FreshDatabase(Engine) {
+  static int next = 0;
+  DatabaseOptions options;
+  options.engine = Engine::kSqlite;
+  options.target = (TempRoot::Path() / ("db" + std::to_string(next++) + ".db")).string();
+  return options;
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, EngineTest, ::testing::Values(Engine::kSqlite));
+
+namespace {
+
+using testing_support::Contains;
+
+class SqliteTest : public ::testing::Test {
+ protected:
+  testing_support::CapturingTelemetry telemetry_;
+  tel::RequestContext ctx_ = tel::RequestContext::NewRoot();
+};
+
+std::string Pragma(Database& db, const tel::RequestContext& ctx, const Statement& pragma) {
+  return db.TransactBlocking(
+      ctx, [&](Session& s) { return std::string(s.Query(pragma).rows.at(0).Text(0)); });
+}
+
+TEST_F(SqliteTest, ConnectionsUseWalForeignKeysNormalSyncAndTheBusyTimeout) {
+  DatabaseOptions options = FreshDatabase(Engine::kSqlite);
+  options.busy_timeout = std::chrono::milliseconds(1234);
+  auto db = Database::Open(options, *telemetry_);
+  static const Statement kJournal("PRAGMA journal_mode");
+  static const Statement kForeignKeys("PRAGMA foreign_keys");
+  static const Statement kSync("PRAGMA synchronous");
+  static const Statement kBusy("PRAGMA busy_timeout");
+  // Asked several times: each lands on whichever connection is free.
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(Pragma(*db, ctx_, kJournal), "wal");
+    EXPECT_EQ(Pragma(*db, ctx_, kForeignKeys), "1");
+    EXPECT_EQ(Pragma(*db, ctx_, kSync), "1");  // NORMAL
+    EXPECT_EQ(Pragma(*db, ctx_, kBusy), "1234");
+  }
+}
+
+TEST_F(SqliteTest, ForeignKeysAreEnforcedAndAreNotDuplicates) {
+  auto db = Database::Open(FreshDatabase(Engine::kSqlite), *telemetry_);
+  const Migration m[] = {{1, "fk",
+                          "CREATE TABLE parent (id TEXT PRIMARY KEY);"
+                          "CREATE TABLE child (id TEXT PRIMARY KEY, "
+                          "parent TEXT NOT NULL REFERENCES parent (id))"}};
+  db->Migrate("fk", m);
+  static const Statement kChild("INSERT INTO child (id, parent) VALUES ($1, $2)");
+  try {
+    db->TransactBlocking(ctx_, [](Session& s) { s.Query(kChild, {"c", "missing"}); });
+    FAIL() << "no exception";
+  } catch (const ConstraintViolation&) {
+    FAIL() << "a foreign key failure is not a duplicate";
+  } catch (const DatabaseError& e) {
+    EXPECT_TRUE(Contains(e.what(), "FOREIGN KEY")) << e.what();
+  }
+}
+
+TEST_F(SqliteTest, InMemoryNeedsExactlyOneConnection) {
+  DatabaseOptions options;
+  options.target = ":memory:";
+  options.connections = 2;
+  EXPECT_THROW(Database::Open(options, *telemetry_), DatabaseError);
+  options.connections = 1;
+  auto db = Database::Open(options, *telemetry_);
+  db->Migrate("m", testing_support::kMigrations);
+  EXPECT_EQ(db->TransactBlocking(
+                ctx_, [](Session& s) { return s.Query(testing_support::kHits).rows.at(0).Int(0); }),
+            0);
+}
+
+TEST_F(SqliteTest, AFileThatCannotBeOpenedIsUnavailable) {
+  DatabaseOptions options;
+  options.target = (TempRoot::Path() / "no" / "such" / "dir" / "x.db").string();
+  try {
+    Database::Open(options, *telemetry_);
+    FAIL() << "opened";
+  } catch (const Unavailable& e) {
+    EXPECT_TRUE(Contains(e.what(), options.target)) << e.what();
+  }
+  options.connections = 0;
+  options.target = (TempRoot::Path() / "zero.db").string();
+  EXPECT_THROW(Database::Open(options, *telemetry_), DatabaseError);
+}
+
+TEST_F(SqliteTest, TwoDatabasesOnOneFileSeeEachOthersCommits) {
+  const DatabaseOptions options = FreshDatabase(Engine::kSqlite);
+  auto a = Database::Open(options, *telemetry_);
+  auto b = Database::Open(options, *telemetry_);
+  a->Migrate("catalog", testing_support::kMigrations);
+  b->Migrate("catalog", testing_support::kMigrations);  // applied by `a`: nothing to do
+  std::thread ta([&] {
+    for (int i = 0; i < 50; ++i)
+      a->TransactBlocking(ctx_, [](Session& s) { s.Query(testing_support::kHit); });
+  });
+  std::thread tb([&] {
+    for (int i = 0; i < 50; ++i)
+      b->TransactBlocking(ctx_, [](Session& s) { s.Query(testing_support::kHit); });
+  });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(a->TransactBlocking(
+                ctx_, [](Session& s) { return s.Query(testing_support::kHits).rows.at(0).Int(0); }),
+            100);
+}
+
+// Destroying the database while a call waits for the connection completes that call:
+// it either ran (the connection freed up before the pool stopped taking jobs) or failed
+// with Unavailable. Either way its coroutine resumes, nothing hangs or leaks.
+TEST_F(SqliteTest, ClosingCompletesCallsStillQueued) {
+  DatabaseOptions options = FreshDatabase(Engine::kSqlite);
+  options.connections = 1;
+  auto db = Database::Open(options, *telemetry_);
+  std::promise<void> started;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::thread blocker([&, raw = db.get()] {
+    raw->TransactBlocking(ctx_, [&](Session&) {
+      started.set_value();
+      released.wait();
+    });
+  });
+  started.get_future().wait();
+  asio::io_context io;
+  int ran = 0;
+  int unavailable = 0;
+  asio::co_spawn(
+      io,
+      [&, raw = db.get()]() -> asio::awaitable<void> {
+        try {
+          co_await raw->Transact(ctx_, [](Session&) {});
+          ++ran;
+        } catch (const Unavailable&) {
+          ++unavailable;
+        }
+      },
+      asio::detached);
+  io.poll();  // queued behind the blocker
+  std::thread closer([&] { db.reset(); });
+  release.set_value();
+  closer.join();
+  blocker.join();
+  io.restart();
+  io.run();
+  EXPECT_EQ(ran + unavailable, 1);
+}
+
+}  // namespace
+}  // namespace vigil::storage
