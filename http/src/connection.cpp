@@ -138,6 +138,7 @@ asio::awaitable<bool> Connection::ReadHeader(Exchange& ex, bool first) {
 }
 
 void Connection::Reject(unsigned status, std::string detail) {
+  unread_input_ = true;
   rejection_status_ = status;
   rejection_detail_ = std::move(detail);
 }
@@ -187,6 +188,7 @@ void Connection::Route(Exchange& ex, Handler& handler) {
                                                   : server_.options_.max_body_bytes;
   if (head_parser_->content_length() && *head_parser_->content_length() > body_limit_) {
     ex.CloseAfterResponse();
+    unread_input_ = true;
     const std::uint64_t limit = body_limit_;
     handler = [limit](Exchange& e) -> asio::awaitable<void> {
       e.set_error_type("body_too_large");
@@ -422,12 +424,32 @@ asio::awaitable<void> Connection::Run() {
     // (A request answered without routing had no body, or is closing already.)
     if ((string_parser_ && !string_parser_->is_done()) ||
         (stream_parser_ && !stream_parser_->is_done())) {
+      unread_input_ = true;
       break;
     }
   }
-  deadline_.Stop();
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  if (unread_input_) co_await DrainBeforeClose();
+  deadline_.Stop();
   socket_.close(ignored);
+}
+
+// Closing a socket with unread input makes the kernel send a reset, and a reset can
+// destroy the response on its way: the client (or a proxy such as our gateway, still
+// sending the body we refused) then sees "connection reset" instead of our 413. So after
+// answering we stop sending (FIN), and read and discard what still arrives until the
+// client closes, for a bounded time and amount, as HTTP servers do (a "lingering close").
+asio::awaitable<void> Connection::DrainBeforeClose() {
+  constexpr std::uint64_t kMaxDrainBytes = 4 * 1024 * 1024;
+  constexpr auto kMaxLinger = std::chrono::milliseconds(2000);
+  deadline_.Set(std::min<std::chrono::milliseconds>(kMaxLinger, server_.options_.body_timeout));
+  char scratch[16 * 1024];
+  std::uint64_t drained = 0;
+  while (drained < kMaxDrainBytes) {
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(scratch), kTuple);
+    if (ec) break;
+    drained += n;
+  }
 }
 
 }  // namespace vigil::http

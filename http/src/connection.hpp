@@ -72,6 +72,7 @@ class Connection {
   asio::awaitable<void> ReadBufferedBody(Exchange& ex);
   asio::awaitable<void> SendContinueIfExpected(Exchange& ex);
   asio::awaitable<bool> WriteResponse(Exchange& ex);
+  asio::awaitable<void> DrainBeforeClose();
   bool KeepAlive(const Exchange& ex) const noexcept;
   void Reject(unsigned status, std::string detail);
   [[noreturn]] void FailBodyRead(Exchange& ex, const boost::system::error_code& ec);
@@ -92,6 +93,9 @@ class Connection {
   bool close_requested_ = false;
   bool continue_sent_ = false;
   bool request_keep_alive_ = false;
+  // The client may still be sending what we will not read (a body refused with 413, a
+  // header refused with 431): close without resetting the connection (see Run()).
+  bool unread_input_ = false;
   unsigned rejection_status_ = 0;  // a request refused while its header was read
   std::string rejection_detail_;
 };

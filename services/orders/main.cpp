@@ -1,0 +1,56 @@
+// vigil-orders: a user's orders, each reserving its stock at the catalog.
+#include <chrono>
+#include <vigil/http/client.hpp>
+#include <vigil/service/service.hpp>
+#include <vigil/storage/database.hpp>
+#include <vigil/telemetry/env.hpp>
+
+#include "orders.hpp"
+#include "store.hpp"
+
+namespace http = vigil::http;
+namespace orders = vigil::orders;
+namespace service = vigil::service;
+namespace storage = vigil::storage;
+namespace tel = vigil::telemetry;
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage: vigil-orders [--help] [--routes] [--check]
+
+The Vigil orders service: POST /orders reserves the items' stock at the catalog and
+stores the order at the catalog's prices (an Idempotency-Key makes a retry safe);
+GET /orders and GET /orders/{id} answer the calling user's orders.
+
+Environment:
+  VIGIL_CATALOG_URL             the catalog service (http://127.0.0.1:8082)
+  VIGIL_ORDERS_CATALOG_TIMEOUT  milliseconds to wait for the catalog's answer (3000)
+  VIGIL_UPSTREAM_MAX_IDLE, VIGIL_UPSTREAM_IDLE_TIMEOUT, VIGIL_UPSTREAM_CONNECT_TIMEOUT
+                                the kept-alive connections to the catalog
+  VIGIL_PORT (8083), VIGIL_ADMIN_PORT (9083); the database is orders.db under
+  VIGIL_DATA_DIR unless DATABASE_URL names a PostgreSQL database.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return service::RunService(
+      {"orders", 8083, 9083, kUsage}, argc, argv, [](service::ServiceHost& host) {
+        const http::UpstreamAddress catalog_address =
+            service::UpstreamFromEnv("VIGIL_CATALOG_URL", "http://127.0.0.1:8082");
+        const std::chrono::milliseconds catalog_timeout(
+            tel::env::Integer("VIGIL_ORDERS_CATALOG_TIMEOUT", 3000, 1, 600000));
+        const http::PoolOptions pool = http::PoolOptions::FromEnv();
+
+        // Opened, migrated and checked by /readyz (an empty in-memory one for --routes).
+        storage::Database& db = host.OpenDatabase(orders::OrderStore::Migrations());
+
+        auto& upstream = host.Make<http::Upstream>(host.runtime(), catalog_address, pool,
+                                                   host.telemetry().metrics());
+        auto& catalog = host.Make<http::Client>(upstream, host.telemetry().tracer(),
+                                                host.client_instruments(), catalog_timeout);
+        auto& api =
+            host.Make<orders::OrdersService>(db, catalog, host.identity(), host.telemetry());
+        api.AddRoutes(host);
+      });
+}

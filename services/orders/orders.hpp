@@ -1,0 +1,77 @@
+// The orders service's API: a user's orders, each created by reserving its items'
+// stock at the catalog, at the catalog's prices.
+//
+//   POST /orders         {"lines":[{"item_id","quantity"}]}, optional Idempotency-Key
+//                        -> 201 order, Location: /api/orders/<id>
+//   GET  /orders         ?limit=1..100 (50) &cursor=<next_cursor>
+//                        -> 200 {"orders":[...], "next_cursor": id | null}, newest first
+//   GET  /orders/{id}    -> 200 order | 404 (also for another user's order)
+//
+// Every route requires a user identity (X-Vigil-Identity). main() opens the database and
+// the catalog client; tests build the same service on their own ones:
+//
+//   auto& orders = host.Make<orders::OrdersService>(db, catalog_client, host.identity(),
+//                                                   host.telemetry());
+//   orders.AddRoutes(host);
+//
+// Creating an order, in order: the Idempotency-Key is claimed (or the earlier order
+// with that key answered again), the stock is reserved at the catalog, then the order
+// is stored. When storing fails, the reservation is released and the key forgotten, so
+// that the client's retry starts afresh.
+//
+// Metrics: vigil_orders_created_total and vigil_orders_value_cents_total (counters,
+// with exemplars); one "order created" info line per order.
+//
+// Thread-safety: handlers run concurrently on every worker; the service holds no
+// per-request state.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <vigil/http/client.hpp>
+#include <vigil/http/exchange.hpp>
+#include <vigil/service/identity.hpp>
+#include <vigil/service/service.hpp>
+#include <vigil/storage/database.hpp>
+#include <vigil/telemetry/log.hpp>
+#include <vigil/telemetry/metrics.hpp>
+#include <vigil/telemetry/telemetry.hpp>
+
+#include "catalog.hpp"
+#include "store.hpp"
+
+namespace vigil::orders {
+
+namespace asio = boost::asio;
+
+inline constexpr std::int64_t kDefaultListLimit = 50;
+inline constexpr std::int64_t kMaxListLimit = 100;
+
+class OrdersService {
+ public:
+  // `catalog` calls the catalog service; all four must outlive the service.
+  OrdersService(storage::Database& db, http::Client& catalog,
+                const service::IdentitySigner& identity, telemetry::Telemetry& telemetry);
+
+  // Adds the three routes to `host` (which must not outlive this service).
+  void AddRoutes(service::ServiceHost& host);
+
+  asio::awaitable<void> Create(http::Exchange& ex);
+  asio::awaitable<void> List(http::Exchange& ex);
+  asio::awaitable<void> Get(http::Exchange& ex);
+
+ private:
+  // Best effort, after a failed creation: each failure is logged, never thrown.
+  asio::awaitable<void> Release(http::Exchange& ex, const std::string& order_id);
+  asio::awaitable<void> ForgetKey(http::Exchange& ex, const std::string& user_id,
+                                  const std::string& key, const std::string& order_id);
+
+  OrderStore store_;
+  CatalogReservations catalog_;
+  const service::IdentitySigner& identity_;
+  telemetry::Logger& log_;
+  telemetry::Counter& created_;
+  telemetry::Counter& value_cents_;
+};
+
+}  // namespace vigil::orders
