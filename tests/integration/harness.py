@@ -113,7 +113,7 @@ class Sandbox:
 
     def close(self):
         for p in reversed(self.processes):
-            p.stop()
+            p.stop(getattr(p, "stop_signal", signal.SIGTERM))
         if os.environ.get("VIGIL_KEEP_TEST_DIRS"):
             print(f"kept {self.dir}")
         else:
@@ -756,3 +756,104 @@ def assert_problem(test, response, status):
     if wrong:
         raise AssertionError(f"problem+json {status}: " + "; ".join(wrong) + f"\n{response}")
     return problem
+
+
+# ------------------------------------------------------------------ the platform
+
+SERVICE_BINARIES = {name: f"services/{name}/vigil-{name}" for name in ("auth", "catalog", "orders")}
+INTERNAL_SECRET = "integration-test-secret-0123456789abcdef"
+
+
+def start_postgres(sandbox):
+    """Starts Debian's PostgreSQL 15 as user postgres (initdb and postgres refuse root) in
+    the sandbox on a free port; returns a libpq URL for database "postgres". Stopped with
+    SIGINT (a fast shutdown) when the sandbox closes."""
+    bindir = Path("/usr/lib/postgresql/15/bin")
+    if not (bindir / "postgres").exists():
+        raise AssertionError("PostgreSQL 15 is not installed (./vigil test installs it)")
+    os.chmod(sandbox.dir, 0o755)  # postgres must reach its directory inside
+    root = sandbox.dir / "pg"
+    root.mkdir()
+    shutil.chown(root, "postgres", "postgres")
+    as_postgres = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
+    if os.geteuid() != 0:
+        as_postgres = []
+    subprocess.run(as_postgres + [str(bindir / "initdb"), "-D", str(root / "data"), "-U",
+                                  "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    port = free_port()
+    proc = sandbox.start(as_postgres + [str(bindir / "postgres"), "-D", str(root / "data"),
+                                        "-p", str(port), "-k", str(root),
+                                        "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+                         "postgres")
+    proc.stop_signal = signal.SIGINT
+    wait_ready(proc, lambda: "ready to accept connections" in proc.output(), "postgres ready")
+    wait_ready(proc, lambda: can_connect(port), "postgres port")
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+class Platform:
+    """gateway -> auth, catalog, orders on free ports, sharing one identity secret, each
+    writing its traces to its own OTLP/JSON file. `env` is added to every service (for
+    example DATABASE_URL); the SQLite files go to the sandbox."""
+
+    def __init__(self, sandbox, env=None):
+        self.sandbox = sandbox
+        self.services = {}
+        common = {"VIGIL_INTERNAL_SECRET": INTERNAL_SECRET, "VIGIL_DATA_DIR": str(sandbox.dir / "data"),
+                  "OTEL_BSP_SCHEDULE_DELAY": "100", "VIGIL_WORKERS": "2"}
+        common.update(env or {})
+        self.traces = {}
+        for name in ("auth", "catalog", "orders"):
+            extra = dict(common)
+            self.traces[name] = sandbox.dir / f"{name}-traces.jsonl"
+            extra["VIGIL_TRACES_FILE"] = str(self.traces[name])
+            if name == "orders":
+                extra["VIGIL_CATALOG_URL"] = self.services["catalog"].url
+            self.services[name] = _start_http_program(sandbox, [binary(SERVICE_BINARIES[name])],
+                                                      name, extra)
+        routes = [
+            {"prefix": "/api/auth", "upstream": self.services["auth"].url, "strip_prefix": True},
+            {"prefix": "/api/catalog", "upstream": self.services["catalog"].url, "strip_prefix": True},
+            {"prefix": "/api/orders", "upstream": self.services["orders"].url + "/orders",
+             "strip_prefix": True},
+        ]
+        extra = dict(common)
+        self.traces["gateway"] = sandbox.dir / "gateway-traces.jsonl"
+        extra["VIGIL_TRACES_FILE"] = str(self.traces["gateway"])
+        extra["VIGIL_GATEWAY_JWKS_URL"] = self.services["auth"].url + "/.well-known/jwks.json"
+        self.services["gateway"] = start_gateway(sandbox, routes, extra)
+        self.gateway = self.services["gateway"]
+        self.api = self.gateway.url + "/api"
+
+    def call(self, method, path, body=None, token=None, headers=None, raw=None):
+        """(status, headers, parsed JSON or None) of a request through the gateway."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.api + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                status, hdrs, payload = r.status, dict(r.headers.items()), r.read()
+        except urllib.error.HTTPError as e:
+            status, hdrs, payload = e.code, dict(e.headers.items()), e.read()
+        try:
+            parsed = json.loads(payload) if payload else None
+        except ValueError:
+            parsed = None
+        return status, hdrs, parsed
+
+    def login(self, email, password="correct horse battery"):
+        self.call("POST", "/auth/register", {"email": email, "password": password})
+        status, _, tokens = self.call("POST", "/auth/login", {"email": email, "password": password})
+        if status != 200:
+            raise AssertionError(f"login failed: {status} {tokens}")
+        return tokens
+
+    def spans(self):
+        """{service: [span]} from every service's traces file."""
+        return {name: traces_file_spans(path) for name, path in self.traces.items()}

@@ -1,0 +1,307 @@
+"""The whole platform end to end: gateway -> auth, catalog, orders, on SQLite and on a
+real PostgreSQL, checked through what operators see (logs, spans, metrics) and through
+what clients get wrong (a table of bad input that must never produce a 5xx)."""
+import base64
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import time
+import unittest
+import uuid
+from pathlib import Path
+
+import yaml
+
+from harness import (Platform, Sandbox, binary, http_get, log_records, metric_samples,
+                     start_postgres, wait_for, SERVICE_BINARIES)
+
+ROOT = Path(__file__).resolve().parents[2]
+SPAN_KIND_CLIENT = 3
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def unsigned_token(header, claims, signature=b""):
+    return ".".join([b64url(json.dumps(header).encode()), b64url(json.dumps(claims).encode()),
+                     b64url(signature)])
+
+
+class PlatformTest(unittest.TestCase):
+    engine = "sqlite"
+
+    @classmethod
+    def platform_env(cls, sandbox):
+        return {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sandbox = Sandbox()
+        try:
+            cls.p = Platform(cls.sandbox, cls.platform_env(cls.sandbox))
+        except Exception:
+            cls.sandbox.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sandbox.close()
+
+    def email(self):
+        return f"{uuid.uuid4().hex[:12]}@example.com"
+
+    def new_item(self, token, stock=10, price=2500, name="Lamp"):
+        status, _, item = self.p.call("POST", "/catalog/items", {
+            "name": name, "category": "home", "price_cents": price, "stock": stock}, token)
+        self.assertEqual(status, 201, item)
+        return item
+
+    def metric(self, service, name, labels):
+        _, _, body = http_get(self.p.services[service].admin + "/metrics")
+        return sum(v for got, v in metric_samples(body.decode(), name)
+                   if all(got.get(k) == want for k, want in labels.items()))
+
+    # ---------------------------------------------------------------- the journey
+
+    def test_journey_is_one_trace_across_every_service(self):
+        tokens = self.p.login(self.email())
+        token = tokens["access_token"]
+        self.assertEqual(tokens["token_type"], "Bearer")
+        item = self.new_item(token, stock=10, price=2500)
+
+        trace_id = uuid.uuid4().hex
+        traceparent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+        status, headers, order = self.p.call(
+            "POST", "/orders", {"lines": [{"item_id": item["id"], "quantity": 2}]}, token,
+            headers={"traceparent": traceparent})
+        self.assertEqual(status, 201, order)
+        self.assertEqual(order["total_cents"], 5000)
+        self.assertEqual(order["status"], "confirmed")
+        request_id = headers["X-Request-Id"]
+
+        status, _, listing = self.p.call("GET", "/orders", token=token)
+        self.assertEqual(status, 200)
+        self.assertIn(order["id"], [o["id"] for o in listing["orders"]])
+        status, _, stored = self.p.call("GET", f"/catalog/items/{item['id']}")
+        self.assertEqual(stored["stock"], 8)
+
+        # Logs: the order request's lines in gateway, orders and catalog share its trace id
+        # and request id.
+        def lines_of(service):
+            return [r for r in log_records(self.p.services[service].proc)
+                    if r.get("trace_id") == trace_id]
+        for service in ("gateway", "orders", "catalog"):
+            found = wait_for(lambda: lines_of(service), what=f"{service} log lines of the trace")
+            self.assertTrue(all(r.get("request_id") == request_id for r in found),
+                            f"{service}: {found}")
+
+        # Spans: one tree, rooted at the gateway's server span (child of our traceparent),
+        # with the database statements as leaves in orders and catalog.
+        def trace_spans():
+            spans = {name: [s for s in found if s["traceId"] == trace_id]
+                     for name, found in self.p.spans().items()}
+            db = [s for name in ("orders", "catalog") for s in spans[name]
+                  if any(a["key"] == "db.system.name" for a in s.get("attributes", []))]
+            ok = spans["gateway"] and spans["orders"] and spans["catalog"] and db
+            return spans if ok else None
+        spans = wait_for(trace_spans, what="spans of the order from every service")
+        everything = [s for found in spans.values() for s in found]
+        ids = {s["spanId"] for s in everything}
+        roots = [s for s in everything if s.get("parentSpanId") not in ids]
+        self.assertEqual(len(roots), 1, [(s["name"], s.get("parentSpanId")) for s in roots])
+        self.assertEqual(roots[0]["parentSpanId"], traceparent.split("-")[2])
+        self.assertIn(roots[0], spans["gateway"])
+        parents = {s.get("parentSpanId") for s in everything}
+        for service in ("orders", "catalog"):
+            db_spans = [s for s in spans[service]
+                        if any(a["key"] == "db.system.name" for a in s.get("attributes", []))]
+            self.assertTrue(db_spans, f"no database span in {service}")
+            for s in db_spans:
+                self.assertEqual(s["kind"], SPAN_KIND_CLIENT, s["name"])
+                self.assertNotIn(s["spanId"], parents, f"{s['name']} is not a leaf")
+                self.assertRegex(s["name"], r"^[A-Z]+ \w+$")
+        names = {s["name"] for s in everything}
+        self.assertIn("POST /api/orders/*", names)
+        self.assertIn("POST /orders", names)
+        self.assertIn("POST /reservations", names)
+
+        # Metrics: each service counts the request under its route template.
+        expect = {"gateway": "/api/orders/*", "orders": "/orders", "catalog": "/reservations"}
+        for service, route in expect.items():
+            count = wait_for(lambda: self.metric(service, "http_server_request_duration_seconds_count",
+                                                 {"http_route": route, "http_request_method": "POST"}),
+                             what=f"{service} request metric")
+            self.assertGreaterEqual(count, 1, service)
+        db_system = "postgresql" if self.engine == "postgresql" else "sqlite"
+        for service in ("auth", "catalog", "orders"):
+            self.assertGreater(self.metric(service, "db_client_operation_duration_seconds_count",
+                                           {"db_system": db_system}), 0, service)
+
+    def test_promtool_accepts_every_admin_endpoint(self):
+        # Some traffic first, so that every family has samples.
+        tokens = self.p.login(self.email())
+        self.new_item(tokens["access_token"])
+        for name, server in self.p.services.items():
+            _, _, body = http_get(server.admin + "/metrics")
+            check = subprocess.run(["promtool", "check", "metrics"], input=body,
+                                   capture_output=True)
+            self.assertEqual(check.returncode, 0,
+                             f"{name}: {check.stdout.decode()} {check.stderr.decode()}")
+
+    # ---------------------------------------------------------------- bad input
+
+    def test_bad_input_gets_a_clear_4xx_and_nothing_is_logged_as_an_error(self):
+        tokens = self.p.login(self.email())
+        token = tokens["access_token"]
+        item = self.new_item(token)
+        header, claims_part, signature = token.split(".")
+        claims = json.loads(b64url_decode(claims_part))
+        forged_claims = dict(claims, sub="someone-else")
+        forged = ".".join([header, b64url(json.dumps(forged_claims).encode()), signature])
+        alg_none = unsigned_token({"alg": "none", "typ": "JWT"}, claims)
+        hs256 = unsigned_token({"alg": "HS256", "typ": "JWT", "kid": json.loads(b64url_decode(header))["kid"]},
+                               claims, b"x" * 32)
+        line = {"item_id": item["id"], "quantity": 1}
+        cases = [
+            ("malformed JSON", "POST", "/auth/register", None, b'{"email": ', None, 400),
+            ("not an object", "POST", "/auth/login", None, b'[1, 2]', None, 400),
+            ("wrong type", "POST", "/auth/register", {"email": 5, "password": "x" * 10}, None, None, 422),
+            ("missing field", "POST", "/auth/login", {"email": "a@example.com"}, None, None, 422),
+            ("unknown field", "POST", "/catalog/items", {"name": "A", "category": "home",
+                                                         "price_cents": 1, "stock": 1, "colour": "red"},
+             None, token, 422),
+            ("long field", "POST", "/catalog/items", {"name": "A" * 2000, "category": "home",
+                                                      "price_cents": 1, "stock": 1}, None, token, 422),
+            ("huge body", "POST", "/catalog/items", {"name": "A" * 100000, "category": "home",
+                                                     "price_cents": 1, "stock": 1}, None, token, 413),
+            ("negative price", "POST", "/catalog/items", {"name": "A", "category": "home",
+                                                          "price_cents": -1, "stock": 1}, None, token, 422),
+            ("float quantity", "POST", "/orders", {"lines": [dict(line, quantity=1.5)]}, None, token, 422),
+            ("no lines", "POST", "/orders", {"lines": []}, None, token, 422),
+            ("bad limit", "GET", "/catalog/items?limit=0", None, None, None, (400, 422)),
+            ("bad cursor", "GET", "/catalog/items?cursor=%%%", None, None, None, 400),
+            ("unknown route", "GET", "/catalog/nowhere", None, None, None, 404),
+            ("unknown item", "GET", "/catalog/items/" + "0" * 28, None, None, None, 404),
+            ("malformed id", "GET", "/catalog/items/..%2f..", None, None, None, 404),
+            ("no token", "POST", "/orders", {"lines": [line]}, None, None, 401),
+            ("forged token", "GET", "/orders", None, None, forged, 401),
+            ("alg none token", "GET", "/orders", None, None, alg_none, 401),
+            ("HS256 token", "GET", "/orders", None, None, hs256, 401),
+            ("garbage token", "GET", "/auth/me", None, None, "not.a.token", 401),
+            ("wrong password", "POST", "/auth/login", {"email": "nobody@example.com",
+                                                       "password": "wrong password"}, None, None, 401),
+            ("reservation as a user", "POST", "/catalog/reservations",
+             {"id": "0" * 28, "lines": [line]}, None, token, 403),
+        ]
+        if self.engine == "sqlite":
+            cases.append(("expired token", "GET", "/orders", None, None, self.expired_token(claims), 401))
+        for name, method, path, body, raw, bearer, expected in cases:
+            with self.subTest(name):
+                status, headers, problem = self.p.call(method, path, body, bearer, raw=raw)
+                allowed = expected if isinstance(expected, tuple) else (expected,)
+                self.assertIn(status, allowed, problem)
+                self.assertTrue(headers.get("Content-Type", "").startswith("application/problem+json"),
+                                headers)
+                self.assertEqual(problem["status"], status)
+                self.assertTrue(problem["detail"])
+                self.assertIn("request_id", problem)
+        for name, server in self.p.services.items():
+            errors = [r for r in log_records(server.proc) if r.get("level") in ("error", "fatal")]
+            self.assertEqual(errors, [], name)
+
+    def expired_token(self, claims):
+        """A token signed with auth's real current key, but expired an hour ago."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        db = sqlite3.connect(self.sandbox.dir / "data" / "auth.db")
+        kid, secret = db.execute(
+            "SELECT kid, secret_key FROM signing_keys ORDER BY created_at DESC LIMIT 1").fetchone()
+        db.close()
+        key = Ed25519PrivateKey.from_private_bytes(b64url_decode(secret)[:32])
+        now = int(time.time())
+        header = b64url(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": kid}).encode())
+        body = b64url(json.dumps(dict(claims, iat=now - 7200, nbf=now - 7200, exp=now - 3600)).encode())
+        return f"{header}.{body}." + b64url(key.sign(f"{header}.{body}".encode()))
+
+    def test_replayed_refresh_token_revokes_the_family(self):
+        tokens = self.p.login(self.email())
+        status, _, second = self.p.call("POST", "/auth/refresh", {"refresh_token": tokens["refresh_token"]})
+        self.assertEqual(status, 200, second)
+        self.assertNotEqual(second["refresh_token"], tokens["refresh_token"])
+        status, _, _ = self.p.call("POST", "/auth/refresh", {"refresh_token": tokens["refresh_token"]})
+        self.assertEqual(status, 401)
+        # The replay revoked the family: the newer token is dead too.
+        status, _, _ = self.p.call("POST", "/auth/refresh", {"refresh_token": second["refresh_token"]})
+        self.assertEqual(status, 401)
+
+    def test_a_client_cannot_forge_the_identity_header(self):
+        forged = "v1.user:someone.9999999999." + "0" * 64
+        status, _, _ = self.p.call("GET", "/orders", headers={"X-Vigil-Identity": forged})
+        self.assertEqual(status, 401)
+        status, _, _ = self.p.call("GET", "/auth/me", headers={"X-Vigil-Identity": forged})
+        self.assertEqual(status, 401)
+        # Straight to the service's own port, past the gateway: still refused.
+        status, _, _ = http_get(self.p.services["orders"].url + "/orders",
+                                headers={"X-Vigil-Identity": forged})
+        self.assertEqual(status, 401)
+
+    def test_me_and_other_users_orders(self):
+        alice = self.p.login(self.email())["access_token"]
+        bob = self.p.login(self.email())["access_token"]
+        status, _, me = self.p.call("GET", "/auth/me", token=alice)
+        self.assertEqual(status, 200, me)
+        item = self.new_item(alice)
+        status, _, order = self.p.call("POST", "/orders", {"lines": [{"item_id": item["id"], "quantity": 1}]},
+                                       alice, headers={"Idempotency-Key": "k-" + uuid.uuid4().hex})
+        self.assertEqual(status, 201, order)
+        status, _, _ = self.p.call("GET", f"/orders/{order['id']}", token=bob)
+        self.assertEqual(status, 404)
+        status, _, mine = self.p.call("GET", f"/orders/{order['id']}", token=alice)
+        self.assertEqual(status, 200)
+        self.assertEqual(mine["id"], order["id"])
+
+
+class PostgresPlatformTest(PlatformTest):
+    engine = "postgresql"
+
+    @classmethod
+    def platform_env(cls, sandbox):
+        return {"DATABASE_URL": start_postgres(sandbox)}
+
+
+class OpenApiTest(unittest.TestCase):
+    """Every route a service serves is in docs/openapi.yaml, and every documented route
+    is served (through the gateway's embedded routes)."""
+
+    GATEWAY_PREFIX = {"auth": ("/api/auth", ""), "catalog": ("/api/catalog", ""),
+                      "orders": ("/api/orders", "/orders")}
+
+    def test_documented_routes_are_exactly_the_served_routes(self):
+        doc = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+        documented = set()
+        for path, operations in doc["paths"].items():
+            for method in operations:
+                if method in ("get", "put", "post", "delete", "patch", "head", "options"):
+                    documented.add(f"{method.upper()} {path}")
+        served = set()
+        sandbox = Sandbox()
+        try:
+            for name, (prefix, upstream_path) in self.GATEWAY_PREFIX.items():
+                out = subprocess.run([binary(SERVICE_BINARIES[name]), "--routes"], capture_output=True,
+                                     text=True, cwd=sandbox.dir, timeout=30,
+                                     env=dict(os.environ, VIGIL_DATA_DIR=str(sandbox.dir)))
+                self.assertEqual(out.returncode, 0, out.stderr)
+                for line in out.stdout.splitlines():
+                    method, path = line.split(" ", 1)
+                    self.assertTrue(path.startswith(upstream_path), line)
+                    served.add(f"{method} {prefix}{path[len(upstream_path):]}")
+        finally:
+            sandbox.close()
+        self.assertEqual(served - documented, set(), "served but not documented")
+        self.assertEqual(documented - served, set(), "documented but not served")
