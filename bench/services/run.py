@@ -182,7 +182,7 @@ def main():
                 ids.append(item["id"])
         print("catalog reads: wrk -c64 through the gateway", flush=True)
         results["catalog"] = wrk(api + f"/catalog/items/{ids[0]}", tmp, args.duration, 64)
-        time.sleep(3)
+        time.sleep(12)  # idle: past the services' periodic return of freed memory (10 s)
         results["rss_idle_after_mib"] = {n: rss_mib(s.pid) for n, s in p.services.items()}
     finally:
         sandbox.close()

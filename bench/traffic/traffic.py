@@ -12,6 +12,7 @@ that the 4xx panels and alerts have something to show. Journeys start at a const
 import argparse
 import json
 import random
+import signal
 import string
 import sys
 import threading
@@ -135,6 +136,8 @@ def main():
     ap.add_argument("--concurrency", type=int, default=16, help="journeys in flight at most")
     ap.add_argument("--seed", type=int, default=None)
     args = ap.parse_args()
+    # `./vigil up` stops its children with SIGTERM: end as Ctrl-C does, with the summary.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if args.rate <= 0:
         ap.error("--rate must be above 0")
     rng = random.Random(args.seed)

@@ -18,7 +18,7 @@ namespace tel = vigil::telemetry;
 namespace {
 
 // While no key set has been fetched yet, retry this often.
-constexpr std::chrono::seconds kRetry{2};
+constexpr std::chrono::seconds kRetry{1};
 
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -148,9 +148,11 @@ asio::awaitable<std::string> Authenticator::Identify(http::Exchange& ex) {
       keys ? service::VerifyJwt(token, *keys, verify) : service::JwtError::kUnknownKey;
   // A key we do not know may be one auth has just rotated in: fetch once and retry.
   const auto* error = std::get_if<service::JwtError>(&result);
+  // Before any key set arrived (auth was still starting), try again sooner.
+  const std::int64_t min_interval_ms =
+      keys ? options_.min_refetch.count() : std::min<std::int64_t>(options_.min_refetch.count(), 1000);
   if (error != nullptr && *error == service::JwtError::kUnknownKey &&
-      NowMs() - last_fetch_attempt_ms_.load(std::memory_order_relaxed) >=
-          options_.min_refetch.count()) {
+      NowMs() - last_fetch_attempt_ms_.load(std::memory_order_relaxed) >= min_interval_ms) {
     co_await Fetch(ex.worker());
     keys = keys_.load();
     if (keys) result = service::VerifyJwt(token, *keys, verify);

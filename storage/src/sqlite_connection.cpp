@@ -61,8 +61,12 @@ SqliteConnection::SqliteConnection(const DatabaseOptions& options, const telemet
   const auto busy_ms = std::clamp<std::chrono::milliseconds::rep>(options.busy_timeout.count(), 0,
                                                                   std::numeric_limits<int>::max());
   sqlite3_busy_timeout(db_, static_cast<int>(busy_ms));
+  // cache_size: SQLite's default page cache is 2 MiB per connection, resident once a
+  // busy spell has filled it; the file's pages stay in the kernel's cache anyway, so a
+  // smaller private cache costs a system call per miss and saves megabytes per service.
   const char* const setup =
-      "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
+      "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
+      "PRAGMA cache_size=-512;";
   if (sqlite3_exec(db_, setup, nullptr, nullptr, nullptr) != SQLITE_OK) {
     const std::string message = sqlite3_errmsg(db_);
     sqlite3_close(db_);

@@ -1,3 +1,10 @@
+#include <malloc.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+
 #include <cstdio>
 #include <vigil/http/middleware/access_log.hpp>
 #include <vigil/http/middleware/compression.hpp>
@@ -28,9 +35,34 @@ VIGIL_DB_MAX_WAITING, and the telemetry variables (VIGIL_LOG_LEVEL, VIGIL_TRACES
 OTEL_*). docs/operations.md lists them all.
 )";
 
+// Every few seconds, hands memory freed inside the allocator's arenas back to the system
+// (glibc only returns the top of each heap by itself), so that a service that served a
+// burst returns to its idle footprint. Costs microseconds when there is nothing to trim.
+asio::awaitable<void> TrimFreedMemory() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(10));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    malloc_trim(0);
+  }
+}
+
 }  // namespace
 
 std::string_view PlatformVersion() noexcept { return "0.1.0"; }
+
+void LimitRetainedMemory() noexcept {
+  // glibc raises its mmap threshold each time a large block is freed, after which blocks
+  // of that size (argon2id's 19 MiB, a big response) come from the heap and stay
+  // resident once freed. A fixed threshold keeps large blocks in their own mappings,
+  // returned to the system on free, and a fixed trim threshold gives back the top of the
+  // heap; a few arenas rather than one per thread bound what idle threads hold.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+  mallopt(M_ARENA_MAX, 4);
+}
 
 ServiceHost::ServiceHost(const ServiceDefinition& definition, telemetry::Telemetry& telemetry,
                          http::Runtime& runtime, IdentitySigner identity, bool listing_routes)
@@ -114,11 +146,16 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
       return 2;
     }
   }
+  LimitRetainedMemory();
   try {
     telemetry::ServiceInfo info;
     info.name = std::string(definition.name);
     info.version = std::string(PlatformVersion());
     telemetry::TelemetryOptions options = telemetry::OptionsFromEnv(info);
+    // A service writes a line or two per request: a quarter of the SDK's default ring per
+    // thread still absorbs thousands of lines between two passes of the log backend, and
+    // keeps what a burst leaves resident small. VIGIL_LOG_QUEUE_BYTES still decides.
+    if (!telemetry::env::Get("VIGIL_LOG_QUEUE_BYTES")) options.log.ring_bytes = 256 * 1024;
     // --routes prints a list a program reads: no log lines in between.
     if (list_routes) options.log.level = telemetry::LogLevel::kError;
     const http::ServerOptions public_options = http::ServerOptions::FromEnv(definition.public_port);
@@ -162,6 +199,7 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
     telemetry.log().Info("starting", {{"server.port", static_cast<std::int64_t>(public_options.port)},
                                       {"admin.port", static_cast<std::int64_t>(admin_options.port)},
                                       {"workers", static_cast<std::int64_t>(workers)}});
+    asio::co_spawn(runtime.context(0), TrimFreedMemory(), asio::detached);
     // Destruction runs backwards: the listeners go before the host's objects (databases,
     // clients) that their handlers use.
     return runtime.RunUntilSignal({&server, &admin}, host->health(), telemetry);

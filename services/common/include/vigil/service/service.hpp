@@ -49,6 +49,10 @@ struct ServiceDefinition {
 // The version every service reports (service.version, vigil_build_info).
 std::string_view PlatformVersion() noexcept;
 
+// Tunes the allocator so that memory freed after a burst (password hashes, large bodies)
+// goes back to the system instead of staying resident. RunService calls it first thing.
+void LimitRetainedMemory() noexcept;
+
 class ServiceHost {
  public:
   // `listing_routes`: the program only prints its routes (--routes), so nothing it sets
