@@ -15,8 +15,18 @@
 #include <string>
 #include <thread>
 #include <vigil/http/server.hpp>
+#include <vigil/telemetry/telemetry.hpp>
 
 namespace vigil::http::testing {
+
+// Telemetry for a test program: logs discarded, no signal handlers installed.
+inline telemetry::TelemetryOptions QuietTelemetry(std::string service = "test") {
+  telemetry::TelemetryOptions o;
+  o.service.name = std::move(service);
+  o.log.file_path = "/dev/null";
+  o.log.handle_signals = false;
+  return o;
+}
 
 // Runs `servers` on a Runtime with `workers` threads until destroyed; Shutdown() can be
 // called earlier to test draining.

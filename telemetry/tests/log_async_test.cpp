@@ -2,6 +2,8 @@
 // lifetimes, Flush, file sinks and reopening, write errors.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -441,20 +443,7 @@ TEST(LogAsync, LoggingFromALateThreadLocalDestructor) {
   EXPECT_EQ(Str(lines[1], "msg"), "from a thread_local destructor");
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/vigil_log_test_XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 TEST(LogAsync, FileSinkAppendsAndReopenSwitchesToTheNewFile) {
   TempDir dir;

@@ -109,7 +109,14 @@ class PlatformTest(unittest.TestCase):
                      for name, found in self.p.spans().items()}
             db = [s for name in ("orders", "catalog") for s in spans[name]
                   if any(a["key"] == "db.system.name" for a in s.get("attributes", []))]
-            ok = spans["gateway"] and spans["orders"] and spans["catalog"] and db
+            # Children end (and are exported) before their parents: wait for the whole
+            # tree, every span's parent present but the root's.
+            found = [s for group in spans.values() for s in group]
+            ids = {s["spanId"] for s in found}
+            orphans = [s for s in found if s.get("parentSpanId") not in ids]
+            names = {s["name"] for s in found}
+            ok = (db and len(orphans) == 1 and
+                  {"POST /api/orders/*", "POST /orders", "POST /reservations"} <= names)
             return spans if ok else None
         spans = wait_for(trace_spans, what="spans of the order from every service")
         everything = [s for found in spans.values() for s in found]

@@ -5,6 +5,8 @@
 // (never through the environment).
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -30,26 +32,11 @@
 
 namespace vigil::auth::testing {
 
+using test_support::TempDir;
+
 inline constexpr std::int64_t kStart = 1'800'000'000;
 inline constexpr char kSecret[] = "identity-secret-for-the-auth-tests-0123456789";
 
-// A fresh directory under the system's temporary directory, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "vigil-auth-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline telemetry::TelemetryOptions TelemetryTo(const std::filesystem::path& log_file) {
   telemetry::TelemetryOptions o;

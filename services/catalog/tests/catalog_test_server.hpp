@@ -7,6 +7,8 @@
 // that the same tests prove the SQL on both engines.
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
@@ -37,6 +39,8 @@
 
 namespace vigil::catalog::testing {
 
+using test_support::TempDir;
+
 using http::testing::ClientResponse;
 using http::testing::RawClient;
 using http::testing::RunningServer;
@@ -49,22 +53,6 @@ inline const service::ServiceDefinition& TestDefinition() {
 }
 
 // A fresh directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = ::testing::TempDir() + "vigil_catalog_XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A PostgreSQL schema for one test server, dropped with everything in it at the end.
 class PostgresSchema {
@@ -117,10 +105,10 @@ class CatalogServer {
  public:
   explicit CatalogServer(CatalogOptions options = {}, std::size_t workers = 2,
                          std::size_t connections = 4)
-      : telemetry_(QuietTelemetry(dir_.path() + "/catalog.log")), signer_(std::string(kSecret)) {
+      : telemetry_(QuietTelemetry(dir_.File("catalog.log"))), signer_(std::string(kSecret)) {
     storage::DatabaseOptions db_options;
     db_options.engine = storage::Engine::kSqlite;
-    db_options.target = dir_.path() + "/catalog.db";
+    db_options.target = dir_.File("catalog.db");
     db_options.connections = connections;
     if (const char* url = std::getenv("VIGIL_CATALOG_TEST_POSTGRES"); url != nullptr && *url) {
       schema_ = std::make_unique<PostgresSchema>(url, telemetry_);

@@ -66,14 +66,6 @@ struct Upstream {
   }
 };
 
-tel::TelemetryOptions QuietTelemetry() {
-  tel::TelemetryOptions o;
-  o.service.name = "gateway-test";
-  o.log.file_path = "/dev/null";
-  o.log.handle_signals = false;
-  return o;
-}
-
 service::IdentitySigner Signer() { return service::IdentitySigner{std::string(kSecret)}; }
 
 // The gateway's parts, built on its runtime: the authenticator in front of the proxy.
@@ -94,7 +86,7 @@ struct Fixture {
   explicit Fixture(bool jwks_reachable = true)
       : keys_server(key_server.Routes(), http::Pipeline{}, {}, 1),
         upstream_server(upstream.Routes(), http::Pipeline{}, {}, 1),
-        telemetry(QuietTelemetry()),
+        telemetry(http::testing::QuietTelemetry("gateway-test")),
         gateway(
             [this, jwks_reachable](http::Runtime& runtime, http::Routes& routes) {
               AuthOptions options;

@@ -65,18 +65,10 @@ http::Routes UpstreamRoutes() {
   return r;
 }
 
-tel::TelemetryOptions QuietTelemetry() {
-  tel::TelemetryOptions o;
-  o.service.name = "gateway-test";
-  o.log.file_path = "/dev/null";
-  o.log.handle_signals = false;
-  return o;
-}
-
 struct Fixture {
   explicit Fixture(http::ServerOptions upstream_options = {})
       : upstream(UpstreamRoutes(), http::Pipeline{}, upstream_options, 1),
-        telemetry(QuietTelemetry()),
+        telemetry(http::testing::QuietTelemetry("gateway-test")),
         gateway(
             [this](http::Runtime& runtime, http::Routes& routes) {
               GatewayConfig config = ParseGatewayConfig(

@@ -10,6 +10,8 @@
 // is guarded, since its handlers run on its server's thread.
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -43,6 +45,8 @@
 
 namespace vigil::orders::testing {
 
+using test_support::TempDir;
+
 namespace json = boost::json;
 namespace tel = vigil::telemetry;
 using http::testing::ClientResponse;
@@ -55,22 +59,6 @@ inline constexpr std::string_view kItemA = "0193a1c2d3e4aaaaaaaaaaaaaaaa";
 inline constexpr std::string_view kItemB = "0193a1c2d3e4bbbbbbbbbbbbbbbb";
 inline constexpr std::string_view kItemC = "0193a1c2d3e4cccccccccccccccc";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "vigil-orders-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // The catalog's side of reservations, as its contract states it.
 class FakeCatalog {
