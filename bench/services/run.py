@@ -83,6 +83,14 @@ def rss_mib(pid):
     return float("nan")
 
 
+def pss_mib(pid):
+    """Proportional set size: shared library pages divided among the processes sharing them."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
 def wrk(url, tmp, duration, connections, headers=(), bodies=None):
     lua = Path(tmp) / "bench.lua"
     lua.write_text(WRK_LUA)
@@ -184,6 +192,7 @@ def main():
         results["catalog"] = wrk(api + f"/catalog/items/{ids[0]}", tmp, args.duration, 64)
         time.sleep(12)  # idle: past the services' periodic return of freed memory (10 s)
         results["rss_idle_after_mib"] = {n: rss_mib(s.pid) for n, s in p.services.items()}
+        results["pss_idle_after_mib"] = {n: pss_mib(s.pid) for n, s in p.services.items()}
     finally:
         sandbox.close()
 
@@ -204,6 +213,8 @@ def main():
     print("idle RSS MiB (after start / after load): " + ", ".join(
         f"{n} {results['rss_idle_start_mib'][n]:.1f}/{results['rss_idle_after_mib'][n]:.1f}"
         for n in results["rss_idle_start_mib"]))
+    print("idle PSS MiB after load (shared pages divided among the processes): " + ", ".join(
+        f"{n} {v:.1f}" for n, v in results["pss_idle_after_mib"].items()))
     checks = [
         ("every auth endpoint p95 < 100 ms",
          max(login["p95_ms"], *(results[k]["p95_us"] / 1000 for k in ("refresh", "me", "jwks"))) < 100),
