@@ -2,7 +2,6 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include <charconv>
 #include <cstring>
@@ -10,6 +9,7 @@
 #include <vigil/http/client.hpp>
 #include <vigil/http/exchange.hpp>
 #include <vigil/http/read.hpp>
+#include <vigil/http/write.hpp>
 #include <vigil/http/server.hpp>
 #include <vigil/telemetry/env.hpp>
 
@@ -342,7 +342,6 @@ Client::Client(Upstream& upstream, tel::Tracer tracer, ClientInstruments& instru
 asio::awaitable<Client::Response> Client::Send(std::size_t worker,
                                                const tel::RequestContext& context,
                                                Request request) {
-  constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
   ConnectionPool& pool = upstream_.pool(worker);
   const std::string target(request.target());
   ClientCall call(tracer_, instruments_, context, MethodLabel(request.method()),
@@ -367,9 +366,8 @@ asio::awaitable<Client::Response> Client::Send(std::size_t worker,
       ThrowUpstreamFailure(call, e.code(), false, timeout_);
     }
     conn->SetDeadline(timeout_);
-    auto [wec, wn] = co_await bhttp::async_write(conn->socket(), request, kTuple);
-    (void)wn;
-    error_code ec = wec;
+    error_code ec = co_await WriteMessage(conn->socket(), request.base(), request.body(),
+                                          conn->head_buffer());
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(max_response_bytes_);
     if (request.method() == bhttp::verb::head) parser.skip(true);

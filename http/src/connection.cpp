@@ -1,6 +1,7 @@
 #include "connection.hpp"
 
 #include <vigil/http/read.hpp>
+#include <vigil/http/write.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -382,8 +383,7 @@ asio::awaitable<bool> Connection::WriteResponse(Exchange& ex) {
     res.set(bhttp::field::content_length, head_length);
   }
   deadline_.Set(server_.options_.body_timeout);
-  auto [ec, n] = co_await bhttp::async_write(socket_, res, kTuple);
-  (void)n;
+  const error_code ec = co_await WriteMessage(socket_, res.base(), res.body(), head_buffer_);
   co_return !ec && keep_alive;
 }
 

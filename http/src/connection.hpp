@@ -83,6 +83,7 @@ class Connection {
   asio::ip::tcp::socket socket_;
   internal::Deadline deadline_;
   boost::beast::flat_buffer buffer_;
+  std::string head_buffer_;  // a whole response's start line and fields (WriteMessage)
   std::optional<beast::http::request_parser<beast::http::empty_body>> head_parser_;
   std::optional<beast::http::request_parser<beast::http::string_body>> string_parser_;
   std::optional<beast::http::request_parser<beast::http::buffer_body>> stream_parser_;

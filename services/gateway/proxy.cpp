@@ -3,6 +3,7 @@
 #include "auth.hpp"
 
 #include <vigil/http/read.hpp>
+#include <vigil/http/write.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,6 +16,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include <array>
+#include <charconv>
 
 namespace vigil::gateway {
 
@@ -237,13 +239,12 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
     conn->SetDeadline(route.timeout);
     error_code ec;
     if (!stream_request) {
-      bhttp::request<bhttp::string_body> req(std::move(head));
-      req.body() = small_body;
-      if (has_body) req.content_length(small_body.size());
-      auto [wec, n] = co_await bhttp::async_write(conn->socket(), req, kTuple);
-      (void)n;
-      ec = wec;
-      head = std::move(req.base());
+      if (has_body) {
+        char digits[24];
+        const auto end = std::to_chars(digits, digits + sizeof digits, small_body.size()).ptr;
+        head.set(bhttp::field::content_length, boost::beast::string_view(digits, static_cast<std::size_t>(end - digits)));
+      }
+      ec = co_await http::WriteMessage(conn->socket(), head, small_body, conn->head_buffer());
     } else {
       bhttp::request<bhttp::buffer_body> req(std::move(head));
       if (length) {

@@ -78,6 +78,8 @@ class ClientConnection {
 
   asio::ip::tcp::socket& socket() noexcept { return socket_; }
   beast::flat_buffer& buffer() noexcept { return buffer_; }
+  // Room for a request's start line and fields (http::WriteMessage's scratch).
+  std::string& head_buffer() noexcept { return head_buffer_; }
   // True when this connection served an earlier request: a failure before any response
   // byte may then mean the upstream closed it while idle, and a retry is safe.
   bool reused() const noexcept { return uses_ > 1; }
@@ -89,6 +91,7 @@ class ClientConnection {
   friend class ConnectionPool;
   asio::ip::tcp::socket socket_;
   beast::flat_buffer buffer_;
+  std::string head_buffer_;
   std::unique_ptr<internal::Deadline> deadline_;
   std::chrono::steady_clock::time_point idle_since_;
   std::uint64_t uses_ = 0;

@@ -1,0 +1,95 @@
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include <array>
+#include <vigil/http/write.hpp>
+
+namespace vigil::http {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+
+namespace {
+
+void AppendVersion(unsigned version, std::string& out) {
+  out.append("HTTP/");
+  out.push_back(static_cast<char>('0' + version / 10 % 10));
+  out.push_back('.');
+  out.push_back(static_cast<char>('0' + version % 10));
+}
+
+void AppendStartLine(const bhttp::request_header<>& head, std::string& out) {
+  const auto method = head.method_string();
+  const auto target = head.target();
+  out.append(method.data(), method.size()).push_back(' ');
+  out.append(target.data(), target.size()).push_back(' ');
+  AppendVersion(head.version(), out);
+  out.append("\r\n");
+}
+
+void AppendStartLine(const bhttp::response_header<>& head, std::string& out) {
+  AppendVersion(head.version(), out);
+  char code[4] = {' ', '0', '0', '0'};
+  unsigned status = head.result_int() % 1000;
+  for (int i = 3; i >= 1; --i, status /= 10) code[i] = static_cast<char>('0' + status % 10);
+  out.append(code, sizeof code).push_back(' ');
+  auto reason = head.reason();
+  if (reason.empty()) reason = bhttp::obsolete_reason(head.result());
+  out.append(reason.data(), reason.size()).append("\r\n");
+}
+
+}  // namespace
+
+template <bool isRequest>
+void SerializeHead(const bhttp::header<isRequest>& head, std::string& out) {
+  out.clear();
+  AppendStartLine(head, out);
+  for (const auto& field : head) {
+    const auto name = field.name_string();
+    const auto value = field.value();
+    out.append(name.data(), name.size()).append(": ");
+    out.append(value.data(), value.size()).append("\r\n");
+  }
+  out.append("\r\n");
+}
+
+template <bool isRequest>
+asio::awaitable<error_code> WriteMessage(asio::ip::tcp::socket& socket,
+                                         const bhttp::header<isRequest>& head,
+                                         std::string_view body, std::string& scratch) {
+  SerializeHead(head, scratch);
+  std::array<asio::const_buffer, 2> buffers{asio::buffer(scratch),
+                                            asio::buffer(body.data(), body.size())};
+  const std::size_t total = scratch.size() + body.size();
+  error_code ec;
+  if (!socket.non_blocking()) socket.non_blocking(true, ec);
+  std::size_t sent = 0;
+  if (!ec) sent = socket.write_some(buffers, ec);
+  if (!ec && sent == total) co_return error_code{};
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
+  // The send buffer is full: the rest goes out as the peer reads.
+  if (sent < scratch.size()) {
+    buffers[0] = asio::buffer(scratch.data() + sent, scratch.size() - sent);
+  } else {
+    buffers[0] = asio::const_buffer();
+    buffers[1] = asio::buffer(body.data() + (sent - scratch.size()), total - sent);
+  }
+  auto [wec, n] = co_await asio::async_write(socket, buffers, asio::as_tuple(asio::use_awaitable));
+  (void)n;
+  co_return wec;
+}
+
+template void SerializeHead<true>(const bhttp::header<true>&, std::string&);
+template void SerializeHead<false>(const bhttp::header<false>&, std::string&);
+template asio::awaitable<error_code> WriteMessage<true>(asio::ip::tcp::socket&,
+                                                        const bhttp::header<true>&,
+                                                        std::string_view, std::string&);
+template asio::awaitable<error_code> WriteMessage<false>(asio::ip::tcp::socket&,
+                                                         const bhttp::header<false>&,
+                                                         std::string_view, std::string&);
+
+}  // namespace vigil::http
