@@ -3,13 +3,19 @@
 // Targets: sampled span + 4 attributes + end <= 150 ns; unsampled span <= 15 ns
 // (opentelemetry-cpp: about 3,375 ns). BM_ProducerFullSpeed reports the throughput of
 // one thread creating spans as fast as it can and how many of them the processor
-// dropped (the target is none).
+// dropped (the target is none); BM_ProducerFullSpeedQueue32k does the same with a larger
+// queue, and BM_CpuOutage measures how long this machine takes a CPU away from a
+// running thread, which is what a full-speed producer's drops depend on.
 //
 //   trace_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <thread>
+#include <vector>
 #include <vigil/telemetry/trace.hpp>
 #include <vigil/telemetry/trace_processor.hpp>
 
@@ -84,12 +90,12 @@ void BM_RootSpan(benchmark::State& state) {
 BENCHMARK(BM_RootSpan);
 
 // One thread ending 2,000,000 sampled spans (4 attributes) back to back with the
-// default batch settings; `dropped` should stay 0.
-void BM_ProducerFullSpeed(benchmark::State& state) {
+// batch settings of `options`; `dropped` should stay 0.
+void ProducerFullSpeed(benchmark::State& state, const vt::BatchOptions& options) {
   constexpr int kSpans = 2'000'000;
   std::uint64_t dropped = 0;
   for (auto _ : state) {
-    vt::BatchSpanProcessor processor(std::make_unique<DiscardExporter>());
+    vt::BatchSpanProcessor processor(std::make_unique<DiscardExporter>(), options);
     const vt::Tracer tracer(vt::Sampler(), &processor);
     const vt::SpanContext parent = Parent(true);
     for (int i = 0; i < kSpans; ++i) {
@@ -107,7 +113,54 @@ void BM_ProducerFullSpeed(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kSpans);
   state.counters["dropped"] = static_cast<double>(dropped);
 }
+
+// The default settings (a 2,048-span queue).
+void BM_ProducerFullSpeed(benchmark::State& state) { ProducerFullSpeed(state, {}); }
 BENCHMARK(BM_ProducerFullSpeed)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// The same with OTEL_BSP_MAX_QUEUE_SIZE=32768: a queue that outlasts the machine's
+// longest CPU outages (BM_CpuOutage) shows whether the worker keeps up on average.
+void BM_ProducerFullSpeedQueue32k(benchmark::State& state) {
+  ProducerFullSpeed(state, vt::BatchOptions{.max_queue_size = 32768});
+}
+BENCHMARK(BM_ProducerFullSpeedQueue32k)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3);
+
+// The machine, not the SDK: one thread per CPU spins for a second reading the clock;
+// `max_outage_us` is the longest time any of them was off its CPU (preempted by another
+// task, an interrupt or the hypervisor). A span worker can lose its CPU as long; at full
+// speed the producer fills the default queue in about 200 us.
+void BM_CpuOutage(benchmark::State& state) {
+  using Clock = std::chrono::steady_clock;
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  std::int64_t worst = 0;
+  std::int64_t over_200us = 0;
+  for (auto _ : state) {
+    std::vector<std::int64_t> longest(threads, 0);
+    std::vector<std::int64_t> over(threads, 0);
+    std::vector<std::thread> spinners;
+    for (unsigned t = 0; t < threads; ++t) {
+      spinners.emplace_back([&, t] {
+        const auto end = Clock::now() + std::chrono::seconds(1);
+        auto last = Clock::now();
+        for (auto now = last; now < end; last = now) {
+          now = Clock::now();
+          const auto gap = std::chrono::duration_cast<std::chrono::microseconds>(now - last).count();
+          longest[t] = std::max<std::int64_t>(longest[t], gap);
+          over[t] += gap > 200 ? 1 : 0;
+        }
+      });
+    }
+    for (auto& spinner : spinners) spinner.join();
+    worst = std::max(worst, *std::max_element(longest.begin(), longest.end()));
+    for (const auto n : over) over_200us += n;
+  }
+  state.counters["max_outage_us"] = static_cast<double>(worst);
+  state.counters["outages_over_200us"] = static_cast<double>(over_200us);
+}
+BENCHMARK(BM_CpuOutage)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
 }  // namespace
 
