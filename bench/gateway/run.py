@@ -447,26 +447,29 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu_s(pid):
-    """User + system CPU seconds of a live process tree (threads included)."""
-    ticks = 0
+    """(user, system) CPU seconds of a live process tree (threads included)."""
+    user = system = 0
     for p in proc_tree(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            user += int(fields[11])
+            system += int(fields[12])
         except (OSError, IndexError, ValueError):
             pass
-    return ticks / CLK_TCK
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def machine_busy_s():
-    """(busy, total, irq) CPU seconds of the whole machine since boot, from /proc/stat.
-    irq (hard + soft interrupts) is mostly the loopback TCP traffic of this benchmark, which
-    the kernel charges to no process."""
+    """(busy, total, irq, steal) CPU seconds of the whole machine since boot, from
+    /proc/stat. irq (hard + soft interrupts) is mostly the loopback TCP traffic of this
+    benchmark, which the kernel charges to no process; steal is time the hypervisor gave
+    this machine's virtual CPUs to someone else."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:9]]
     idle = v[3] + v[4]
-    return (sum(v) - idle) / CLK_TCK, sum(v) / CLK_TCK, (v[5] + v[6]) / CLK_TCK
+    return ((sum(v) - idle - v[7]) / CLK_TCK, sum(v) / CLK_TCK, (v[5] + v[6]) / CLK_TCK,
+            v[7] / CLK_TCK)
 
 
 class CpuMeter:
@@ -487,17 +490,20 @@ class CpuMeter:
     @staticmethod
     def diff(before, after, requests):
         (t0, c0, s0, m0), (t1, c1, s1, m1) = before, after
-        out = {f"cpu_{k}_s": round(t1[k] - t0[k], 3) for k in t0}
+        out = {f"cpu_{k}_s": round(sum(t1[k]) - sum(t0[k]), 3) for k in t0}
         # wrk is the only child reaped during the measured run.
         out["cpu_wrk_s"] = round((c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime), 3)
         own = (s1.ru_utime + s1.ru_stime) - (s0.ru_utime + s0.ru_stime)
-        busy, total, irq = m1[0] - m0[0], m1[1] - m0[1], m1[2] - m0[2]
+        busy, total, irq, steal = (m1[i] - m0[i] for i in range(4))
         ours = sum(v for k, v in out.items()) + own
         out["cpu_irq_s"] = round(irq, 3)
+        out["cpu_steal_s"] = round(steal, 3)
         out["cpu_other_s"] = round(max(0.0, busy - ours - irq), 3)
         out["cpu_machine_busy_pct"] = round(100.0 * busy / total, 1) if total else None
         if "cpu_proxy_s" in out and requests:
             out["proxy_cpu_us_per_req"] = round(out["cpu_proxy_s"] * 1e6 / requests, 2)
+            out["proxy_user_us_per_req"] = round(
+                (t1["proxy"][0] - t0["proxy"][0]) * 1e6 / requests, 2)
         return out
 
 
@@ -608,7 +614,7 @@ def fmt_ms(us):
 
 def print_table(results, order):
     hdr = ["case", "req/s", "p50", "p99", "max", "errors", "vs (b)", "vs (c)",
-           "proxy CPU/req", "other CPU"]
+           "proxy CPU/req", "of it user", "other CPU", "steal"]
     rows = []
     rb = results.get("b", {}).get("rps")
     rc = results.get("c", {}).get("rps")
@@ -622,7 +628,11 @@ def print_table(results, order):
                      f"{r['rps'] / rc:.2f}x" if rc else "-",
                      f"{r['proxy_cpu_us_per_req']:.1f} µs"
                      if "proxy_cpu_us_per_req" in r else "-",
+                     f"{r['proxy_user_us_per_req']:.1f} µs"
+                     if "proxy_user_us_per_req" in r else "-",
                      f"{r['cpu_other_s'] / (r['duration_us'] / 1e6):.2f} cores"
+                     if r.get("duration_us") else "-",
+                     f"{r['cpu_steal_s'] / (r['duration_us'] / 1e6):.2f} cores"
                      if r.get("duration_us") else "-"])
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(hdr)]
     def line(cells):
@@ -635,8 +645,9 @@ def print_table(results, order):
     for row in rows:
         print(line(row))
     print("proxy CPU/req: the proxy's user+system CPU per request (less sensitive to a shared "
-          "machine than req/s);\nother CPU: cores busy with processes outside this benchmark "
-          "during the measured run (noise).")
+          "machine than req/s), and the user-space part of it;\nother CPU: cores busy with "
+          "processes outside this benchmark during the measured run; steal: virtual CPU time "
+          "the hypervisor gave to other guests (both noise).")
 
 
 def target_checks(results, rss_limit_mib):

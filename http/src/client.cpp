@@ -239,24 +239,34 @@ ClientCall::~ClientCall() {
   if (!finished_) Finish(0, "cancelled");
 }
 
-void ClientCall::Inject(beast::http::fields& fields) const {
+namespace {
+
+// Calls fn(name, value) for each header that carries `context` to the next hop.
+template <typename Fn>
+void ForEachPropagationField(const tel::RequestContext& context, Fn&& fn) {
   char traceparent[tel::kTraceparentSize];
-  tel::FormatTraceparent(context_.span, traceparent);
-  fields.set("traceparent", beast::string_view(traceparent, sizeof traceparent));
-  if (!context_.span.trace_state.empty()) {
-    fields.set("tracestate", context_.span.trace_state.ToHeader());
-  } else {
-    fields.erase("tracestate");
-  }
-  if (!context_.baggage.empty()) {
-    fields.set("baggage", context_.baggage.ToHeader());
-  } else {
-    fields.erase("baggage");
-  }
-  if (!context_.request_id.empty()) {
-    const auto id = context_.request_id.view();
-    fields.set("X-Request-Id", beast::string_view(id.data(), id.size()));
-  }
+  tel::FormatTraceparent(context.span, traceparent);
+  fn("traceparent", std::string_view(traceparent, sizeof traceparent));
+  if (!context.span.trace_state.empty()) fn("tracestate", context.span.trace_state.ToHeader());
+  if (!context.baggage.empty()) fn("baggage", context.baggage.ToHeader());
+  if (!context.request_id.empty()) fn("X-Request-Id", context.request_id.view());
+}
+
+}  // namespace
+
+void ClientCall::Inject(beast::http::fields& fields) const {
+  fields.erase("tracestate");
+  fields.erase("baggage");
+  ForEachPropagationField(context_, [&](std::string_view name, std::string_view value) {
+    fields.set(beast::string_view(name.data(), name.size()),
+               beast::string_view(value.data(), value.size()));
+  });
+}
+
+void ClientCall::AppendPropagation(std::string& head) const {
+  ForEachPropagationField(context_, [&](std::string_view name, std::string_view value) {
+    AppendField(head, name, value);
+  });
 }
 
 void ClientCall::Finish(unsigned status, std::string_view error_type) noexcept {

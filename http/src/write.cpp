@@ -51,20 +51,16 @@ void SerializeHead(const bhttp::header<isRequest>& head, std::string& out) {
   for (const auto& field : head) {
     const auto name = field.name_string();
     const auto value = field.value();
-    out.append(name.data(), name.size()).append(": ");
-    out.append(value.data(), value.size()).append("\r\n");
+    AppendField(out, {name.data(), name.size()}, {value.data(), value.size()});
   }
   out.append("\r\n");
 }
 
-template <bool isRequest>
-asio::awaitable<error_code> WriteMessage(asio::ip::tcp::socket& socket,
-                                         const bhttp::header<isRequest>& head,
-                                         std::string_view body, std::string& scratch) {
-  SerializeHead(head, scratch);
-  std::array<asio::const_buffer, 2> buffers{asio::buffer(scratch),
+asio::awaitable<error_code> WriteBuffers(asio::ip::tcp::socket& socket, std::string_view head,
+                                         std::string_view body) {
+  std::array<asio::const_buffer, 2> buffers{asio::buffer(head.data(), head.size()),
                                             asio::buffer(body.data(), body.size())};
-  const std::size_t total = scratch.size() + body.size();
+  const std::size_t total = head.size() + body.size();
   error_code ec;
   if (!socket.non_blocking()) socket.non_blocking(true, ec);
   std::size_t sent = 0;
@@ -72,15 +68,23 @@ asio::awaitable<error_code> WriteMessage(asio::ip::tcp::socket& socket,
   if (!ec && sent == total) co_return error_code{};
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
   // The send buffer is full: the rest goes out as the peer reads.
-  if (sent < scratch.size()) {
-    buffers[0] = asio::buffer(scratch.data() + sent, scratch.size() - sent);
+  if (sent < head.size()) {
+    buffers[0] = asio::buffer(head.data() + sent, head.size() - sent);
   } else {
     buffers[0] = asio::const_buffer();
-    buffers[1] = asio::buffer(body.data() + (sent - scratch.size()), total - sent);
+    buffers[1] = asio::buffer(body.data() + (sent - head.size()), total - sent);
   }
   auto [wec, n] = co_await asio::async_write(socket, buffers, asio::as_tuple(asio::use_awaitable));
   (void)n;
   co_return wec;
+}
+
+template <bool isRequest>
+asio::awaitable<error_code> WriteMessage(asio::ip::tcp::socket& socket,
+                                         const bhttp::header<isRequest>& head,
+                                         std::string_view body, std::string& scratch) {
+  SerializeHead(head, scratch);
+  return WriteBuffers(socket, scratch, body);
 }
 
 template void SerializeHead<true>(const bhttp::header<true>&, std::string&);

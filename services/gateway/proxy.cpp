@@ -7,13 +7,13 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include <array>
 #include <charconv>
@@ -107,16 +107,19 @@ bool SetByProxy(boost::beast::string_view name) noexcept {
          boost::beast::iequals(name, "x-vigil-identity");
 }
 
-// Copies the end-to-end fields of `from`. For a response, fields the middleware already
-// set on `to` (X-Request-Id, ...) keep the middleware's value.
-template <bool isRequest>
-void CopyEndToEnd(const bhttp::header<isRequest>& from, bhttp::fields& to) {
+// Calls sink(name, value) for each end-to-end field of `from`: not hop-by-hop, not named
+// by its Connection header, and for a request not one the proxy sets itself. For a
+// response, fields `preset` already holds (X-Request-Id, set by the middleware) keep that
+// value and are skipped.
+template <bool isRequest, typename Sink>
+void ForEachEndToEnd(const bhttp::header<isRequest>& from, const bhttp::fields* preset,
+                     Sink&& sink) {
   const ConnectionTokens tokens(from);
-  std::array<boost::beast::string_view, 8> preset{};
-  std::size_t preset_count = 0;
-  if constexpr (!isRequest) {
-    for (const auto& field : to) {
-      if (preset_count < preset.size()) preset[preset_count++] = field.name_string();
+  std::array<boost::beast::string_view, 8> taken{};
+  std::size_t taken_count = 0;
+  if (preset != nullptr) {
+    for (const auto& field : *preset) {
+      if (taken_count < taken.size()) taken[taken_count++] = field.name_string();
     }
   }
   for (const auto& field : from) {
@@ -126,16 +129,28 @@ void CopyEndToEnd(const bhttp::header<isRequest>& from, bhttp::fields& to) {
       if (SetByProxy(f) || (f == bhttp::field::unknown && SetByProxy(field.name_string()))) {
         continue;
       }
-    } else {
-      bool taken = false;
-      for (std::size_t i = 0; i < preset_count && !taken; ++i) {
-        taken = boost::beast::iequals(preset[i], field.name_string());
-      }
-      if (taken) continue;
     }
+    bool is_taken = false;
+    for (std::size_t i = 0; i < taken_count && !is_taken; ++i) {
+      is_taken = boost::beast::iequals(taken[i], field.name_string());
+    }
+    if (is_taken) continue;
     if (f != bhttp::field::host && tokens.Names(field.name_string())) continue;
-    to.insert(field.name_string(), field.value());
+    sink(field.name_string(), field.value());
   }
+}
+
+// Copies the end-to-end fields of a response into `to`, keeping those `to` already has.
+void CopyEndToEnd(const bhttp::response_header<>& from, bhttp::fields& to) {
+  ForEachEndToEnd(from, &to, [&](boost::beast::string_view name, boost::beast::string_view value) {
+    to.insert(name, value);
+  });
+}
+
+void AppendDecimal(std::string& out, std::uint64_t n) {
+  char digits[20];
+  const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  out.append(digits, static_cast<std::size_t>(end - digits));
 }
 
 // The upstream's target: a view into the client's target, or `storage` when it must be
@@ -156,6 +171,32 @@ std::string_view RewriteTarget(const http::Exchange& ex, const RouteConfig& rout
   if (!target.empty() && target.front() != '/' && target.front() != '?') storage.push_back('/');
   storage.append(target);
   return storage;
+}
+
+// Copies the rest of the client's request body to the upstream: as is when its length
+// was declared, otherwise in chunks (Beast's chunk encoder), ending with the last chunk.
+asio::awaitable<error_code> StreamRequestBody(http::Exchange& ex, http::ClientConnection& conn,
+                                              const RouteConfig& route, bool has_length) {
+  std::unique_ptr<char[]> chunk(new char[kChunk]);
+  for (;;) {
+    const std::size_t n = co_await ex.ReadSome(chunk.get(), kChunk);
+    conn.SetDeadline(route.timeout);
+    error_code ec;
+    if (has_length) {
+      if (n == 0) co_return error_code{};
+      ec = co_await http::WriteBuffers(conn.socket(), {}, std::string_view(chunk.get(), n));
+    } else if (n == 0) {
+      auto [wec, wn] = co_await asio::async_write(conn.socket(), bhttp::make_chunk_last(), kTuple);
+      (void)wn;
+      co_return wec;
+    } else {
+      auto [wec, wn] = co_await asio::async_write(
+          conn.socket(), bhttp::make_chunk(asio::const_buffer(chunk.get(), n)), kTuple);
+      (void)wn;
+      ec = wec;
+    }
+    if (ec) co_return ec;
+  }
 }
 
 }  // namespace
@@ -192,29 +233,6 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
     identity = co_await auth_->Identify(ex);
   }
 
-  // The upstream request's head.
-  std::string rewritten;
-  const std::string_view upstream_target = RewriteTarget(ex, route, rewritten);
-  bhttp::request_header<> head;
-  head.method_string(in.method_string());
-  head.target(boost::beast::string_view(upstream_target.data(), upstream_target.size()));
-  head.version(11);
-  CopyEndToEnd(in, head);
-  if (const auto earlier = ex.header("x-forwarded-for"); earlier.empty()) {
-    head.set("X-Forwarded-For", boost::beast::string_view(ex.peer_address().data(), ex.peer_address().size()));
-  } else {
-    std::string forwarded_for;
-    forwarded_for.reserve(earlier.size() + 2 + ex.peer_address().size());
-    forwarded_for.append(earlier).append(", ").append(ex.peer_address());
-    head.set("X-Forwarded-For", forwarded_for);
-  }
-  head.set("X-Forwarded-Proto", "http");
-  if (!identity.empty()) head.set(service::kIdentityHeader, identity);
-
-  http::ClientCall call(tracer_, instruments_, ex.context(), ex.method_label(),
-                        target.upstream->address(), upstream_target);
-  call.Inject(head);
-
   // A small body with a known length is read first, so that it goes out in one write
   // and can be replayed on a retry; anything else streams.
   const auto length = ex.content_length();
@@ -222,6 +240,38 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
   const bool stream_request = has_body && (!length || *length > kSmallBody);
   std::string small_body;
   if (has_body && !stream_request) small_body = co_await ex.ReadAll();
+
+  // The upstream request's head, laid out directly as bytes: the client's end-to-end
+  // fields, then those the proxy sets, then the framing.
+  std::string rewritten;
+  const std::string_view upstream_target = RewriteTarget(ex, route, rewritten);
+  http::ClientCall call(tracer_, instruments_, ex.context(), ex.method_label(),
+                        target.upstream->address(), upstream_target);
+  std::string head;
+  head.reserve(512);
+  head.append(ex.method()).append(" ").append(upstream_target).append(" HTTP/1.1\r\n");
+  ForEachEndToEnd(in, nullptr, [&](boost::beast::string_view name, boost::beast::string_view value) {
+    http::AppendField(head, {name.data(), name.size()}, {value.data(), value.size()});
+  });
+  head.append("X-Forwarded-For: ");
+  if (const auto earlier = ex.header("x-forwarded-for"); !earlier.empty()) {
+    head.append(earlier).append(", ");
+  }
+  head.append(ex.peer_address()).append("\r\nX-Forwarded-Proto: http\r\n");
+  if (!identity.empty()) http::AppendField(head, service::kIdentityHeader, identity);
+  call.AppendPropagation(head);
+  if (!stream_request && has_body) {
+    head.append("Content-Length: ");
+    AppendDecimal(head, small_body.size());
+    head.append("\r\n");
+  } else if (stream_request && length) {
+    head.append("Content-Length: ");
+    AppendDecimal(head, *length);
+    head.append("\r\n");
+  } else if (stream_request) {
+    head.append("Transfer-Encoding: chunked\r\n");
+  }
+  head.append("\r\n");
 
   std::unique_ptr<http::ClientConnection> conn;
   std::optional<bhttp::response_parser<bhttp::empty_body>> response;
@@ -237,38 +287,8 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
       http::ThrowUpstreamFailure(call, e.code(), false, route.timeout);
     }
     conn->SetDeadline(route.timeout);
-    error_code ec;
-    if (!stream_request) {
-      if (has_body) {
-        char digits[24];
-        const auto end = std::to_chars(digits, digits + sizeof digits, small_body.size()).ptr;
-        head.set(bhttp::field::content_length, boost::beast::string_view(digits, static_cast<std::size_t>(end - digits)));
-      }
-      ec = co_await http::WriteMessage(conn->socket(), head, small_body, conn->head_buffer());
-    } else {
-      bhttp::request<bhttp::buffer_body> req(std::move(head));
-      if (length) {
-        req.content_length(*length);
-      } else {
-        req.chunked(true);
-      }
-      bhttp::request_serializer<bhttp::buffer_body> sr(req);
-      auto [hec, hn] = co_await bhttp::async_write_header(conn->socket(), sr, kTuple);
-      (void)hn;
-      ec = hec;
-      std::unique_ptr<char[]> chunk(new char[kChunk]);
-      while (!ec) {
-        const std::size_t n = co_await ex.ReadSome(chunk.get(), kChunk);
-        req.body().data = n == 0 ? nullptr : chunk.get();
-        req.body().size = n;
-        req.body().more = n != 0;
-        conn->SetDeadline(route.timeout);
-        auto [bec, bn] = co_await bhttp::async_write(conn->socket(), sr, kTuple);
-        (void)bn;
-        ec = bec == bhttp::error::need_buffer ? error_code{} : bec;
-        if (n == 0) break;
-      }
-    }
+    error_code ec = co_await http::WriteBuffers(conn->socket(), head, small_body);
+    if (stream_request && !ec) ec = co_await StreamRequestBody(ex, *conn, route, length.has_value());
     if (!ec) {
       response.emplace();
       response->header_limit(kUpstreamHeaderLimit);

@@ -178,6 +178,9 @@ class ClientCall {
 
   // Sets traceparent (this call's span), tracestate, baggage and X-Request-Id.
   void Inject(beast::http::fields& fields) const;
+  // The same headers appended as "name: value\r\n" lines to a head laid out by hand
+  // (which must not hold them already).
+  void AppendPropagation(std::string& head) const;
   const telemetry::RequestContext& context() const noexcept { return context_; }
   telemetry::Span& span() noexcept { return span_; }
   // `status` 0: no response arrived; `error_type` then says why ("timeout", ...).

@@ -41,4 +41,16 @@ boost::asio::awaitable<boost::system::error_code> WriteMessage(
     boost::asio::ip::tcp::socket& socket, const boost::beast::http::header<isRequest>& head,
     std::string_view body, std::string& scratch);
 
+// Sends `head` then `body`, bytes already laid out by the caller (either may be empty),
+// the same way: one non-blocking gathered send, the event loop only for what the socket
+// did not take. Both must stay valid until the call completes.
+boost::asio::awaitable<boost::system::error_code> WriteBuffers(boost::asio::ip::tcp::socket& socket,
+                                                               std::string_view head,
+                                                               std::string_view body);
+
+// Appends "name: value\r\n" to a head being laid out by hand.
+inline void AppendField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
 }  // namespace vigil::http
