@@ -72,11 +72,15 @@ Pool::Pool(const DatabaseOptions& options, telemetry::Telemetry& telemetry)
   DatabaseInstruments instruments{&telemetry.metrics().HistogramFamily(
       "db_client_operation_duration_seconds", "Duration of database client operations.",
       {"db_system", "db_operation_name"})};
+  // An in-memory database has no log to checkpoint.
+  if (options_.engine == Engine::kSqlite && options_.target != ":memory:") {
+    checkpointer_ = std::make_unique<SqliteCheckpointer>(options_, &sqlite_write_lock_);
+  }
   connections_.reserve(options_.connections);
   for (std::size_t i = 0; i < options_.connections; ++i) {
     if (options_.engine == Engine::kSqlite) {
-      connections_.push_back(std::make_unique<SqliteConnection>(options_, telemetry.tracer(),
-                                                                instruments, &sqlite_write_lock_));
+      connections_.push_back(std::make_unique<SqliteConnection>(
+          options_, telemetry.tracer(), instruments, &sqlite_write_lock_, checkpointer_.get()));
     } else {
       connections_.push_back(
           std::make_unique<PostgresConnection>(options_, telemetry.tracer(), instruments));

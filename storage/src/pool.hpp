@@ -25,6 +25,7 @@
 #include <vigil/telemetry/telemetry.hpp>
 
 #include "connection.hpp"
+#include "sqlite_connection.hpp"
 
 namespace vigil::storage {
 
@@ -67,6 +68,8 @@ class Pool final : public Database {
   telemetry::Gauge& idle_gauge_;
   telemetry::Histogram& wait_;
   std::mutex sqlite_write_lock_;
+  // SQLite files only; declared before the connections, which report to it.
+  std::unique_ptr<SqliteCheckpointer> checkpointer_;
   std::vector<std::unique_ptr<Connection>> connections_;
 
   std::mutex mu_;

@@ -1,5 +1,7 @@
 #include "sqlite_connection.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -32,6 +34,33 @@ class ResetOnExit {
   sqlite3_stmt* stmt_;
 };
 
+// Opens `target` read-write (creating it) with extended result codes and the busy
+// timeout; throws Unavailable when it cannot.
+sqlite3* OpenFile(const DatabaseOptions& options) {
+  sqlite3* db = nullptr;
+  // NOMUTEX: a connection is never used by two threads at once, so SQLite's
+  // per-connection mutex would only cost.
+  const int rc =
+      sqlite3_open_v2(options.target.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    throw Unavailable("sqlite: cannot open \"" + options.target + "\": " + message);
+  }
+  sqlite3_extended_result_codes(db, 1);
+  const auto busy_ms = std::clamp<std::chrono::milliseconds::rep>(options.busy_timeout.count(), 0,
+                                                                  std::numeric_limits<int>::max());
+  sqlite3_busy_timeout(db, static_cast<int>(busy_ms));
+  return db;
+}
+
+// SQLite's WAL hook: called after each commit with the log's length in pages.
+int ReportLogLength(void* checkpointer, sqlite3*, const char*, int pages) {
+  static_cast<SqliteCheckpointer*>(checkpointer)->Request(pages);
+  return SQLITE_OK;
+}
+
 bool OnlySpaceOrSemicolons(const char* p) {
   for (; *p != '\0'; ++p) {
     if (*p != ';' && *p != ' ' && *p != '\n' && *p != '\t' && *p != '\r') return false;
@@ -42,37 +71,27 @@ bool OnlySpaceOrSemicolons(const char* p) {
 }  // namespace
 
 SqliteConnection::SqliteConnection(const DatabaseOptions& options, const telemetry::Tracer& tracer,
-                                   DatabaseInstruments instruments, std::mutex* write_lock)
+                                   DatabaseInstruments instruments, std::mutex* write_lock,
+                                   SqliteCheckpointer* checkpointer)
     : Connection(Engine::kSqlite, tracer, instruments), write_lock_(write_lock) {
-  // NOMUTEX: the pool never shares a connection between threads at once, so SQLite's
-  // per-connection mutex would only cost.
-  const int rc =
-      sqlite3_open_v2(options.target.c_str(), &db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw Unavailable("sqlite: cannot open \"" + options.target + "\": " + message);
-  }
-  sqlite3_extended_result_codes(db_, 1);
-  // Before the journal-mode change, which needs a moment of exclusive access when
-  // another connection or process has the file open.
-  const auto busy_ms = std::clamp<std::chrono::milliseconds::rep>(options.busy_timeout.count(), 0,
-                                                                  std::numeric_limits<int>::max());
-  sqlite3_busy_timeout(db_, static_cast<int>(busy_ms));
+  // The busy timeout is set before the journal-mode change, which needs a moment of
+  // exclusive access when another connection or process has the file open.
+  db_ = OpenFile(options);
   // cache_size: SQLite's default page cache is 2 MiB per connection, resident once a
   // busy spell has filled it; the file's pages stay in the kernel's cache anyway, so a
   // smaller private cache costs a system call per miss and saves megabytes per service.
+  // journal_size_limit: after a burst, the log file shrinks back to 64 MiB at most.
   const char* const setup =
       "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
-      "PRAGMA cache_size=-512;";
+      "PRAGMA cache_size=-512; PRAGMA journal_size_limit=67108864;";
   if (sqlite3_exec(db_, setup, nullptr, nullptr, nullptr) != SQLITE_OK) {
     const std::string message = sqlite3_errmsg(db_);
     sqlite3_close(db_);
     db_ = nullptr;
     throw DatabaseError("sqlite: cannot set up \"" + options.target + "\": " + message);
   }
+  // Replaces SQLite's automatic checkpoint, which is itself a WAL hook.
+  if (checkpointer != nullptr) sqlite3_wal_hook(db_, ReportLogLength, checkpointer);
 }
 
 SqliteConnection::~SqliteConnection() {
@@ -221,6 +240,66 @@ void SqliteConnection::ExecScript(std::string_view sql) {
   const std::string text(sql);
   if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
     Fail(sqlite3_errmsg(db_), "script");
+  }
+}
+
+SqliteCheckpointer::SqliteCheckpointer(const DatabaseOptions& options, std::mutex* write_lock)
+    : db_(OpenFile(options)), write_lock_(write_lock) {
+  // A connection finds out that the file is in WAL mode only when it first reads it; a
+  // checkpoint does not read, so without this it would find no log and copy nothing.
+  // (No WAL hook on this connection: it never writes.)
+  if (sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    const std::string message = sqlite3_errmsg(db_);
+    sqlite3_close(db_);
+    throw DatabaseError("sqlite: cannot set up \"" + options.target + "\": " + message);
+  }
+  try {
+    thread_ = std::thread([this] { Run(); });
+  } catch (...) {
+    sqlite3_close(db_);
+    throw;
+  }
+}
+
+SqliteCheckpointer::~SqliteCheckpointer() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+  sqlite3_close(db_);
+}
+
+void SqliteCheckpointer::Request(int pages) noexcept {
+  // One wake-up per checkpoint, however many commits see a long log meanwhile.
+  if (pages < kPagesBeforeCheckpoint || pending_.exchange(true, std::memory_order_acq_rel)) return;
+  { std::lock_guard lock(mu_); }
+  cv_.notify_one();
+}
+
+void SqliteCheckpointer::Run() noexcept {
+  pthread_setname_np(pthread_self(), "vigil-db-ckpt");
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stopping_ || pending_.load(std::memory_order_acquire); });
+    if (stopping_) return;
+    lock.unlock();
+    // Cleared first: a commit that lengthens the log during this checkpoint asks again.
+    pending_.store(false, std::memory_order_release);
+    // PASSIVE copies what no reader still needs and waits for no one. A failure (the
+    // disk is full, say) leaves the log longer; the next commit asks again.
+    int log_pages = 0;
+    int copied_pages = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_pages,
+                                             &copied_pages);
+    if (rc == SQLITE_OK && copied_pages < log_pages) {
+      // Commits went on meanwhile: copy their pages with writers held off, briefly.
+      std::lock_guard writers(*write_lock_);
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
+    completed_.fetch_add(1, std::memory_order_relaxed);
+    lock.lock();
   }
 }
 

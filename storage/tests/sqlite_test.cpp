@@ -1,10 +1,13 @@
 // The SQLite engine: the shared checks (database_checks.hpp) on a file in a temporary
 // directory, plus what only SQLite has (pragmas, ":memory:", opening failures).
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "database_checks.hpp"
+#include "sqlite_connection.hpp"
 
 namespace vigil::storage {
 namespace {
@@ -171,6 +174,54 @@ TEST_F(SqliteTest, ClosingCompletesCallsStillQueued) {
   io.restart();
   io.run();
   EXPECT_EQ(ran + unavailable, 1);
+}
+
+// Waits up to 10 s for `done`, looking every 10 ms.
+template <typename Condition>
+bool Eventually(Condition done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// Commits that take the write-ahead log past 1,000 pages are copied into the database
+// file by the background checkpointer while the database stays open, and the log does
+// not grow with everything ever written.
+TEST_F(SqliteTest, TheLogIsCheckpointedInTheBackgroundAndStaysBounded) {
+  const DatabaseOptions options = FreshDatabase(Engine::kSqlite);
+  auto db = Database::Open(options, *telemetry_);
+  static const Statement kCreate("CREATE TABLE blobs (id BIGINT PRIMARY KEY, body TEXT NOT NULL)");
+  static const Statement kInsert("INSERT INTO blobs (id, body) VALUES ($1, $2)");
+  db->TransactBlocking(ctx_, [](Session& s) { s.Query(kCreate); });
+  const std::string body(6000, 'x');  // two pages a row
+  constexpr int kRows = 4000;         // about 8,000 pages, 32 MiB, in 4,000 commits
+  for (int i = 0; i < kRows; ++i) {
+    db->TransactBlocking(ctx_, [&](Session& s) { s.Query(kInsert, {std::int64_t{i}, body}); });
+  }
+  const std::filesystem::path file(options.target);
+  const std::filesystem::path log(options.target + "-wal");
+  EXPECT_TRUE(Eventually([&] { return std::filesystem::file_size(file) > 20u << 20; }))
+      << "database file: " << std::filesystem::file_size(file) << " bytes";
+  // The log restarts after each complete checkpoint: it holds a few thousand pages at
+  // most, not the 32 MiB written.
+  EXPECT_LT(std::filesystem::file_size(log), 16u << 20);
+  static const Statement kCount("SELECT COUNT(*) FROM blobs");
+  EXPECT_EQ(db->TransactBlocking(ctx_, [](Session& s) { return s.Query(kCount).FirstRow()->Int(0); }),
+            kRows);
+}
+
+TEST(SqliteCheckpointer, RunsWhenACommitReportsALongLogOnly) {
+  DatabaseOptions options = FreshDatabase(Engine::kSqlite);
+  std::mutex write_lock;
+  SqliteCheckpointer checkpointer(options, &write_lock);
+  checkpointer.Request(SqliteCheckpointer::kPagesBeforeCheckpoint - 1);
+  checkpointer.Request(1);
+  EXPECT_EQ(checkpointer.completed(), 0u);
+  checkpointer.Request(SqliteCheckpointer::kPagesBeforeCheckpoint);
+  EXPECT_TRUE(Eventually([&] { return checkpointer.completed() >= 1; }));
 }
 
 }  // namespace
