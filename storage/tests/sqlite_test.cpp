@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "database_checks.hpp"
+#include "eventually.hpp"
 #include "sqlite_connection.hpp"
 
 namespace vigil::storage {
@@ -176,16 +177,7 @@ TEST_F(SqliteTest, ClosingCompletesCallsStillQueued) {
   EXPECT_EQ(ran + unavailable, 1);
 }
 
-// Waits up to 10 s for `done`, looking every 10 ms.
-template <typename Condition>
-bool Eventually(Condition done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
+using test_support::Eventually;
 
 // Commits that take the write-ahead log past 1,000 pages are copied into the database
 // file by the background checkpointer while the database stays open, and the log does

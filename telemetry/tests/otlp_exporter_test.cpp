@@ -21,24 +21,15 @@
 #include <vector>
 #include <vigil/telemetry/otlp.hpp>
 
+#include "eventually.hpp"
+
 namespace vigil::telemetry {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// Polls `condition` until it holds or `timeout` passes.
-template <typename F>
-bool Eventually(F condition, milliseconds timeout = milliseconds(5000)) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  return true;
-}
+using test_support::Eventually;
 
 int ListeningSocket(int& port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
