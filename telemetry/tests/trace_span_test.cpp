@@ -251,6 +251,36 @@ TEST_F(SpanTest, SettingAKeyAgainReplacesItsValue) {
   EXPECT_EQ(d.attributes[0].value, AttributeValue("now a string"));
 }
 
+// Keys of equal length that differ in a single byte, at every position and for lengths
+// around the 8, 16 and 32-byte steps of the comparison, are different keys; the same
+// key again replaces its value. Values that differ in one byte are stored as such when
+// a recycled record held the other one before.
+TEST_F(SpanTest, KeysDifferingInOneByteAreDistinct) {
+  for (const std::size_t length : {1u, 7u, 8u, 9u, 15u, 16u, 17u, 24u, 31u, 32u, 33u, 40u}) {
+    for (std::size_t at = 0; at < length; ++at) {
+      const std::string key(length, 'k');
+      std::string other = key;
+      other[at] = 'x';
+      Span s = tracer_.StartRootSpan("keys");
+      s.SetAttribute(key, 1);
+      s.SetAttribute(other, 2);
+      s.SetAttribute(key, 3);
+      s.End();
+      const SpanData d = FlushOne();
+      ASSERT_EQ(d.attributes.size(), 2u) << length << " " << at;
+      EXPECT_EQ(d.attributes[0].key, key);
+      EXPECT_EQ(d.attributes[0].value, AttributeValue(3));
+      EXPECT_EQ(d.attributes[1].key, other);
+      EXPECT_EQ(d.attributes[1].value, AttributeValue(2));
+
+      Span t = tracer_.StartRootSpan("values");
+      t.SetAttribute("v", other);
+      t.End();
+      EXPECT_EQ(FlushOne().attributes.at(0).value, AttributeValue(other));
+    }
+  }
+}
+
 TEST_F(SpanTest, EventsKeepTimeAndAttributes) {
   Span s = tracer_.StartRootSpan("events");
   const std::uint64_t before = NowNanos();

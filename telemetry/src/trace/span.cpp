@@ -55,11 +55,33 @@ std::string_view Truncate(std::string_view s, std::uint32_t limit) noexcept {
 
 // A recycled record usually meets the same keys (and often the same values) as its
 // previous span: comparing is cheaper than std::string::assign's general path.
-void AssignString(std::string& target, std::string_view value) {
-  if (target.size() == value.size() &&
-      (value.empty() || std::memcmp(target.data(), value.data(), value.size()) == 0)) {
-    return;
+std::uint64_t Load8(const char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// Whether `a` and `b` hold the same bytes. Attribute keys and values are mostly short and
+// a record is reused for spans of the same shape, so these comparisons are frequent and
+// usually between short strings: up to 32 bytes they are a few overlapping 8-byte loads,
+// inline, instead of a call to memcmp.
+bool SameBytes(std::string_view a, std::string_view b) noexcept {
+  const std::size_t n = a.size();
+  if (n != b.size()) return false;
+  if (n >= 8 && n <= 32) {
+    const char* x = a.data();
+    const char* y = b.data();
+    std::uint64_t diff = (Load8(x) ^ Load8(y)) | (Load8(x + n - 8) ^ Load8(y + n - 8));
+    if (n > 16) diff |= (Load8(x + 8) ^ Load8(y + 8)) | (Load8(x + n - 16) ^ Load8(y + n - 16));
+    return diff == 0;
   }
+  return n == 0 || std::memcmp(a.data(), b.data(), n) == 0;
+}
+
+// Keeps the buffer and skips the copy when the recycled string already holds `value`
+// (a record reused for a span of the same shape gets the same keys again).
+void AssignString(std::string& target, std::string_view value) {
+  if (SameBytes(target, value)) return;
   target.assign(value.data(), value.size());
 }
 
@@ -108,7 +130,7 @@ struct Slot {
 };
 Slot AttributeSlot(PooledRecord& r, std::string_view key) {
   for (std::uint32_t i = 0; i < r.attributes_used; ++i) {
-    if (r.attributes[i].key == key) {
+    if (SameBytes(r.attributes[i].key, key)) {
       return {&r.attributes[i], false};
     }
   }
@@ -142,7 +164,7 @@ bool FillAttributes(std::vector<Attribute>& out, std::span<const KeyValue> in,
   for (const KeyValue& kv : in) {
     Attribute* slot = nullptr;
     for (std::size_t i = 0; i < n; ++i) {
-      if (out[i].key == kv.key()) {
+      if (SameBytes(out[i].key, kv.key())) {
         slot = &out[i];
         break;
       }
