@@ -196,13 +196,15 @@ int Runtime::RunUntilSignal(std::initializer_list<Server*> servers, Health& heal
                          {{"signal", signo}, {"drain_timeout_ms", drain.count()}});
     // Servers drain one after another in the order given, so the admin listener (last)
     // keeps answering /readyz with 503 while the public one drains.
+    // The step holds itself only through the pending Shutdown callback (a weak
+    // reference inside), so it is freed once the chain ends or is abandoned.
     auto next = std::make_shared<std::function<void(std::size_t)>>();
-    *next = [this, &order, drain, next](std::size_t i) {
+    *next = [this, &order, drain, weak = std::weak_ptr(next)](std::size_t i) {
       if (i == order.size()) {
         asio::post(context(0), [this] { Stop(); });
         return;
       }
-      order[i]->Shutdown(drain, [next, i] { (*next)(i + 1); });
+      order[i]->Shutdown(drain, [self = weak.lock(), i] { (*self)(i + 1); });
     };
     (*next)(0);
     // Whatever happens, the process ends shortly after the drain deadline.

@@ -19,6 +19,11 @@ const storage::Statement kSelectKeys{
 const storage::Statement kInsertKey{
     "INSERT INTO signing_keys (kid, public_key, secret_key, created_at) "
     "VALUES ($1, $2, $3, $4) ON CONFLICT (kid) DO NOTHING"};
+// The second bound keeps the newest key whatever its age: after a long stop it is still
+// the one Load() finds before it creates the next.
+const storage::Statement kPurgeKeys{
+    "DELETE FROM signing_keys WHERE created_at < $1 "
+    "AND created_at < (SELECT MAX(created_at) FROM signing_keys)"};
 
 struct Row {
   service::SigningKey key;
@@ -128,6 +133,16 @@ boost::asio::awaitable<std::shared_ptr<const SigningKeys::Snapshot>> SigningKeys
       co_await db_.Transact(context, [&](storage::Session& s) { return Load(s, now); }));
   Store(loaded);
   co_return loaded;
+}
+
+boost::asio::awaitable<std::int64_t> SigningKeys::PurgeRetired(
+    const telemetry::RequestContext& context, std::int64_t now) {
+  // Load() reads and Jwks() publishes only keys created after
+  // now - key_rotation - access_ttl; the current signer is younger than now - key_rotation.
+  const std::int64_t cutoff =
+      now - options_.key_rotation - options_.access_ttl - kRetiredKeyMargin + 1;
+  co_return co_await db_.Transact(
+      context, [&](storage::Session& s) { return s.Query(kPurgeKeys, {cutoff}).affected; });
 }
 
 std::string SigningKeys::Jwks(const Snapshot& snapshot, std::int64_t now) const {

@@ -8,6 +8,10 @@
 // replicas that rotate at the same moment insert the same kid (ON CONFLICT DO NOTHING)
 // and all sign with the one that won, instead of each publishing its own.
 //
+// Keys past the publication window serve no purpose any more (no token they signed is
+// still valid) and PurgeRetired() deletes them, after a margin for replicas whose clocks
+// disagree; the newest key is never deleted.
+//
 //   auth::SigningKeys keys(db, options, telemetry.log());
 //   keys.Prepare();                                          // at start-up
 //   auto current = co_await keys.Current(ex.context());      // current->signer
@@ -56,6 +60,15 @@ class SigningKeys {
       const telemetry::RequestContext& context);
   // The JWK Set of the keys published at `now` in `snapshot`.
   std::string Jwks(const Snapshot& snapshot, std::int64_t now) const;
+
+  // How long past the end of its publication a key is kept: replicas whose clocks run
+  // behind still publish it for that long by their own clock.
+  static constexpr std::int64_t kRetiredKeyMargin = 3600;  // seconds
+  // Deletes the keys created at or before `now` - key_rotation - access_ttl -
+  // kRetiredKeyMargin, except the newest key. One statement; returns the rows deleted.
+  // Throws what Database::Transact throws.
+  boost::asio::awaitable<std::int64_t> PurgeRetired(const telemetry::RequestContext& context,
+                                                    std::int64_t now);
 
  private:
   // Runs inside a transaction.

@@ -24,6 +24,9 @@ Auth environment:
   VIGIL_AUTH_KEY_ROTATION  seconds the newest signing key signs before a new one is
                            created (10..31536000, default 86400); keys are kept in the
                            database and published for rotation + access TTL
+Retention: 30 s after start and then every 10 minutes, the refresh tokens of families
+whose newest token expired over an hour ago are deleted (in batches of 500), and so are
+signing keys an hour past their publication (never the newest).
 Defaults: VIGIL_PORT 8081, VIGIL_ADMIN_PORT 9081, SQLite at $VIGIL_DATA_DIR/auth.db.
 )";
 
@@ -35,6 +38,8 @@ int main(int argc, char** argv) {
   static const service::ServiceDefinition kDefinition{"auth", 8081, 9081, kUsage};
   return service::RunService(kDefinition, argc, argv, [](service::ServiceHost& host) {
     const auth::AuthOptions options = auth::AuthOptions::FromEnv();
-    auth::InstallAuth(host, host.OpenDatabase(auth::Migrations()), options);
+    auth::AuthService& api =
+        auth::InstallAuth(host, host.OpenDatabase(auth::Migrations()), options);
+    auth::StartPurges(host, api);
   });
 }

@@ -25,6 +25,10 @@ GET /orders and GET /orders/{id} answer the calling user's orders.
 Environment:
   VIGIL_CATALOG_URL             the catalog service (http://127.0.0.1:8082)
   VIGIL_ORDERS_CATALOG_TIMEOUT  milliseconds to wait for the catalog's answer (3000)
+  VIGIL_ORDERS_IDEMPOTENCY_TTL  seconds an Idempotency-Key is remembered (60..2592000,
+                                default 86400); after it the same key makes a new order.
+                                Expired keys are deleted 30 s after start and then every
+                                10 minutes, in batches of 500
   VIGIL_UPSTREAM_MAX_IDLE, VIGIL_UPSTREAM_IDLE_TIMEOUT, VIGIL_UPSTREAM_CONNECT_TIMEOUT
                                 the kept-alive connections to the catalog
   VIGIL_PORT (8083), VIGIL_ADMIN_PORT (9083); the database is orders.db under
@@ -41,6 +45,7 @@ int main(int argc, char** argv) {
         const std::chrono::milliseconds catalog_timeout(
             tel::env::Integer("VIGIL_ORDERS_CATALOG_TIMEOUT", 3000, 1, 600000));
         const http::PoolOptions pool = http::PoolOptions::FromEnv();
+        const std::chrono::seconds idempotency_ttl = orders::IdempotencyTtlFromEnv();
 
         // Opened, migrated and checked by /readyz (an empty in-memory one for --routes).
         storage::Database& db = host.OpenDatabase(orders::OrderStore::Migrations());
@@ -49,8 +54,9 @@ int main(int argc, char** argv) {
                                                    host.telemetry().metrics());
         auto& catalog = host.Make<http::Client>(upstream, host.telemetry().tracer(),
                                                 host.client_instruments(), catalog_timeout);
-        auto& api =
-            host.Make<orders::OrdersService>(db, catalog, host.identity(), host.telemetry());
+        auto& api = host.Make<orders::OrdersService>(db, catalog, host.identity(), host.telemetry(),
+                                                     idempotency_ttl);
         api.AddRoutes(host);
+        orders::StartPurges(host, api);
       });
 }

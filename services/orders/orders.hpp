@@ -19,8 +19,13 @@
 // is stored. When storing fails, the reservation is released and the key forgotten, so
 // that the client's retry starts afresh.
 //
+// Idempotency-Keys are remembered for the idempotency TTL (VIGIL_ORDERS_IDEMPOTENCY_TTL,
+// one day): after it the same key makes a new order, and StartPurges() deletes the
+// expired keys shortly after start and every ten minutes.
+//
 // Metrics: vigil_orders_created_total and vigil_orders_value_cents_total (counters,
-// with exemplars); one "order created" info line per order.
+// with exemplars), vigil_orders_idempotency_keys_purged_total; one "order created" info
+// line per order.
 //
 // Thread-safety: handlers run concurrently on every worker; the service holds no
 // per-request state.
@@ -28,6 +33,10 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
 #include <vigil/http/client.hpp>
 #include <vigil/http/exchange.hpp>
 #include <vigil/service/identity.hpp>
@@ -47,14 +56,36 @@ namespace asio = boost::asio;
 inline constexpr std::int64_t kDefaultListLimit = 50;
 inline constexpr std::int64_t kMaxListLimit = 100;
 
+// VIGIL_ORDERS_IDEMPOTENCY_TTL: seconds an Idempotency-Key is remembered (60..2592000,
+// default 86400). Throws telemetry::ConfigError naming the variable.
+std::chrono::seconds IdempotencyTtlFromEnv();
+
+// What one retention purge deleted, and why it stopped early if it did.
+struct PurgeReport {
+  std::int64_t idempotency_keys = 0;  // rows
+  std::string error;                  // empty when the purge ran to its end
+};
+
+// When the retention purge runs: once `first_delay` after the service starts serving,
+// then every `period`.
+using PurgeSchedule = service::Schedule;
+inline constexpr PurgeSchedule kPurgeSchedule{std::chrono::seconds(30), std::chrono::minutes(10)};
+
 class OrdersService {
  public:
   // `catalog` calls the catalog service; all four must outlive the service.
   OrdersService(storage::Database& db, http::Client& catalog,
-                const service::IdentitySigner& identity, telemetry::Telemetry& telemetry);
+                const service::IdentitySigner& identity, telemetry::Telemetry& telemetry,
+                std::chrono::seconds idempotency_ttl = OrderStore::kDefaultIdempotencyTtl);
 
   // Adds the three routes to `host` (which must not outlive this service).
   void AddRoutes(service::ServiceHost& host);
+
+  // Deletes the expired Idempotency-Keys, OrderStore::PurgeKeys batch after batch until
+  // one is not full, or until `stopping` returns true between two. Counts the rows in
+  // vigil_orders_idempotency_keys_purged_total and logs one info line when it deleted any; a
+  // failure (database unavailable) ends the purge with one warn line and is reported, never thrown.
+  asio::awaitable<PurgeReport> Purge(std::function<bool()> stopping = {});
 
   asio::awaitable<void> Create(http::Exchange& ex);
   asio::awaitable<void> List(http::Exchange& ex);
@@ -72,6 +103,14 @@ class OrdersService {
   telemetry::Logger& log_;
   telemetry::Counter& created_;
   telemetry::Counter& value_cents_;
+  telemetry::Counter& purged_keys_;
 };
+
+// Runs orders.Purge() on the host's first worker as `schedule` says, from when the
+// runtime runs until it stops. No purge starts (and a running one stops between batches)
+// once the host's health says the service is shutting down; a purge still waiting for
+// the database when the runtime stops is abandoned with the runtime's other work, like
+// any request's transaction. `orders` must outlive the host's runtime's last run.
+void StartPurges(service::ServiceHost& host, OrdersService& orders, PurgeSchedule schedule = kPurgeSchedule);
 
 }  // namespace vigil::orders

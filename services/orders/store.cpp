@@ -1,6 +1,8 @@
 #include "store.hpp"
 
+#include <algorithm>
 #include <array>
+#include <string>
 
 namespace vigil::orders {
 
@@ -37,8 +39,11 @@ CREATE TABLE idempotency_keys (
 )
 )";
 
-constexpr std::array<storage::Migration, 1> kMigrations{{
+constexpr std::array<storage::Migration, 2> kMigrations{{
     {1, "orders, order_lines, idempotency_keys", kSchema},
+    // The purge takes the oldest keys first, from a range of this index.
+    {2, "index idempotency_keys by created_at",
+     "CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at)"},
 }};
 
 // RETURNING yields a row only when the insert happened, on both engines: the answer
@@ -53,6 +58,21 @@ const Statement kGetKey{
 const Statement kTakeOverKey{
     "UPDATE idempotency_keys SET created_at = $3 "
     "WHERE user_id = $1 AND key = $2 AND created_at = $4 RETURNING order_id"};
+// Compare-and-set on created_at, like kTakeOverKey: an expired key starts afresh for a
+// new request (its fingerprint, its order id).
+const Statement kRenewKey{
+    "UPDATE idempotency_keys SET request_hash = $3, order_id = $4, created_at = $5 "
+    "WHERE user_id = $1 AND key = $2 AND created_at = $6 RETURNING order_id"};
+const Statement kOrderExists{"SELECT 1 FROM orders WHERE id = $1 AND user_id = $2"};
+// Up to kPurgeBatch of the oldest keys, from a range of the created_at index. Matching
+// created_at too makes the delete a compare-and-set: on PostgreSQL, a key that a
+// concurrent claim renewed after the subquery chose it no longer matches when the
+// delete, having waited for that claim, checks the row again, and stays. The LIMIT is a
+// literal so that PostgreSQL's generic plan knows how small the batch is.
+const Statement kPurgeKeys{
+    "DELETE FROM idempotency_keys WHERE (user_id, key, created_at) IN ("
+    "SELECT user_id, key, created_at FROM idempotency_keys WHERE created_at < $1 LIMIT " +
+    std::to_string(OrderStore::kPurgeBatch) + ")"};
 const Statement kForgetKey{
     "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND order_id = $3"};
 
@@ -117,6 +137,8 @@ asio::awaitable<KeyClaim> OrderStore::ClaimKey(const telemetry::RequestContext& 
                                                std::string_view user_id, std::string_view key,
                                                std::string_view request_hash,
                                                std::string_view order_id, std::int64_t now_ms) {
+  const std::int64_t ttl_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(idempotency_ttl_).count();
   co_return co_await db_.Transact(context, [&](Session& s) -> KeyClaim {
     if (s.Query(kClaimKey, {user_id, key, request_hash, order_id, now_ms}).FirstRow()) {
       return KeyClaim{KeyOutcome::kClaimed, std::string(order_id), std::nullopt};
@@ -127,12 +149,25 @@ asio::awaitable<KeyClaim> OrderStore::ClaimKey(const telemetry::RequestContext& 
       // client will claim it; this request must not guess.
       return KeyClaim{KeyOutcome::kInProgress, {}, std::nullopt};
     }
+    const std::int64_t claimed_at = existing->Int(2);
+    if (now_ms - claimed_at >= ttl_ms) {
+      // Past its retention the key is treated as the purge would leave it: absent.
+      const bool settled =
+          now_ms - claimed_at >= kAbandonedAfter.count() ||
+          s.Query(kOrderExists, {existing->Text(1), user_id}).FirstRow().has_value();
+      if (settled) {
+        if (s.Query(kRenewKey, {user_id, key, request_hash, order_id, now_ms, claimed_at})
+                .FirstRow()) {
+          return KeyClaim{KeyOutcome::kClaimed, std::string(order_id), std::nullopt};
+        }
+      }
+      return KeyClaim{KeyOutcome::kInProgress, {}, std::nullopt};
+    }
     if (existing->Text(0) != request_hash) return KeyClaim{KeyOutcome::kMismatch, {}, std::nullopt};
     std::string existing_order(existing->Text(1));
     if (auto order = FindOrder(s, user_id, existing_order)) {
       return KeyClaim{KeyOutcome::kReplay, std::move(existing_order), std::move(order)};
     }
-    const std::int64_t claimed_at = existing->Int(2);
     if (now_ms - claimed_at < kAbandonedAfter.count()) {
       return KeyClaim{KeyOutcome::kInProgress, {}, std::nullopt};
     }
@@ -182,6 +217,16 @@ asio::awaitable<std::vector<Order>> OrderStore::List(const telemetry::RequestCon
                : s.Query(kListOrders, {user_id, limit});
     return ReadOrders(result.rows);
   });
+}
+
+asio::awaitable<std::int64_t> OrderStore::PurgeKeys(const telemetry::RequestContext& context,
+                                                    std::int64_t now_ms) {
+  const std::int64_t keep_ms =
+      std::max(std::chrono::duration_cast<std::chrono::milliseconds>(idempotency_ttl_).count(),
+               static_cast<std::int64_t>(kAbandonedAfter.count()));
+  const std::int64_t cutoff = now_ms - keep_ms;
+  co_return co_await db_.Transact(
+      context, [&](Session& s) { return s.Query(kPurgeKeys, {cutoff}).affected; });
 }
 
 }  // namespace vigil::orders

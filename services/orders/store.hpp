@@ -6,7 +6,11 @@
 // by its fingerprint, a client's Idempotency-Key was first used for, and which order id
 // it was given).
 //
-//   orders::OrderStore store(db);
+// A key is remembered for the idempotency TTL: past it, ClaimKey takes the key as new
+// (the request makes a new order) and PurgeKeys deletes it, so the table holds about
+// one TTL's worth of keys.
+//
+//   orders::OrderStore store(db, std::chrono::hours(24));
 //   auto claim = co_await store.ClaimKey(ex.context(), user, key, hash, NewId(), now_ms);
 //   co_await store.Insert(ex.context(), order);
 //
@@ -51,8 +55,15 @@ class OrderStore {
   // taken over by the next identical request once it is this old. Longer than any
   // request can take, so a request still running is never overtaken.
   static constexpr std::chrono::milliseconds kAbandonedAfter = std::chrono::minutes(5);
+  // How long a key is remembered unless told otherwise (VIGIL_ORDERS_IDEMPOTENCY_TTL).
+  static constexpr std::chrono::seconds kDefaultIdempotencyTtl = std::chrono::hours(24);
+  // Keys deleted per purge transaction, so that no purge holds SQLite's write lock for
+  // longer than a few milliseconds.
+  static constexpr std::int64_t kPurgeBatch = 500;
 
-  explicit OrderStore(storage::Database& db) noexcept : db_(db) {}
+  explicit OrderStore(storage::Database& db,
+                      std::chrono::seconds idempotency_ttl = kDefaultIdempotencyTtl) noexcept
+      : db_(db), idempotency_ttl_(idempotency_ttl) {}
 
   // The schema, for Database::Migrate("orders", ...).
   static std::span<const storage::Migration> Migrations() noexcept;
@@ -60,6 +71,11 @@ class OrderStore {
   // Records that `user_id` used `key` for the request fingerprinted `request_hash`,
   // to be created as order `order_id` — unless the key was used before, in which case
   // the outcome says how (see KeyOutcome). One transaction.
+  //
+  // A key claimed at least the idempotency TTL before `now_ms` counts as never used: it
+  // is taken over for this request (compare-and-set, so of two such requests one wins
+  // and the other is kInProgress). Except that a claim whose order was never stored is
+  // kInProgress until kAbandonedAfter whatever the TTL: its request may still be running.
   asio::awaitable<KeyClaim> ClaimKey(const telemetry::RequestContext& context,
                                      std::string_view user_id, std::string_view key,
                                      std::string_view request_hash, std::string_view order_id,
@@ -84,8 +100,18 @@ class OrderStore {
                                            std::string_view user_id, std::int64_t limit,
                                            std::optional<std::string> before);
 
+  // Deletes up to kPurgeBatch keys claimed before `now_ms` minus the idempotency TTL
+  // (and minus kAbandonedAfter at least, so that no running request loses its claim), in
+  // one transaction. Returns the rows deleted: fewer than kPurgeBatch when no more are
+  // due.
+  asio::awaitable<std::int64_t> PurgeKeys(const telemetry::RequestContext& context,
+                                          std::int64_t now_ms);
+
+  std::chrono::seconds idempotency_ttl() const noexcept { return idempotency_ttl_; }
+
  private:
   storage::Database& db_;
+  std::chrono::seconds idempotency_ttl_;
 };
 
 }  // namespace vigil::orders

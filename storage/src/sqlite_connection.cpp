@@ -55,7 +55,8 @@ sqlite3* OpenFile(const DatabaseOptions& options) {
   return db;
 }
 
-// SQLite's WAL hook: called after each commit with the log's length in pages.
+// SQLite's WAL hook: called after each commit (the pool's write lock still held) with
+// the log's length in pages.
 int ReportLogLength(void* checkpointer, sqlite3*, const char*, int pages) {
   static_cast<SqliteCheckpointer*>(checkpointer)->Request(pages);
   return SQLITE_OK;

@@ -16,7 +16,9 @@
 // (PASSIVE: it blocks no reader or writer, and copies the bulk, fsync included), then,
 // when commits went on meanwhile, once more holding `write_lock` for the few pages they
 // added, so that the checkpoint completes and the next writer starts the log afresh (a
-// log that never completes a checkpoint grows without bound).
+// log that never completes a checkpoint grows without bound). The log is as long as
+// what is committed while the thread waits for a CPU: a few thousand pages under load,
+// more on a starved machine; `journal_size_limit` gives the space back after a burst.
 //
 //   SqliteCheckpointer checkpointer(options, &write_lock);   // its thread starts here
 //   SqliteConnection conn(options, tracer, instruments, &write_lock, &checkpointer);

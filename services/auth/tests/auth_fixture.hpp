@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vigil/http/middleware/errors.hpp>
@@ -36,7 +37,6 @@ using test_support::TempDir;
 
 inline constexpr std::int64_t kStart = 1'800'000'000;
 inline constexpr char kSecret[] = "identity-secret-for-the-auth-tests-0123456789";
-
 
 inline telemetry::TelemetryOptions TelemetryTo(const std::filesystem::path& log_file) {
   telemetry::TelemetryOptions o;
@@ -94,21 +94,25 @@ inline AuthOptions CheapOptions(std::atomic<std::int64_t>& clock) {
 
 using Response = http::testing::ClientResponse;
 
-// One auth "replica": its own telemetry, runtime and database pool on `database`.
+// One auth "replica": its own telemetry, runtime and database pool on `database`; with
+// `purges`, the retention purge runs on its runtime on that schedule, as in vigil-auth.
 class AuthServer {
  public:
-  AuthServer(const TestDatabase& database, AuthOptions options)
+  AuthServer(const TestDatabase& database, AuthOptions options,
+             std::optional<PurgeSchedule> purges = std::nullopt)
       : log_file_(database.dir() / ("log-" + std::to_string(next_log_++) + ".jsonl")),
         telemetry_(TelemetryTo(log_file_)),
         identity_(kSecret),
         server_(
-            [this, &database, options = std::move(options)](http::Runtime& runtime,
-                                                            http::Routes& routes) mutable {
+            [this, &database, options = std::move(options), purges](http::Runtime& runtime,
+                                                                    http::Routes& routes) mutable {
               auto host = std::make_shared<service::ServiceHost>(Definition(), telemetry_, runtime,
                                                                  identity_);
               auto& db = host->Own(storage::Database::Open(database.options(), telemetry_));
               db.Migrate("auth", Migrations());
+              db_ = &db;
               auth_ = &InstallAuth(*host, db, std::move(options));
+              if (purges) StartPurges(*host, *auth_, *purges);
               routes = host->TakeRoutes();
               return std::shared_ptr<void>(host);
             },
@@ -154,6 +158,8 @@ class AuthServer {
 
   const service::IdentitySigner& identity() const { return identity_; }
   AuthService& auth() { return *auth_; }
+  // The replica's own pool on the test database, for looking at and arranging rows.
+  storage::Database& db() { return *db_; }
 
  private:
   http::Pipeline Pipeline() {
@@ -169,6 +175,7 @@ class AuthServer {
   telemetry::Telemetry telemetry_;
   service::IdentitySigner identity_;
   AuthService* auth_ = nullptr;
+  storage::Database* db_ = nullptr;
   http::testing::RunningServer server_;
 };
 

@@ -35,17 +35,23 @@ VIGIL_DB_MAX_WAITING, and the telemetry variables (VIGIL_LOG_LEVEL, VIGIL_TRACES
 OTEL_*). docs/operations.md lists them all.
 )";
 
-// Every few seconds, hands memory freed inside the allocator's arenas back to the system
-// (glibc only returns the top of each heap by itself), so that a service that served a
-// burst returns to its idle footprint. Costs microseconds when there is nothing to trim.
+// Hands memory freed inside the allocator's arenas back to the system (glibc only
+// returns the top of each heap by itself), so that a service that served a burst returns
+// to its idle footprint. Costs microseconds when there is nothing to trim.
 asio::awaitable<void> TrimFreedMemory() {
+  malloc_trim(0);
+  co_return;
+}
+
+asio::awaitable<void> RunEvery(Schedule schedule, const http::Health& health,
+                               std::function<asio::awaitable<void>()> task) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  for (;;) {
-    timer.expires_after(std::chrono::seconds(10));
+  for (auto delay = schedule.first_delay;; delay = schedule.period) {
+    timer.expires_after(delay);
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;
-    malloc_trim(0);
+    if (ec || health.shutting_down()) co_return;
+    co_await task();
   }
 }
 
@@ -85,6 +91,13 @@ storage::Database& ServiceHost::OpenDatabase(std::span<const storage::Migration>
   db.Migrate(definition_.name, migrations);
   health_.AddCheck("database", [&db] { return db.Healthy(); });
   return db;
+}
+
+void ServiceHost::Every(Schedule schedule, std::function<asio::awaitable<void>()> task) {
+  // Nothing but Runtime::Stop() ends it otherwise, and a timer wait does not keep a
+  // stopped runtime alive.
+  asio::co_spawn(runtime_.context(0), RunEvery(schedule, health_, std::move(task)),
+                 asio::detached);
 }
 
 ServiceHost::~ServiceHost() {
@@ -199,7 +212,7 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
     telemetry.log().Info("starting", {{"server.port", static_cast<std::int64_t>(public_options.port)},
                                       {"admin.port", static_cast<std::int64_t>(admin_options.port)},
                                       {"workers", static_cast<std::int64_t>(workers)}});
-    asio::co_spawn(runtime.context(0), TrimFreedMemory(), asio::detached);
+    host->Every({std::chrono::seconds(10), std::chrono::seconds(10)}, TrimFreedMemory);
     // Destruction runs backwards: the listeners go before the host's objects (databases,
     // clients) that their handlers use.
     return runtime.RunUntilSignal({&server, &admin}, host->health(), telemetry);

@@ -13,6 +13,7 @@
 
 #include "proxy.hpp"
 #include "test_server.hpp"
+#include "text_checks.hpp"
 
 namespace vigil::gateway {
 namespace {
@@ -102,9 +103,7 @@ std::string Get(std::string_view target, std::string_view extra = {}) {
   return "GET " + std::string(target) + " HTTP/1.1\r\nHost: gw\r\n" + std::string(extra) + "\r\n";
 }
 
-bool Has(const std::string& text, std::string_view needle) {
-  return text.find(needle) != std::string::npos;
-}
+using test_support::Has;
 
 TEST(ProxyTest, ForwardsWithRewrittenTargetAndProxyHeaders) {
   Fixture f;

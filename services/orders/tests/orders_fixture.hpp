@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -58,7 +59,6 @@ inline constexpr std::string_view kSecret = "orders-test-secret-orders-test-secr
 inline constexpr std::string_view kItemA = "0193a1c2d3e4aaaaaaaaaaaaaaaa";
 inline constexpr std::string_view kItemB = "0193a1c2d3e4bbbbbbbbbbbbbbbb";
 inline constexpr std::string_view kItemC = "0193a1c2d3e4cccccccccccccccc";
-
 
 // The catalog's side of reservations, as its contract states it.
 class FakeCatalog {
@@ -227,8 +227,11 @@ class FakeCatalog {
 
 struct FixtureOptions {
   // Empty: the stand-in catalog.
-  std::string catalog_url;
+  std::string catalog_url = {};
   std::chrono::milliseconds catalog_timeout{10000};
+  std::chrono::seconds idempotency_ttl = OrderStore::kDefaultIdempotencyTtl;
+  // Set: the retention purge runs on the service's runtime on this schedule.
+  std::optional<PurgeSchedule> purges = std::nullopt;
 };
 
 // The orders service on its own Runtime, SQLite under a temporary directory, logs in a
@@ -253,8 +256,11 @@ class OrdersFixture {
               auto& client =
                   host->Make<http::Client>(upstream, telemetry_.tracer(),
                                            host->client_instruments(), options.catalog_timeout);
-              auto& api = host->Make<OrdersService>(*db_, client, host->identity(), telemetry_);
+              auto& api = host->Make<OrdersService>(*db_, client, host->identity(), telemetry_,
+                                                    options.idempotency_ttl);
               api.AddRoutes(*host);
+              if (options.purges) StartPurges(*host, api, *options.purges);
+              api_ = &api;
               routes = host->TakeRoutes();
               return host;
             },
@@ -310,6 +316,8 @@ class OrdersFixture {
     return text.str();
   }
   const service::IdentitySigner& signer() const { return signer_; }
+  OrdersService& api() { return *api_; }
+  storage::Database& db() { return *db_; }
 
  private:
   static tel::TelemetryOptions MakeTelemetryOptions(const TempDir& dir) {
@@ -361,6 +369,7 @@ class OrdersFixture {
 
  private:
   std::unique_ptr<storage::Database> db_;
+  OrdersService* api_ = nullptr;
   RunningServer server_;
 };
 

@@ -20,6 +20,8 @@
 // to use from every worker.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -53,6 +55,13 @@ std::string_view PlatformVersion() noexcept;
 // goes back to the system instead of staying resident. RunService calls it first thing.
 void LimitRetainedMemory() noexcept;
 
+// When periodic upkeep runs (ServiceHost::Every): once `first_delay` after the call,
+// then every `period` after the previous run ended.
+struct Schedule {
+  std::chrono::milliseconds first_delay;
+  std::chrono::milliseconds period;
+};
+
 class ServiceHost {
  public:
   // `listing_routes`: the program only prints its routes (--routes), so nothing it sets
@@ -79,6 +88,12 @@ class ServiceHost {
   // answers 503 (the database is down or saturated), not 500.
   void Route(std::string_view method, std::string_view pattern, http::Handler handler,
              http::RouteOptions options = {});
+
+  // Runs `task` on the runtime's first worker on `schedule` (one run at a time) until
+  // shutdown begins or the runtime stops; a run in progress then is abandoned with the
+  // runtime's other work. `task` must not throw; whatever it uses must outlive the
+  // runtime's last run (objects the host owns do).
+  void Every(Schedule schedule, std::function<boost::asio::awaitable<void>()> task);
 
   // Keeps `object` alive until the service has stopped; returns it.
   template <typename T>
