@@ -12,6 +12,14 @@
 //   Encode(p, size, ...); ring->Commit();
 //   ring->Consume([&](const char* rec, std::size_t) { formatter.Format(rec, out); });
 //
+// Cache lines: once the consumer has read a line it never reads it again, and the next
+// to touch it is the producer, writing, one lap later. If the consumer's core still holds
+// a copy then, each of the producer's stores to that line waits for the copy to be
+// invalidated across cores (a lap of the default 1 MiB ring is short enough for the copies
+// to survive in the consumer's L2; see docs/performance.md). So the consumer
+// evicts the lines it has finished with (CLFLUSHOPT, where the CPU has it) before it hands
+// the space back: the producer then finds them in no other core's cache.
+//
 // Lifetime: two references, the producing thread's and the logger's. The thread drops
 // its own when it exits (after marking the ring producer_gone, so the backend drains and
 // unlinks it) or when it notices the logger is gone; the logger drops its own when it
@@ -29,9 +37,42 @@
 #include <cstring>
 #include <new>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
 #include "log/record.hpp"
 
 namespace vigil::telemetry::log_internal {
+
+// Whether the CPU has CLFLUSHOPT (CPUID leaf 7, EBX bit 23).
+inline bool CpuHasClflushopt() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = [] {
+    unsigned eax = 0;
+    unsigned ebx = 0;
+    unsigned ecx = 0;
+    unsigned edx = 0;
+    return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0 && (ebx & (1u << 23)) != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+// Evicts the lines [begin, end) of `data` (offsets in a ring of mask + 1 bytes, 64-byte
+// aligned) from every cache. Only call where CpuHasClflushopt().
+#if defined(__x86_64__) || defined(__i386__)
+[[gnu::target("clflushopt")]] inline void EvictLines(char* data, std::size_t mask,
+                                                     std::uint64_t begin,
+                                                     std::uint64_t end) noexcept {
+  for (; begin < end; begin += 64) _mm_clflushopt(data + (static_cast<std::size_t>(begin) & mask));
+}
+#else
+inline void EvictLines(char*, std::size_t, std::uint64_t, std::uint64_t) noexcept {}
+#endif
 
 class Ring {
  public:
@@ -122,11 +163,15 @@ class Ring {
       if (static_cast<std::uint8_t>(p[4]) == kRecordLine) fn(p, static_cast<std::size_t>(size));
       tail += size;
       if (tail - released >= 64 * 1024) {
+        EvictConsumedLines(tail);
         tail_.store(tail, std::memory_order_release);
         released = tail;
       }
     }
-    if (tail != start) tail_.store(tail, std::memory_order_release);
+    if (tail != start) {
+      EvictConsumedLines(tail);
+      tail_.store(tail, std::memory_order_release);
+    }
     return static_cast<std::size_t>(tail - start);
   }
 
@@ -161,10 +206,23 @@ class Ring {
         cap_(capacity),
         mask_(capacity - 1),
         max_record_(capacity / 2),
-        logger_id_(logger_id) {}
+        logger_id_(logger_id),
+        evict_lines_(CpuHasClflushopt()) {}
   ~Ring() {
     if (data_ != nullptr) ::operator delete (data_, std::align_val_t{64});
   }
+
+  // Evicts every line wholly below `tail` not evicted yet. The line holding `tail` itself
+  // may be the one the producer is writing, so it waits for the next pass.
+  void EvictConsumedLines(std::uint64_t tail) noexcept {
+    if (!evict_lines_) return;
+    const std::uint64_t end = tail & ~std::uint64_t{kLine - 1};
+    // At most one lap: the producer is never more than the capacity ahead.
+    EvictLines(data_, mask_, evicted_, end);
+    evicted_ = end;
+  }
+
+  static constexpr std::size_t kLine = 64;
 
   // Read-only after construction (apart from FreeBuffer at the very end).
   alignas(64) char* data_;
@@ -172,6 +230,7 @@ class Ring {
   const std::size_t mask_;
   const std::size_t max_record_;
   const std::uint64_t logger_id_;
+  const bool evict_lines_;
 
   // Producer-private.
   alignas(64) std::uint64_t head_local_ = 0;
@@ -182,6 +241,9 @@ class Ring {
 
   alignas(64) std::atomic<std::uint64_t> head_{0};
   alignas(64) std::atomic<std::uint64_t> tail_{0};
+  // Consumer-private, beside the consumer's other line: lines below this position have
+  // been evicted.
+  std::uint64_t evicted_ = 0;
 
   alignas(64) std::atomic<int> refs_{2};
   std::atomic<bool> producer_gone_{false};
