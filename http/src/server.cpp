@@ -1,3 +1,5 @@
+#include <pthread.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -9,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <csignal>
+#include <string>
 #include <system_error>
 #include <vigil/http/server.hpp>
 #include <vigil/telemetry/env.hpp>
@@ -158,7 +161,13 @@ void Runtime::Run() {
   guards.reserve(contexts_.size());
   for (auto& c : contexts_) guards.push_back(asio::make_work_guard(*c));
   for (std::size_t i = 1; i < contexts_.size(); ++i) {
-    threads_.emplace_back([this, i] { contexts_[i]->run(); });
+    threads_.emplace_back([this, i] {
+      // For top -H, perf, gdb; named before it runs anything. Worker 0 is the calling
+      // thread, whose name ps and pgrep show for the whole process: it keeps it.
+      const std::string name = "vigil-http-" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.c_str());
+      contexts_[i]->run();
+    });
   }
   contexts_[0]->run();
   for (auto& t : threads_) t.join();

@@ -1,7 +1,9 @@
 // The server end to end in one process: real sockets on loopback, exact bytes in, the
 // response as parsed by Beast out. Runs under ASan+UBSan with the other unit tests.
 #include <gtest/gtest.h>
+#include <pthread.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -9,6 +11,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <sstream>
 #include <vector>
@@ -130,6 +133,23 @@ struct FullPipeline {
 
 std::string Get(std::string_view target, std::string_view extra = {}) {
   return "GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n" + std::string(extra) + "\r\n";
+}
+
+TEST(RuntimeTest, WorkerThreadsAreNamedForTheToolsThatListThreads) {
+  Runtime runtime(3);
+  std::promise<std::string> names[2];
+  for (std::size_t i = 1; i <= 2; ++i) {
+    boost::asio::post(runtime.context(i), [&names, i] {
+      char name[16] = {};
+      pthread_getname_np(pthread_self(), name, sizeof name);
+      names[i - 1].set_value(name);
+    });
+  }
+  std::thread run([&runtime] { runtime.Run(); });
+  EXPECT_EQ(names[0].get_future().get(), "vigil-http-1");
+  EXPECT_EQ(names[1].get_future().get(), "vigil-http-2");
+  runtime.Stop();
+  run.join();
 }
 
 TEST(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {

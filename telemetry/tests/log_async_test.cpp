@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "temp_dir.hpp"
+#include "thread_names.hpp"
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -138,6 +139,19 @@ LoggerOptions Options(int fd) {
 std::string Str(const JsonLine& line, std::string_view key) {
   const auto* v = line.Find(key);
   return v == nullptr ? std::string("<missing>") : v->text;
+}
+
+TEST(LogAsync, TheBackendThreadIsNamed) {
+  const auto count = [] { return test_support::ThreadsNamed("vigil-log"); };
+  const auto before = count();
+  {
+    LoggerOptions o;
+    o.file_path = "/dev/null";
+    o.handle_signals = false;
+    Logger log(o);
+    EXPECT_EQ(count(), before + 1);
+  }
+  EXPECT_EQ(count(), before);
 }
 
 TEST(LogAsync, FlushReturnsAfterEveryEarlierLineIsWritten) {

@@ -16,6 +16,7 @@
 #include <vigil/telemetry/trace_processor.hpp>
 
 #include "test_env.hpp"
+#include "thread_names.hpp"
 #include "trace/record_pool.hpp"
 
 namespace vigil::telemetry {
@@ -178,6 +179,17 @@ TEST(BatchSpanProcessorTest, ExportsEverythingUnderNormalLoad) {
   std::lock_guard lock(state.mu);
   EXPECT_EQ(state.largest_batch, 512u);
   EXPECT_EQ(state.batches, static_cast<std::size_t>(2 * kBursts));
+}
+
+TEST(BatchSpanProcessorTest, TheWorkerThreadIsNamed) {
+  CountingExporter::State state;
+  const long before = test_support::ThreadsNamed("vigil-spans");
+  {
+    BatchSpanProcessor processor(std::make_unique<CountingExporter>(&state),
+                                 Options(2048, 512, 1h));
+    EXPECT_EQ(test_support::ThreadsNamed("vigil-spans"), before + 1);
+  }
+  EXPECT_EQ(test_support::ThreadsNamed("vigil-spans"), before);
 }
 
 TEST(BatchSpanProcessorTest, ManyProducerThreads) {

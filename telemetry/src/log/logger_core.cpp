@@ -62,6 +62,7 @@ LoggerCore::LoggerCore(const LoggerOptions& options, std::uint64_t id,
     // The new thread inherits the blocked mask; the constructing thread gets its own back.
     BlockAsyncSignals block;
     backend_ = std::thread([this] { Run(); });
+    pthread_setname_np(backend_.native_handle(), "vigil-log");  // for top -H, perf, gdb
   }
   RegisterLive(this);
 }
