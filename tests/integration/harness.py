@@ -4,6 +4,7 @@ always stopped, readiness polling with deadlines, and small HTTP helpers.
 Every wait here polls a condition with a deadline; nothing sleeps in the hope that a
 process is ready."""
 
+import atexit
 import json
 import os
 import re
@@ -19,6 +20,13 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+# SIGTERM (a CI runner's or `timeout`'s) unwinds like Ctrl-C, and the sandboxes still open
+# when the interpreter exits are closed (see Sandbox), so the child processes are stopped
+# instead of being left running. A handler the importing program set itself is kept.
+if (threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 BUILD_DIR = Path(os.environ.get("VIGIL_BUILD_DIR",
                                 Path(__file__).resolve().parents[2] / "build" / "release"))
@@ -100,11 +108,16 @@ class Process:
 
 
 class Sandbox:
-    """A temporary directory plus the processes started in it, all cleaned up."""
+    """A temporary directory plus the processes started in it, all cleaned up: by close(),
+    or at interpreter exit for one still open (a run interrupted by Ctrl-C or SIGTERM skips
+    unittest's tearDown)."""
+
+    _open = set()
 
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="vigil-it-"))
         self.processes = []
+        Sandbox._open.add(self)
 
     def start(self, argv, name, env=None):
         p = Process(argv, self.dir, name, env)
@@ -112,12 +125,21 @@ class Sandbox:
         return p
 
     def close(self):
+        if self not in Sandbox._open:
+            return
+        Sandbox._open.discard(self)
         for p in reversed(self.processes):
             p.stop(getattr(p, "stop_signal", signal.SIGTERM))
         if os.environ.get("VIGIL_KEEP_TEST_DIRS"):
             print(f"kept {self.dir}")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@atexit.register
+def _close_open_sandboxes():
+    for sandbox in list(Sandbox._open):
+        sandbox.close()
 
 
 def start_demo(sandbox, env=None, name="demo"):
