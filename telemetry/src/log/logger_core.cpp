@@ -234,7 +234,6 @@ void LoggerCore::Unlink(Ring* prev, Ring* ring) noexcept {
 
 void LoggerCore::Run() noexcept {
   std::uint32_t hup_seen = HupGeneration();
-  auto idle_sleep = kMinIdleSleep;
   std::chrono::microseconds idle_for{0};  // since the last pass that found a line
   for (;;) {
     std::uint64_t flush_ticket;
@@ -277,14 +276,11 @@ void LoggerCore::Run() noexcept {
     }
     // A busy pass is relative to the ring size, so that small rings are not left to fill
     // while the backend naps.
-    if (consumed >= std::min(kBusyPassBytes, ring_capacity_ / 4) || stopping) {
-      idle_sleep = kMinIdleSleep;
+    if (consumed != 0 || stopping) {
       idle_for = std::chrono::microseconds{0};
-      continue;
     }
-    if (consumed != 0) {
-      idle_sleep = kMinIdleSleep;
-      idle_for = std::chrono::microseconds{0};
+    if (consumed >= std::min(kBusyPassBytes, ring_capacity_ / 4) || stopping) {
+      continue;
     }
 
     std::unique_lock<std::mutex> lock(mu_);
@@ -298,12 +294,11 @@ void LoggerCore::Run() noexcept {
         wake_cv_.wait_for(lock, kDeepSleep, work);
         backend_asleep_->store(false, std::memory_order_relaxed);
       } else {
-        wake_cv_.wait_for(lock, idle_sleep, work);
+        wake_cv_.wait_for(lock, kIdleSleep, work);
       }
       sleeping_.store(false, std::memory_order_relaxed);
       if (consumed == 0) {
-        idle_for += idle_sleep;
-        idle_sleep = std::min(idle_sleep * 2, kMaxIdleSleep);
+        idle_for += kIdleSleep;
       }
     }
   }

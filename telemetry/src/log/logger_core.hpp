@@ -3,10 +3,11 @@
 // Producers reach it through Logger::Write (logger.cpp), which finds the calling
 // thread's ring and registers new rings here. The backend thread repeatedly takes the
 // drain lock, formats everything the rings hold into the OutBuffer and writes the batch.
-// It goes straight on while passes find a lot (kBusyPassBytes), otherwise it sleeps:
-// 1 ms after a light pass, doubling up to 5 ms while passes find nothing, so the
-// backend does not chase a producer line by line (which would bounce the cache lines
-// they share). After kDeepSleepAfter without a line it sleeps kDeepSleep at a time and
+// It goes straight on while passes find a lot (kBusyPassBytes), otherwise it sleeps
+// kIdleSleep, so the backend does not chase a producer line by line (which would bounce
+// the cache lines they share) and a steady trickle of lines (an access log) costs it a
+// couple of hundred wake-ups a second, not one per line: on a machine whose cores the
+// service shares, each wake-up can preempt a request. After kDeepSleepAfter without a line it sleeps kDeepSleep at a time and
 // raises the logger's `backend_asleep` flag, which the next log call sees (it shares a
 // cache line with the level) and answers with a wake-up: an idle service costs a few
 // wake-ups a second, and a lone line after a quiet spell is written at once. Producers
@@ -48,11 +49,10 @@ namespace vigil::telemetry::log_internal {
 class LoggerCore {
  public:
   static constexpr std::size_t kOutBufferSize = 256 * 1024;
-  // Long enough that a steady trickle of lines (a service's access log) costs the
-  // backend a thousand wake-ups a second at most, short enough that a 1 MiB ring holds
-  // what arrives meanwhile at hundreds of MB/s.
-  static constexpr std::chrono::microseconds kMinIdleSleep{1000};
-  static constexpr std::chrono::microseconds kMaxIdleSleep{5000};
+  // The delay a line may wait for its write, and the backend's wake-ups a second under a
+  // steady trickle (200). A 1 MiB ring holds what arrives meanwhile up to ~100 MB/s;
+  // beyond that, or with a smaller ring, the producer wakes the backend at half full.
+  static constexpr std::chrono::microseconds kIdleSleep{5000};
   static constexpr std::chrono::milliseconds kDeepSleepAfter{50};
   static constexpr std::chrono::milliseconds kDeepSleep{250};
   static constexpr std::size_t kBusyPassBytes = 64 * 1024;
