@@ -2,12 +2,8 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
-#include <vigil/http/middleware/access_log.hpp>
-#include <vigil/http/middleware/errors.hpp>
-#include <vigil/http/middleware/metrics.hpp>
-#include <vigil/http/middleware/request_id.hpp>
-#include <vigil/http/middleware/tracing.hpp>
 #include <vigil/http/server.hpp>
+#include <vigil/service/service.hpp>
 #include <vigil/telemetry/telemetry.hpp>
 
 #include "auth.hpp"
@@ -103,16 +99,10 @@ int main(int argc, char** argv) {
     gateway::Proxy proxy(runtime, config, telemetry, pool_options,
                          auth_options.enabled ? &auth : nullptr);
 
-    http::Pipeline pipeline;
-    pipeline.Add<http::RequestIdMiddleware>();
-    pipeline.Add<http::TracingMiddleware>(telemetry.tracer());
-    pipeline.Add<http::MetricsMiddleware>(telemetry.metrics());
-    if (access_log) pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
-    pipeline.Add<http::ErrorMiddleware>(telemetry.log());
-
     http::Routes routes;
     proxy.AddRoutes(routes);
-    http::Server server(runtime, public_options, std::move(routes), std::move(pipeline));
+    http::Server server(runtime, public_options, std::move(routes),
+                        vigil::service::StandardPipeline(telemetry, access_log, nullptr));
     http::Health health;
     http::Server admin(runtime, admin_options, http::AdminRoutes(telemetry, health), http::Pipeline{});
     for (const auto& r : config.routes) {

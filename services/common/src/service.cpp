@@ -129,6 +129,20 @@ void ServiceHost::Route(std::string_view method, std::string_view pattern, http:
       options);
 }
 
+http::Pipeline StandardPipeline(telemetry::Telemetry& telemetry, bool access_log,
+                                const http::CompressionOptions* compression) {
+  http::Pipeline pipeline;
+  pipeline.Add<http::RequestIdMiddleware>();
+  pipeline.Add<http::TracingMiddleware>(telemetry.tracer());
+  pipeline.Add<http::MetricsMiddleware>(telemetry.metrics());
+  if (access_log) pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
+  if (compression != nullptr) {
+    pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(), *compression);
+  }
+  pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+  return pipeline;
+}
+
 http::UpstreamAddress UpstreamFromEnv(const char* variable, std::string_view fallback) {
   const std::string url = telemetry::env::String(variable, fallback);
   try {
@@ -197,16 +211,8 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
       return 0;
     }
 
-    http::Pipeline pipeline;
-    pipeline.Add<http::RequestIdMiddleware>();
-    pipeline.Add<http::TracingMiddleware>(telemetry.tracer());
-    pipeline.Add<http::MetricsMiddleware>(telemetry.metrics());
-    if (access_log) pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
-    // After hooks run in reverse: errors become responses first, then they are compressed.
-    pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(), compression);
-    pipeline.Add<http::ErrorMiddleware>(telemetry.log());
-
-    http::Server server(runtime, public_options, host->TakeRoutes(), std::move(pipeline));
+    http::Server server(runtime, public_options, host->TakeRoutes(),
+                        StandardPipeline(telemetry, access_log, &compression));
     http::Server admin(runtime, admin_options, http::AdminRoutes(telemetry, host->health()),
                        http::Pipeline{});
     telemetry.log().Info("starting", {{"server.port", static_cast<std::int64_t>(public_options.port)},

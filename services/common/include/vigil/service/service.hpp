@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 #include <vigil/http/client.hpp>
+#include <vigil/http/middleware/compression.hpp>
 #include <vigil/http/server.hpp>
 #include <vigil/service/blocking.hpp>
 #include <vigil/service/identity.hpp>
@@ -54,6 +55,13 @@ std::string_view PlatformVersion() noexcept;
 // Tunes the allocator so that memory freed after a burst (password hashes, large bodies)
 // goes back to the system instead of staying resident. RunService calls it first thing.
 void LimitRetainedMemory() noexcept;
+
+// The middleware of every public listener, in order: request id, tracing, RED metrics,
+// the access log (when `access_log`, i.e. VIGIL_ACCESS_LOG), compression (when given; the
+// gateway streams bodies and compresses nothing), errors. After hooks run in reverse, so
+// errors become responses first, then they are compressed, logged and counted.
+http::Pipeline StandardPipeline(telemetry::Telemetry& telemetry, bool access_log,
+                                const http::CompressionOptions* compression);
 
 // When periodic upkeep runs (ServiceHost::Every): once `first_delay` after the call,
 // then every `period` after the previous run ended.
