@@ -31,6 +31,9 @@ const storage::Statement kFindUserByEmail{"SELECT id, password_hash FROM users W
 const storage::Statement kFindUserById{"SELECT id, email FROM users WHERE id = $1"};
 const storage::Statement kInsertUser{
     "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)"};
+// Compare-and-set: a password changed since the login read the row is not overwritten.
+const storage::Statement kRehashUser{
+    "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3"};
 const storage::Statement kInsertRefreshToken{
     "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, used_at, revoked_at) "
     "VALUES ($1, $2, $3, $4, NULL, NULL)"};
@@ -160,7 +163,11 @@ AuthService::AuthService(storage::Database& db, service::BlockingPool& blocking,
           "Refresh tokens deleted by the retention purge (families expired for an hour).")),
       purged_signing_keys_(telemetry.metrics().AddCounter(
           "vigil_auth_signing_keys_purged_total",
-          "Signing keys deleted by the retention purge (no longer published).")) {
+          "Signing keys deleted by the retention purge (no longer published).")),
+      rehashed_(telemetry.metrics().AddCounter(
+          "vigil_auth_password_rehashed_total",
+          "Password hashes replaced at login because they were made at another argon2id "
+          "cost.")) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
 }
 
@@ -192,8 +199,8 @@ boost::asio::awaitable<std::string> AuthService::Hash(http::Exchange& ex, std::s
   });
 }
 
-boost::asio::awaitable<bool> AuthService::Verify(http::Exchange& ex, std::string hash,
-                                                 std::string password) {
+boost::asio::awaitable<bool> AuthService::Verify(http::Exchange& ex, const std::string& hash,
+                                                 const std::string& password) {
   const telemetry::SpanContext span = ex.context().span;
   co_return co_await blocking_.Run([this, &hash, &password, span] {
     const auto start = std::chrono::steady_clock::now();
@@ -202,6 +209,25 @@ boost::asio::awaitable<bool> AuthService::Verify(http::Exchange& ex, std::string
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), span);
     return ok;
   });
+}
+
+boost::asio::awaitable<void> AuthService::Rehash(http::Exchange& ex, const std::string& user_id,
+                                                 const std::string& old_hash,
+                                                 std::string password) {
+  std::string failure;
+  try {
+    const std::string hash = co_await Hash(ex, std::move(password));
+    co_await db_.Transact(ex.context(), [&](storage::Session& s) {
+      s.Query(kRehashUser, {hash, user_id, old_hash});
+    });
+    rehashed_.Inc();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) {
+    // The old hash still verifies: the next login tries again.
+    log_.Warn(ex.context(), "password rehash failed", {{"error.message", failure}});
+  }
 }
 
 void AuthService::RespondTokens(http::Exchange& ex, const SigningKeys::Snapshot& keys,
@@ -267,13 +293,17 @@ boost::asio::awaitable<void> AuthService::Login(http::Exchange& ex) {
   });
   // An unknown email still pays for one verification, against a hash nobody knows the
   // password of, so that the answer takes as long as for a wrong password.
-  std::string hash = user ? std::string(user->Text(1)) : DummyHash();
-  const bool verified = co_await Verify(ex, std::move(hash), std::move(password));
+  const std::string hash = user ? std::string(user->Text(1)) : DummyHash();
+  const bool verified = co_await Verify(ex, hash, password);
   if (!verified || !user) {
     login_failure_.Inc();
     throw http::HttpError(401, std::string(kBadCredentials));
   }
   const std::string user_id(user->Text(0));
+  // Once per account after the cost changes (a release that raises kPasswordParams).
+  if (service::PasswordNeedsRehash(hash, options_.password)) {
+    co_await Rehash(ex, user_id, hash, std::move(password));
+  }
   const auto keys = co_await keys_.Current(ex.context());
   const NewRefreshToken refresh = MakeRefreshToken();
   const std::string family_id = service::NewId();

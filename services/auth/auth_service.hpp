@@ -103,7 +103,13 @@ class AuthService {
  private:
   // Runs argon2id on the blocking pool and records its duration.
   boost::asio::awaitable<std::string> Hash(http::Exchange& ex, std::string password);
-  boost::asio::awaitable<bool> Verify(http::Exchange& ex, std::string hash, std::string password);
+  boost::asio::awaitable<bool> Verify(http::Exchange& ex, const std::string& hash,
+                                      const std::string& password);
+  // Replaces `old_hash` (verified, made at another cost) by a hash at options_.password,
+  // unless the password changed meanwhile. A failure is logged, never thrown: the login
+  // it follows has succeeded.
+  boost::asio::awaitable<void> Rehash(http::Exchange& ex, const std::string& user_id,
+                                      const std::string& old_hash, std::string password);
   // Signs an access token for `user_id` with `keys`' signer and answers 200 with it and
   // `refresh_token`.
   void RespondTokens(http::Exchange& ex, const SigningKeys::Snapshot& keys,
@@ -121,6 +127,7 @@ class AuthService {
   telemetry::Histogram& hash_seconds_;
   telemetry::Counter& purged_refresh_tokens_;
   telemetry::Counter& purged_signing_keys_;
+  telemetry::Counter& rehashed_;
   std::string dummy_hash_;  // set by Prepare() when options_.password is not the default
 };
 

@@ -2,6 +2,7 @@
 #include <thread>
 
 #include "auth_fixture.hpp"
+#include "text_checks.hpp"
 
 namespace vigil::auth::testing {
 namespace {
@@ -320,6 +321,48 @@ TEST(AuthReplicasTest, KeysRotateAndOldTokensStayVerifiable) {
   EXPECT_EQ(late.Find(first_kid), nullptr);
   EXPECT_NE(late.Find(second_kid), nullptr);
   EXPECT_EQ(std::get<service::JwtError>(verify(first, late)), service::JwtError::kUnknownKey);
+}
+
+TEST(AuthReplicasTest, ALoginMovesTheHashToTheCurrentCostOnce) {
+  TestDatabase database;
+  std::atomic<std::int64_t> now{kStart};
+  AuthOptions old_cost = CheapOptions(now);  // m=8 KiB, t=1
+  AuthOptions new_cost = CheapOptions(now);
+  new_cost.password.opslimit = 2;
+  static const storage::Statement kHashOf{"SELECT password_hash FROM users WHERE email = $1"};
+  auto stored_hash = [](AuthServer& server) {
+    return server.db().TransactBlocking({}, [](storage::Session& s) {
+      return std::string(s.Query(kHashOf, {std::string("ivan@example.com")}).FirstRow()->Text(0));
+    });
+  };
+  auto rehashed = [](AuthServer& server) {
+    return test_support::Has(server.Metrics(), "vigil_auth_password_rehashed_total 1\n");
+  };
+
+  AuthServer before(database, old_cost);
+  ASSERT_EQ(before.Post("/register", Credentials("ivan@example.com", "correct horse")).result_int(),
+            201u);
+  const std::string old_hash = stored_hash(before);
+  EXPECT_TRUE(old_hash.starts_with("$argon2id$v=19$m=8,t=1,p=1$")) << old_hash;
+
+  // A release with a higher cost: a wrong password changes nothing, the right one logs in
+  // and leaves a hash at the new cost that still takes the same password.
+  AuthServer after(database, new_cost);
+  EXPECT_EQ(after.Post("/login", Credentials("ivan@example.com", "wrong horse")).result_int(),
+            401u);
+  EXPECT_EQ(stored_hash(after), old_hash);
+  EXPECT_EQ(after.Post("/login", Credentials("ivan@example.com", "correct horse")).result_int(),
+            200u);
+  const std::string new_hash = stored_hash(after);
+  EXPECT_TRUE(new_hash.starts_with("$argon2id$v=19$m=8,t=2,p=1$")) << new_hash;
+  EXPECT_TRUE(rehashed(after)) << after.Metrics();
+  EXPECT_TRUE(service::VerifyPassword(new_hash, "correct horse"));
+
+  // At the current cost already: the next login leaves it alone.
+  EXPECT_EQ(after.Post("/login", Credentials("ivan@example.com", "correct horse")).result_int(),
+            200u);
+  EXPECT_EQ(stored_hash(after), new_hash);
+  EXPECT_TRUE(rehashed(after)) << "still one rehash";
 }
 
 TEST(AuthHelpersTest, EmailNormalisationAndValidation) {

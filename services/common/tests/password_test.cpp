@@ -45,6 +45,20 @@ TEST(PasswordTest, MalformedHashesAreFalse) {
   }
 }
 
+TEST(PasswordTest, AHashAtOtherParametersNeedsARehash) {
+  const PasswordParams cheap{1, 8 * 1024};
+  const PasswordParams dearer{2, 16 * 1024};
+  const std::string hash = HashPassword("pw", cheap);
+  EXPECT_FALSE(PasswordNeedsRehash(hash, cheap));
+  EXPECT_TRUE(PasswordNeedsRehash(hash, dearer));
+  EXPECT_TRUE(PasswordNeedsRehash(hash, PasswordParams{1, 16 * 1024}));  // memory only
+  EXPECT_TRUE(PasswordNeedsRehash(hash, PasswordParams{2, 8 * 1024}));   // iterations only
+  // Unreadable hashes cannot be kept either (VerifyPassword refuses them anyway).
+  EXPECT_TRUE(PasswordNeedsRehash("", cheap));
+  EXPECT_TRUE(PasswordNeedsRehash("$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA", cheap));
+  EXPECT_TRUE(PasswordNeedsRehash(std::string(hash).insert(3, 1, '\0'), cheap));
+}
+
 TEST(PasswordTest, DummyHashIsStableAndMatchesNothingGuessable) {
   const std::string& dummy = DummyPasswordHash();
   EXPECT_EQ(&dummy, &DummyPasswordHash());

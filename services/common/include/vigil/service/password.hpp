@@ -36,6 +36,11 @@ std::string HashPassword(std::string_view password, const PasswordParams& params
 // True when `password` matches `hash`; false on mismatch and on a malformed or non-argon2id hash.
 bool VerifyPassword(std::string_view hash, std::string_view password);
 
+// True when `hash` was not made at `params` (an older or different cost, or not an
+// argon2id hash at all). After a successful VerifyPassword, store HashPassword(password,
+// params) in its place: accounts then move to the current cost as their owners log in.
+bool PasswordNeedsRehash(std::string_view hash, const PasswordParams& params);
+
 // A valid hash (at kPasswordParams) of a random password, computed once on first use.
 // Verify against it when the user does not exist, so that path costs the same as a
 // wrong password. Call it once at start-up to pay the cost there.
