@@ -152,7 +152,7 @@ AuthService::AuthService(storage::Database& db, service::BlockingPool& blocking,
       identity_(identity),
       log_(telemetry.log()),
       options_(std::move(options)),
-      keys_(db, options_, telemetry.log()),
+      keys_(db, options_, identity.DeriveKey(SigningKeys::kStorageKeyPurpose), telemetry.log()),
       login_success_(Logins(telemetry.metrics()).WithLabels({"success"})),
       login_failure_(Logins(telemetry.metrics()).WithLabels({"failure"})),
       hash_seconds_(telemetry.metrics().AddHistogram(

@@ -25,49 +25,104 @@ const storage::Statement kPurgeKeys{
     "DELETE FROM signing_keys WHERE created_at < $1 "
     "AND created_at < (SELECT MAX(created_at) FROM signing_keys)"};
 
+using StorageKey = std::array<unsigned char, 32>;
+using SecretKey = std::array<unsigned char, 64>;
+
+constexpr std::string_view kSealedPrefix = "v1.";
+constexpr std::size_t kNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+constexpr std::size_t kTagSize = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+
+const unsigned char* Bytes(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+// "v1." + base64url(nonce | ciphertext and tag), bound to the row's kid.
+std::string Seal(const service::SigningKey& key, const StorageKey& storage_key) {
+  std::string sealed(kNonceSize + key.secret_key.size() + kTagSize, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(sealed.data());
+  randombytes_buf(out, kNonceSize);
+  unsigned long long written = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out + kNonceSize, &written, key.secret_key.data(),
+                                             key.secret_key.size(), Bytes(key.kid),
+                                             key.kid.size(), nullptr, out, storage_key.data());
+  return std::string(kSealedPrefix) + service::Base64UrlEncode(sealed);
+}
+
+enum class Opened { kOk, kMalformed, kWrongKey };
+
+// The secret key stored for `kid`: sealed, or plain base64url in rows written before keys
+// were encrypted.
+Opened Open(std::string_view stored, std::string_view kid, const StorageKey& storage_key,
+            SecretKey& out) {
+  if (!stored.starts_with(kSealedPrefix)) {
+    auto plain = service::Base64UrlDecode(stored);
+    if (!plain || plain->size() != out.size()) return Opened::kMalformed;
+    std::copy(plain->begin(), plain->end(), out.begin());
+    sodium_memzero(plain->data(), plain->size());
+    return Opened::kOk;
+  }
+  const auto sealed = service::Base64UrlDecode(stored.substr(kSealedPrefix.size()));
+  if (!sealed || sealed->size() != kNonceSize + out.size() + kTagSize) return Opened::kMalformed;
+  const unsigned char* in = Bytes(*sealed);
+  unsigned long long length = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(out.data(), &length, nullptr, in + kNonceSize,
+                                                 sealed->size() - kNonceSize, Bytes(kid),
+                                                 kid.size(), in, storage_key.data()) != 0) {
+    return Opened::kWrongKey;
+  }
+  return Opened::kOk;
+}
+
 struct Row {
   service::SigningKey key;
   std::int64_t created_at;
 };
 
-// Rows that do not decode (a truncated copy, a manual edit) are skipped rather than
-// failing every token request.
+// Rows that do not decode (a truncated copy, a manual edit) or do not decrypt (another
+// VIGIL_INTERNAL_SECRET) are skipped rather than failing every token request.
 std::vector<Row> SelectKeys(storage::Session& session, std::int64_t cutoff,
-                            telemetry::Logger& log) {
+                            const StorageKey& storage_key, telemetry::Logger& log) {
   std::vector<Row> rows;
   for (const storage::Row& row : session.Query(kSelectKeys, {cutoff}).rows) {
     const auto public_key = service::Base64UrlDecode(row.Text(1));
-    const auto secret_key = service::Base64UrlDecode(row.Text(2));
     Row decoded{{}, row.Int(3)};
-    if (!public_key || !secret_key || public_key->size() != decoded.key.public_key.size() ||
-        secret_key->size() != decoded.key.secret_key.size()) {
+    const Opened opened = Open(row.Text(2), row.Text(0), storage_key, decoded.key.secret_key);
+    if (opened == Opened::kWrongKey) {
+      log.Warn("skipping signing key that does not decrypt: VIGIL_INTERNAL_SECRET is not the "
+               "one it was stored with",
+               {{"auth.kid", row.Text(0)}});
+      continue;
+    }
+    if (!public_key || public_key->size() != decoded.key.public_key.size() ||
+        opened != Opened::kOk) {
       log.Warn("skipping malformed signing key", {{"auth.kid", row.Text(0)}});
       continue;
     }
     decoded.key.kid = std::string(row.Text(0));
     std::copy(public_key->begin(), public_key->end(), decoded.key.public_key.begin());
-    std::copy(secret_key->begin(), secret_key->end(), decoded.key.secret_key.begin());
     rows.push_back(std::move(decoded));
   }
   return rows;
 }
 
 // False when a key with this kid already exists.
-bool InsertKey(storage::Session& session, const service::SigningKey& key, std::int64_t now) {
+bool InsertKey(storage::Session& session, const service::SigningKey& key,
+               const StorageKey& storage_key, std::int64_t now) {
   const std::string public_key = service::Base64UrlEncode(key.public_key);
-  const std::string secret_key = service::Base64UrlEncode(key.secret_key);
-  return session.Query(kInsertKey, {key.kid, public_key, secret_key, now}).affected == 1;
+  return session.Query(kInsertKey, {key.kid, public_key, Seal(key, storage_key), now}).affected ==
+         1;
 }
 
 }  // namespace
 
-SigningKeys::SigningKeys(storage::Database& db, const AuthOptions& options, telemetry::Logger& log)
-    : db_(db), options_(options), log_(log) {}
+SigningKeys::SigningKeys(storage::Database& db, const AuthOptions& options,
+                         const StorageKey& storage_key, telemetry::Logger& log)
+    : db_(db), options_(options), storage_key_(storage_key), log_(log) {}
 
 SigningKeys::Snapshot SigningKeys::Load(storage::Session& session, std::int64_t now) const {
   const std::int64_t rotation = options_.key_rotation;
   const std::int64_t cutoff = now - rotation - options_.access_ttl;
-  std::vector<Row> rows = SelectKeys(session, cutoff, log_);
+  std::vector<Row> rows = SelectKeys(session, cutoff, storage_key_, log_);
   auto signs = [&](const std::vector<Row>& r) {
     return !r.empty() && r.front().created_at > now - rotation;
   };
@@ -76,16 +131,16 @@ SigningKeys::Snapshot SigningKeys::Load(storage::Session& session, std::int64_t 
     const std::int64_t period_start = now - now % rotation;
     service::SigningKey key = service::SigningKey::Generate("k" + std::to_string(period_start) +
                                                             "r" + std::to_string(rotation));
-    bool inserted = InsertKey(session, key, now);
-    rows = SelectKeys(session, cutoff, log_);
+    bool inserted = InsertKey(session, key, storage_key_, now);
+    rows = SelectKeys(session, cutoff, storage_key_, log_);
     if (!signs(rows)) {
       // The kid was taken by a key that no longer signs (the clock went back): use a
       // kid nobody else can have.
       std::array<unsigned char, 9> random{};
       randombytes_buf(random.data(), random.size());
       key.kid = "k" + std::to_string(now) + "-" + service::Base64UrlEncode(random);
-      inserted = InsertKey(session, key, now);
-      rows = SelectKeys(session, cutoff, log_);
+      inserted = InsertKey(session, key, storage_key_, now);
+      rows = SelectKeys(session, cutoff, storage_key_, log_);
       if (!signs(rows)) throw storage::DatabaseError("the new signing key cannot be read back");
     }
     if (inserted) log_.Info("signing key created", {{"auth.kid", key.kid}});

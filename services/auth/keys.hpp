@@ -8,11 +8,18 @@
 // replicas that rotate at the same moment insert the same kid (ON CONFLICT DO NOTHING)
 // and all sign with the one that won, instead of each publishing its own.
 //
+// At rest the private half is encrypted (XChaCha20-Poly1305, the kid as associated data)
+// with `storage_key`, which auth derives from VIGIL_INTERNAL_SECRET: a copy of the
+// database alone does not let anyone sign tokens. Stored as "v1.<base64url(nonce |
+// ciphertext)>"; a row written before encryption (plain base64url) is still read. A row
+// that does not decrypt (the secret changed) is skipped with a warn line, like a malformed
+// one; if that leaves no key that signs, a new key is created and published.
+//
 // Keys past the publication window serve no purpose any more (no token they signed is
 // still valid) and PurgeRetired() deletes them, after a margin for replicas whose clocks
 // disagree; the newest key is never deleted.
 //
-//   auth::SigningKeys keys(db, options, telemetry.log());
+//   auth::SigningKeys keys(db, options, identity.DeriveKey(SigningKeys::kStorageKeyPurpose), log);
 //   keys.Prepare();                                          // at start-up
 //   auto current = co_await keys.Current(ex.context());      // current->signer
 //
@@ -21,10 +28,12 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 #include <vigil/service/jwt.hpp>
 #include <vigil/storage/database.hpp>
@@ -49,8 +58,12 @@ class SigningKeys {
     std::int64_t loaded_at = 0;
   };
 
+  // The purpose auth derives `storage_key` for (IdentitySigner::DeriveKey).
+  static constexpr std::string_view kStorageKeyPurpose = "auth signing keys at rest";
+
   // `db` must have the auth migrations applied and outlive this object.
-  SigningKeys(storage::Database& db, const AuthOptions& options, telemetry::Logger& log);
+  SigningKeys(storage::Database& db, const AuthOptions& options,
+              const std::array<unsigned char, 32>& storage_key, telemetry::Logger& log);
 
   // Loads the keys (creating the first one if the table is empty). Blocking: start-up only.
   void Prepare();
@@ -78,6 +91,7 @@ class SigningKeys {
 
   storage::Database& db_;
   const AuthOptions& options_;
+  const std::array<unsigned char, 32> storage_key_;
   telemetry::Logger& log_;
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;  // guarded by mu_

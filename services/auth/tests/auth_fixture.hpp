@@ -95,14 +95,15 @@ inline AuthOptions CheapOptions(std::atomic<std::int64_t>& clock) {
 using Response = http::testing::ClientResponse;
 
 // One auth "replica": its own telemetry, runtime and database pool on `database`; with
-// `purges`, the retention purge runs on its runtime on that schedule, as in vigil-auth.
+// `purges`, the retention purge runs on its runtime on that schedule, as in vigil-auth;
+// `secret` is its VIGIL_INTERNAL_SECRET.
 class AuthServer {
  public:
   AuthServer(const TestDatabase& database, AuthOptions options,
-             std::optional<PurgeSchedule> purges = std::nullopt)
+             std::optional<PurgeSchedule> purges = std::nullopt, std::string secret = kSecret)
       : log_file_(database.dir() / ("log-" + std::to_string(next_log_++) + ".jsonl")),
         telemetry_(TelemetryTo(log_file_)),
-        identity_(kSecret),
+        identity_(std::move(secret)),
         server_(
             [this, &database, options = std::move(options), purges](http::Runtime& runtime,
                                                                     http::Routes& routes) mutable {

@@ -71,6 +71,15 @@ std::string IdentitySigner::Mac(std::string_view signed_part) const {
   return hex;
 }
 
+std::array<unsigned char, 32> IdentitySigner::DeriveKey(std::string_view purpose) const {
+  const std::string label = "vigil key derivation v1: " + std::string(purpose);
+  std::array<unsigned char, 32> key{};
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+       reinterpret_cast<const unsigned char*>(label.data()), label.size(), key.data(), &length);
+  return key;
+}
+
 std::string IdentitySigner::Sign(std::string_view subject) const {
   return Sign(subject, NowUnix());
 }

@@ -16,6 +16,16 @@ TEST(IdentityTest, ASignedSubjectVerifiesUntilItExpires) {
   EXPECT_EQ(signer.Verify(header, 1061), std::nullopt);
 }
 
+TEST(IdentityTest, DerivedKeysDependOnTheSecretAndThePurpose) {
+  const IdentitySigner a(std::string(40, 'a'));
+  const IdentitySigner a_again(std::string(40, 'a'));
+  const IdentitySigner b(std::string(40, 'b'));
+  EXPECT_EQ(a.DeriveKey("signing keys"), a_again.DeriveKey("signing keys"));
+  EXPECT_NE(a.DeriveKey("signing keys"), b.DeriveKey("signing keys"));
+  EXPECT_NE(a.DeriveKey("signing keys"), a.DeriveKey("signing keys "));
+  EXPECT_NE(a.DeriveKey("signing keys"), (std::array<unsigned char, 32>{}));
+}
+
 TEST(IdentityTest, SubjectsWithDotsRoundTrip) {
   IdentitySigner signer(kSecret);
   EXPECT_EQ(signer.Verify(signer.Sign("user:a.b.c", 5), 5), "user:a.b.c");

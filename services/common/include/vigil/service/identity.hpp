@@ -17,6 +17,7 @@
 // Thread-safety: an IdentitySigner is immutable after construction; use it from any thread.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -46,6 +47,12 @@ class IdentitySigner {
   // The header value vouching for `subject` until now + validity.
   std::string Sign(std::string_view subject) const;
   std::string Sign(std::string_view subject, std::int64_t now_unix) const;
+  // A 32-byte key for `purpose`, derived from the shared secret (HMAC-SHA256 of a label
+  // naming the purpose): for data that only the platform's processes may read, such as
+  // auth's signing keys at rest. Different purposes give unrelated keys; a new secret gives
+  // new keys.
+  std::array<unsigned char, 32> DeriveKey(std::string_view purpose) const;
+
   // The subject, when `header` is well formed, signed with our secret and not expired.
   std::optional<std::string> Verify(std::string_view header) const;
   std::optional<std::string> Verify(std::string_view header, std::int64_t now_unix) const;
