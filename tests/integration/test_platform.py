@@ -2,6 +2,8 @@
 real PostgreSQL, checked through what operators see (logs, spans, metrics) and through
 what clients get wrong (a table of bad input that must never produce a 5xx)."""
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -15,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from harness import (Platform, Sandbox, binary, http_get, log_records, metric_samples,
-                     start_postgres, wait_for, SERVICE_BINARIES)
+                     start_postgres, wait_for, INTERNAL_SECRET, SERVICE_BINARIES)
 
 ROOT = Path(__file__).resolve().parents[2]
 SPAN_KIND_CLIENT = 3
@@ -224,13 +226,24 @@ class PlatformTest(unittest.TestCase):
             self.assertEqual(errors, [], name)
 
     def expired_token(self, claims):
-        """A token signed with auth's real current key, but expired an hour ago."""
+        """A token signed with auth's real current key, but expired an hour ago. The key is
+        read from auth's database and decrypted the way docs/services.md describes: PyNaCl's
+        XChaCha20-Poly1305 with the key id as associated data, under HMAC-SHA256(secret,
+        "vigil key derivation v1: auth signing keys at rest")."""
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
         db = sqlite3.connect(self.sandbox.dir / "data" / "auth.db")
-        kid, secret = db.execute(
+        kid, stored = db.execute(
             "SELECT kid, secret_key FROM signing_keys ORDER BY created_at DESC LIMIT 1").fetchone()
         db.close()
-        key = Ed25519PrivateKey.from_private_bytes(b64url_decode(secret)[:32])
+        self.assertTrue(stored.startswith("v1."), "the private key is stored encrypted")
+        sealed = b64url_decode(stored[3:])
+        storage_key = hmac.new(INTERNAL_SECRET.encode(),
+                               b"vigil key derivation v1: auth signing keys at rest",
+                               hashlib.sha256).digest()
+        secret = crypto_aead_xchacha20poly1305_ietf_decrypt(sealed[24:], kid.encode(), sealed[:24],
+                                                            storage_key)
+        key = Ed25519PrivateKey.from_private_bytes(secret[:32])
         now = int(time.time())
         header = b64url(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": kid}).encode())
         body = b64url(json.dumps(dict(claims, iat=now - 7200, nbf=now - 7200, exp=now - 3600)).encode())
