@@ -281,6 +281,24 @@ TEST_F(SpanTest, KeysDifferingInOneByteAreDistinct) {
   }
 }
 
+// More keys than the record keeps fingerprints for: a key set again is found whether it
+// came among the first ones or later, in a fresh record and in a recycled one.
+TEST_F(SpanTest, ManyKeysEachSetTwiceKeepOneValueEach) {
+  constexpr int kKeys = 40;
+  for (int round = 0; round < 2; ++round) {
+    Span s = tracer_.StartRootSpan("many");
+    for (int i = 0; i < kKeys; ++i) s.SetAttribute("key." + std::to_string(i), i);
+    for (int i = kKeys - 1; i >= 0; --i) s.SetAttribute("key." + std::to_string(i), -i);
+    s.End();
+    const SpanData d = FlushOne();
+    ASSERT_EQ(d.attributes.size(), static_cast<std::size_t>(kKeys)) << round;
+    for (int i = 0; i < kKeys; ++i) {
+      EXPECT_EQ(d.attributes[static_cast<std::size_t>(i)].key, "key." + std::to_string(i));
+      EXPECT_EQ(d.attributes[static_cast<std::size_t>(i)].value, AttributeValue(-i)) << i;
+    }
+  }
+}
+
 TEST_F(SpanTest, EventsKeepTimeAndAttributes) {
   Span s = tracer_.StartRootSpan("events");
   const std::uint64_t before = NowNanos();

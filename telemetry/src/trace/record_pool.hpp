@@ -27,6 +27,7 @@
 // one thread at a time.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -43,6 +44,11 @@ struct PooledRecord : SpanData {
   BatchSpanProcessor* processor = nullptr;
   SpanLimits limits;
   std::uint32_t attributes_used = 0;
+  // A fingerprint of each of the first kPrintedKeys live attribute keys (KeyPrint in
+  // span.cpp): SetAttribute looks for a duplicate key in this compact array and reads
+  // an attribute's key only when its print matches. Valid below attributes_used.
+  static constexpr std::uint32_t kPrintedKeys = 16;
+  std::array<std::uint64_t, kPrintedKeys> key_prints{};
   std::uint32_t events_used = 0;
   std::uint32_t links_used = 0;
   // Some buffer may have grown unusually large (set by the span's thread; the worker
