@@ -76,6 +76,19 @@ def http_json(url, headers=None):
     return status, json.loads(body)
 
 
+# util-linux's setpriv sets the parent-death signal and then executes the program (same
+# PID): a child started from the main thread gets SIGTERM when this interpreter dies,
+# even by SIGKILL, which no handler or atexit sees. Not from other threads, since the
+# signal follows the thread that started the child.
+_SETPRIV = shutil.which("setpriv")
+
+
+def _with_parent_death_signal(argv):
+    if _SETPRIV is None or threading.current_thread() is not threading.main_thread():
+        return list(argv)
+    return [_SETPRIV, "--pdeathsig", "TERM", "--", *argv]
+
+
 class Process:
     """A child process whose output goes to a file; stopped by PID on close()."""
 
@@ -85,8 +98,9 @@ class Process:
         self._log = open(self.log_path, "wb")
         full_env = dict(os.environ)
         full_env.update(env or {})
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=full_env, cwd=workdir)
+        self.proc = subprocess.Popen(_with_parent_death_signal(argv), stdout=self._log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=full_env, cwd=workdir)
 
     def output(self):
         return self.log_path.read_text(errors="replace")
