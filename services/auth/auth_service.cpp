@@ -2,7 +2,6 @@
 
 #include <sodium.h>
 
-
 #include <array>
 #include <boost/json.hpp>
 #include <chrono>
@@ -152,7 +151,10 @@ AuthService::AuthService(storage::Database& db, service::BlockingPool& blocking,
       identity_(identity),
       log_(telemetry.log()),
       options_(std::move(options)),
-      keys_(db, options_, identity.DeriveKey(SigningKeys::kStorageKeyPurpose), telemetry.log()),
+      keys_(db, options_,
+            {identity.DeriveKey(SigningKeys::kStorageKeyPurpose),
+             identity.DerivePreviousKey(SigningKeys::kStorageKeyPurpose)},
+            telemetry.log()),
       login_success_(Logins(telemetry.metrics()).WithLabels({"success"})),
       login_failure_(Logins(telemetry.metrics()).WithLabels({"failure"})),
       hash_seconds_(telemetry.metrics().AddHistogram(

@@ -21,6 +21,10 @@ const storage::Statement kInsertKey{
     "VALUES ($1, $2, $3, $4) ON CONFLICT (kid) DO NOTHING"};
 // The second bound keeps the newest key whatever its age: after a long stop it is still
 // the one Load() finds before it creates the next.
+// Compare-and-set: replicas re-encrypting the same row at once write one of two values
+// that both decrypt to the same key.
+const storage::Statement kResealKey{
+    "UPDATE signing_keys SET secret_key = $1 WHERE kid = $2 AND secret_key = $3"};
 const storage::Statement kPurgeKeys{
     "DELETE FROM signing_keys WHERE created_at < $1 "
     "AND created_at < (SELECT MAX(created_at) FROM signing_keys)"};
@@ -43,8 +47,8 @@ std::string Seal(const service::SigningKey& key, const StorageKey& storage_key) 
   randombytes_buf(out, kNonceSize);
   unsigned long long written = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(out + kNonceSize, &written, key.secret_key.data(),
-                                             key.secret_key.size(), Bytes(key.kid),
-                                             key.kid.size(), nullptr, out, storage_key.data());
+                                             key.secret_key.size(), Bytes(key.kid), key.kid.size(),
+                                             nullptr, out, storage_key.data());
   return std::string(kSealedPrefix) + service::Base64UrlEncode(sealed);
 }
 
@@ -79,27 +83,41 @@ struct Row {
 };
 
 // Rows that do not decode (a truncated copy, a manual edit) or do not decrypt (another
-// VIGIL_INTERNAL_SECRET) are skipped rather than failing every token request.
+// VIGIL_INTERNAL_SECRET) are skipped rather than failing every token request. A row sealed
+// under the previous secret, or stored plain before keys were encrypted, is sealed again
+// under the current one.
 std::vector<Row> SelectKeys(storage::Session& session, std::int64_t cutoff,
-                            const StorageKey& storage_key, telemetry::Logger& log) {
+                            const StorageKeys& storage_keys, telemetry::Logger& log) {
   std::vector<Row> rows;
   for (const storage::Row& row : session.Query(kSelectKeys, {cutoff}).rows) {
+    const std::string_view kid = row.Text(0);
+    const std::string_view stored = row.Text(2);
     const auto public_key = service::Base64UrlDecode(row.Text(1));
     Row decoded{{}, row.Int(3)};
-    const Opened opened = Open(row.Text(2), row.Text(0), storage_key, decoded.key.secret_key);
+    Opened opened = Open(stored, kid, storage_keys.current, decoded.key.secret_key);
+    bool reseal = opened == Opened::kOk && !stored.starts_with(kSealedPrefix);
+    if (opened == Opened::kWrongKey && storage_keys.previous) {
+      opened = Open(stored, kid, *storage_keys.previous, decoded.key.secret_key);
+      reseal = opened == Opened::kOk;
+    }
     if (opened == Opened::kWrongKey) {
-      log.Warn("skipping signing key that does not decrypt: VIGIL_INTERNAL_SECRET is not the "
-               "one it was stored with",
-               {{"auth.kid", row.Text(0)}});
+      log.Warn(
+          "skipping signing key that does not decrypt: VIGIL_INTERNAL_SECRET is not the "
+          "one it was stored with",
+          {{"auth.kid", kid}});
       continue;
     }
     if (!public_key || public_key->size() != decoded.key.public_key.size() ||
         opened != Opened::kOk) {
-      log.Warn("skipping malformed signing key", {{"auth.kid", row.Text(0)}});
+      log.Warn("skipping malformed signing key", {{"auth.kid", kid}});
       continue;
     }
-    decoded.key.kid = std::string(row.Text(0));
+    decoded.key.kid = std::string(kid);
     std::copy(public_key->begin(), public_key->end(), decoded.key.public_key.begin());
+    if (reseal && session.Query(kResealKey, {Seal(decoded.key, storage_keys.current), kid, stored})
+                          .affected == 1) {
+      log.Info("signing key sealed under the current VIGIL_INTERNAL_SECRET", {{"auth.kid", kid}});
+    }
     rows.push_back(std::move(decoded));
   }
   return rows;
@@ -107,22 +125,22 @@ std::vector<Row> SelectKeys(storage::Session& session, std::int64_t cutoff,
 
 // False when a key with this kid already exists.
 bool InsertKey(storage::Session& session, const service::SigningKey& key,
-               const StorageKey& storage_key, std::int64_t now) {
+               const StorageKeys& storage_keys, std::int64_t now) {
   const std::string public_key = service::Base64UrlEncode(key.public_key);
-  return session.Query(kInsertKey, {key.kid, public_key, Seal(key, storage_key), now}).affected ==
-         1;
+  return session.Query(kInsertKey, {key.kid, public_key, Seal(key, storage_keys.current), now})
+             .affected == 1;
 }
 
 }  // namespace
 
 SigningKeys::SigningKeys(storage::Database& db, const AuthOptions& options,
-                         const StorageKey& storage_key, telemetry::Logger& log)
-    : db_(db), options_(options), storage_key_(storage_key), log_(log) {}
+                         const StorageKeys& storage_keys, telemetry::Logger& log)
+    : db_(db), options_(options), storage_keys_(storage_keys), log_(log) {}
 
 SigningKeys::Snapshot SigningKeys::Load(storage::Session& session, std::int64_t now) const {
   const std::int64_t rotation = options_.key_rotation;
   const std::int64_t cutoff = now - rotation - options_.access_ttl;
-  std::vector<Row> rows = SelectKeys(session, cutoff, storage_key_, log_);
+  std::vector<Row> rows = SelectKeys(session, cutoff, storage_keys_, log_);
   auto signs = [&](const std::vector<Row>& r) {
     return !r.empty() && r.front().created_at > now - rotation;
   };
@@ -131,16 +149,16 @@ SigningKeys::Snapshot SigningKeys::Load(storage::Session& session, std::int64_t 
     const std::int64_t period_start = now - now % rotation;
     service::SigningKey key = service::SigningKey::Generate("k" + std::to_string(period_start) +
                                                             "r" + std::to_string(rotation));
-    bool inserted = InsertKey(session, key, storage_key_, now);
-    rows = SelectKeys(session, cutoff, storage_key_, log_);
+    bool inserted = InsertKey(session, key, storage_keys_, now);
+    rows = SelectKeys(session, cutoff, storage_keys_, log_);
     if (!signs(rows)) {
       // The kid was taken by a key that no longer signs (the clock went back): use a
       // kid nobody else can have.
       std::array<unsigned char, 9> random{};
       randombytes_buf(random.data(), random.size());
       key.kid = "k" + std::to_string(now) + "-" + service::Base64UrlEncode(random);
-      inserted = InsertKey(session, key, storage_key_, now);
-      rows = SelectKeys(session, cutoff, storage_key_, log_);
+      inserted = InsertKey(session, key, storage_keys_, now);
+      rows = SelectKeys(session, cutoff, storage_keys_, log_);
       if (!signs(rows)) throw storage::DatabaseError("the new signing key cannot be read back");
     }
     if (inserted) log_.Info("signing key created", {{"auth.kid", key.kid}});

@@ -9,17 +9,20 @@
 // and all sign with the one that won, instead of each publishing its own.
 //
 // At rest the private half is encrypted (XChaCha20-Poly1305, the kid as associated data)
-// with `storage_key`, which auth derives from VIGIL_INTERNAL_SECRET: a copy of the
+// with a storage key that auth derives from VIGIL_INTERNAL_SECRET: a copy of the
 // database alone does not let anyone sign tokens. Stored as "v1.<base64url(nonce |
-// ciphertext)>"; a row written before encryption (plain base64url) is still read. A row
-// that does not decrypt (the secret changed) is skipped with a warn line, like a malformed
-// one; if that leaves no key that signs, a new key is created and published.
+// ciphertext)>". A row that decrypts only under the key derived from
+// VIGIL_INTERNAL_SECRET_PREVIOUS, or was written before encryption (plain base64url), is
+// used and sealed again under the current key. A row that does not decrypt at all (the
+// secret changed without the previous one given) is skipped with a warn line, like a
+// malformed one; if that leaves no key that signs, a new key is created and published.
 //
 // Keys past the publication window serve no purpose any more (no token they signed is
 // still valid) and PurgeRetired() deletes them, after a margin for replicas whose clocks
 // disagree; the newest key is never deleted.
 //
-//   auth::SigningKeys keys(db, options, identity.DeriveKey(SigningKeys::kStorageKeyPurpose), log);
+//   auth::SigningKeys keys(db, options, {identity.DeriveKey(SigningKeys::kStorageKeyPurpose),
+//                                        identity.DerivePreviousKey(...)}, log);
 //   keys.Prepare();                                          // at start-up
 //   auto current = co_await keys.Current(ex.context());      // current->signer
 //
@@ -32,6 +35,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +46,13 @@
 #include "options.hpp"
 
 namespace vigil::auth {
+
+// The keys that seal signing keys at rest: the current one and, while secrets change,
+// the previous one.
+struct StorageKeys {
+  std::array<unsigned char, 32> current;
+  std::optional<std::array<unsigned char, 32>> previous;
+};
 
 class SigningKeys {
  public:
@@ -58,12 +69,13 @@ class SigningKeys {
     std::int64_t loaded_at = 0;
   };
 
-  // The purpose auth derives `storage_key` for (IdentitySigner::DeriveKey).
+  // The purpose auth derives its StorageKeys for (IdentitySigner::DeriveKey and
+  // DerivePreviousKey).
   static constexpr std::string_view kStorageKeyPurpose = "auth signing keys at rest";
 
   // `db` must have the auth migrations applied and outlive this object.
-  SigningKeys(storage::Database& db, const AuthOptions& options,
-              const std::array<unsigned char, 32>& storage_key, telemetry::Logger& log);
+  SigningKeys(storage::Database& db, const AuthOptions& options, const StorageKeys& storage_keys,
+              telemetry::Logger& log);
 
   // Loads the keys (creating the first one if the table is empty). Blocking: start-up only.
   void Prepare();
@@ -91,7 +103,7 @@ class SigningKeys {
 
   storage::Database& db_;
   const AuthOptions& options_;
-  const std::array<unsigned char, 32> storage_key_;
+  const StorageKeys storage_keys_;
   telemetry::Logger& log_;
   mutable std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_;  // guarded by mu_

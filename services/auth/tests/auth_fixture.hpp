@@ -96,14 +96,16 @@ using Response = http::testing::ClientResponse;
 
 // One auth "replica": its own telemetry, runtime and database pool on `database`; with
 // `purges`, the retention purge runs on its runtime on that schedule, as in vigil-auth;
-// `secret` is its VIGIL_INTERNAL_SECRET.
+// `secret` and `previous_secret` are its VIGIL_INTERNAL_SECRET and
+// VIGIL_INTERNAL_SECRET_PREVIOUS.
 class AuthServer {
  public:
   AuthServer(const TestDatabase& database, AuthOptions options,
-             std::optional<PurgeSchedule> purges = std::nullopt, std::string secret = kSecret)
+             std::optional<PurgeSchedule> purges = std::nullopt, std::string secret = kSecret,
+             std::string previous_secret = {})
       : log_file_(database.dir() / ("log-" + std::to_string(next_log_++) + ".jsonl")),
         telemetry_(TelemetryTo(log_file_)),
-        identity_(std::move(secret)),
+        identity_(std::move(secret), std::chrono::seconds(60), std::move(previous_secret)),
         server_(
             [this, &database, options = std::move(options), purges](http::Runtime& runtime,
                                                                     http::Routes& routes) mutable {

@@ -1,6 +1,7 @@
 // Signing keys at rest: encrypted with a key derived from VIGIL_INTERNAL_SECRET and bound to
-// their kid; rows from before encryption still read; a replica with another secret skips
-// what it cannot decrypt and signs with a key of its own.
+// their kid; rows from before encryption still read (and then sealed); a replica with
+// another secret skips what it cannot decrypt and signs with a key of its own, unless it
+// is given the old secret as VIGIL_INTERNAL_SECRET_PREVIOUS.
 #include <vigil/service/base64url.hpp>
 
 #include "auth_fixture.hpp"
@@ -27,8 +28,8 @@ std::vector<KeyRow> KeyRows(AuthServer& server) {
   return server.db().TransactBlocking({}, [](storage::Session& s) {
     std::vector<KeyRow> rows;
     for (const storage::Row& row : s.Query(kKeyRows).rows) {
-      rows.push_back({std::string(row.Text(0)), std::string(row.Text(1)),
-                      std::string(row.Text(2)), row.Int(3)});
+      rows.push_back({std::string(row.Text(0)), std::string(row.Text(1)), std::string(row.Text(2)),
+                      row.Int(3)});
     }
     return rows;
   });
@@ -113,6 +114,40 @@ TEST_F(SigningKeysAtRestTest, AKeyStoredBeforeEncryptionIsStillUsed) {
 
   AuthServer second(database_, CheapOptions(now_));
   EXPECT_EQ(LoginKid(second), "k-plain");
+  // Now sealed like the others, and still the same key.
+  for (const KeyRow& row : KeyRows(second)) {
+    EXPECT_TRUE(row.secret_key.starts_with("v1.")) << row.kid;
+  }
+  EXPECT_TRUE(test_support::Has(second.Logs(), "sealed under the current")) << second.Logs();
+  AuthServer third(database_, CheapOptions(now_));
+  EXPECT_EQ(LoginKid(third), "k-plain");
+}
+
+// Changing VIGIL_INTERNAL_SECRET with the old value as VIGIL_INTERNAL_SECRET_PREVIOUS: the
+// key keeps signing (tokens issued before stay valid) and is sealed again under the new
+// secret, so that the previous one can then be dropped.
+TEST_F(SigningKeysAtRestTest, ThePreviousSecretKeepsTheKeyAndSealsItUnderTheNewOne) {
+  const std::string new_secret = "the-new-secret-for-the-auth-tests-0123456789";
+  AuthServer before(database_, CheapOptions(now_));
+  ASSERT_EQ(before.Post("/register", Credentials("judy@example.com", "correct horse")).result_int(),
+            201u);
+  const std::string kid = LoginKid(before);
+  const std::string sealed_before = KeyRows(before).front().secret_key;
+
+  AuthServer during(database_, CheapOptions(now_), std::nullopt, new_secret, kSecret);
+  EXPECT_EQ(LoginKid(during), kid);
+  const std::string logs = during.Logs();
+  EXPECT_FALSE(test_support::Has(logs, "does not decrypt")) << logs;
+  EXPECT_TRUE(test_support::Has(logs, "sealed under the current") && test_support::Has(logs, kid))
+      << logs;
+  const auto rows = KeyRows(during);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_TRUE(rows[0].secret_key.starts_with("v1."));
+  EXPECT_NE(rows[0].secret_key, sealed_before);
+
+  AuthServer after(database_, CheapOptions(now_), std::nullopt, new_secret);
+  EXPECT_EQ(LoginKid(after), kid);
+  EXPECT_FALSE(test_support::Has(after.Logs(), "does not decrypt")) << after.Logs();
 }
 
 }  // namespace

@@ -32,34 +32,11 @@ std::optional<std::int64_t> ParseUnix(std::string_view text) {
   return value;
 }
 
-}  // namespace
-
-IdentitySigner::IdentitySigner(std::string secret, std::chrono::seconds validity)
-    : secret_(std::move(secret)), validity_(validity) {
-  if (secret_.size() < kMinSecret) {
-    throw std::invalid_argument("the identity secret must be at least 32 bytes");
-  }
-}
-
-IdentitySigner IdentitySigner::FromEnv() {
-  auto secret = telemetry::env::Get("VIGIL_INTERNAL_SECRET");
-  if (!secret) {
-    IdentitySigner signer{std::string(kDevelopmentSecret)};
-    signer.development_ = true;
-    return signer;
-  }
-  if (secret->size() < kMinSecret) {
-    throw telemetry::ConfigError("VIGIL_INTERNAL_SECRET",
-                                 "is too short: it must be at least 32 bytes (it is " +
-                                     std::to_string(secret->size()) + ")");
-  }
-  return IdentitySigner{std::move(*secret)};
-}
-
-std::string IdentitySigner::Mac(std::string_view signed_part) const {
+// Hex HMAC-SHA256 of `signed_part` under `secret`.
+std::string Mac(std::string_view secret, std::string_view signed_part) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
        reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), digest,
        &length);
   static constexpr char kHex[] = "0123456789abcdef";
@@ -71,13 +48,61 @@ std::string IdentitySigner::Mac(std::string_view signed_part) const {
   return hex;
 }
 
-std::array<unsigned char, 32> IdentitySigner::DeriveKey(std::string_view purpose) const {
+bool MacMatches(std::string_view secret, std::string_view signed_part, std::string_view mac) {
+  const std::string expected = Mac(secret, signed_part);
+  return mac.size() == expected.size() &&
+         CRYPTO_memcmp(mac.data(), expected.data(), expected.size()) == 0;
+}
+
+std::array<unsigned char, 32> Derive(std::string_view secret, std::string_view purpose) {
   const std::string label = "vigil key derivation v1: " + std::string(purpose);
   std::array<unsigned char, 32> key{};
   unsigned int length = 0;
-  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
        reinterpret_cast<const unsigned char*>(label.data()), label.size(), key.data(), &length);
   return key;
+}
+
+std::optional<std::string> SecretFromEnv(const char* name) {
+  auto secret = telemetry::env::Get(name);
+  if (secret && secret->size() < kMinSecret) {
+    throw telemetry::ConfigError(name, "is too short: it must be at least 32 bytes (it is " +
+                                           std::to_string(secret->size()) + ")");
+  }
+  return secret;
+}
+
+}  // namespace
+
+IdentitySigner::IdentitySigner(std::string secret, std::chrono::seconds validity,
+                               std::string previous)
+    : secret_(std::move(secret)), validity_(validity) {
+  if (secret_.size() < kMinSecret) {
+    throw std::invalid_argument("the identity secret must be at least 32 bytes");
+  }
+  if (!previous.empty() && previous.size() < kMinSecret) {
+    throw std::invalid_argument("the previous identity secret must be at least 32 bytes");
+  }
+  if (previous != secret_) previous_ = std::move(previous);
+}
+
+IdentitySigner IdentitySigner::FromEnv() {
+  auto secret = SecretFromEnv("VIGIL_INTERNAL_SECRET");
+  auto previous = SecretFromEnv("VIGIL_INTERNAL_SECRET_PREVIOUS");
+  IdentitySigner signer{secret ? std::move(*secret) : std::string(kDevelopmentSecret),
+                        std::chrono::seconds(60), previous ? std::move(*previous) : std::string()};
+  signer.development_ = !secret.has_value();
+  return signer;
+}
+
+std::array<unsigned char, 32> IdentitySigner::DeriveKey(std::string_view purpose) const {
+  return Derive(secret_, purpose);
+}
+
+std::optional<std::array<unsigned char, 32>> IdentitySigner::DerivePreviousKey(
+    std::string_view purpose) const {
+  if (previous_.empty()) return std::nullopt;
+  return Derive(previous_, purpose);
 }
 
 std::string IdentitySigner::Sign(std::string_view subject) const {
@@ -88,7 +113,7 @@ std::string IdentitySigner::Sign(std::string_view subject, std::int64_t now_unix
   std::string value(kVersion);
   value.append(subject).push_back('.');
   value += std::to_string(now_unix + validity_.count());
-  std::string mac = Mac(value);
+  std::string mac = Mac(secret_, value);
   value.push_back('.');
   value += mac;
   return value;
@@ -109,15 +134,13 @@ std::optional<std::string> IdentitySigner::Verify(std::string_view header,
   if (expiry_dot == std::string_view::npos || expiry_dot < kVersion.size()) return std::nullopt;
   const std::string_view signed_part = header.substr(0, mac_dot);
   const std::string_view mac = header.substr(mac_dot + 1);
-  const std::string expected = Mac(signed_part);
-  if (mac.size() != expected.size() ||
-      CRYPTO_memcmp(mac.data(), expected.data(), expected.size()) != 0) {
+  if (!MacMatches(secret_, signed_part, mac) &&
+      (previous_.empty() || !MacMatches(previous_, signed_part, mac))) {
     return std::nullopt;
   }
   const auto expiry = ParseUnix(header.substr(expiry_dot + 1, mac_dot - expiry_dot - 1));
   if (!expiry || *expiry < now_unix) return std::nullopt;
-  const std::string_view subject =
-      header.substr(kVersion.size(), expiry_dot - kVersion.size());
+  const std::string_view subject = header.substr(kVersion.size(), expiry_dot - kVersion.size());
   if (subject.empty()) return std::nullopt;
   return std::string(subject);
 }
@@ -146,8 +169,8 @@ void RequireService(const http::Exchange& exchange, const IdentitySigner& identi
   const std::string subject = Subject(exchange, identity);
   constexpr std::string_view kService = "service:";
   if (!subject.starts_with(kService) || std::string_view(subject).substr(kService.size()) != name) {
-    throw http::HttpError(403, "this operation is reserved for the " + std::string(name) +
-                                   " service");
+    throw http::HttpError(403,
+                          "this operation is reserved for the " + std::string(name) + " service");
   }
 }
 

@@ -29,7 +29,8 @@ Common environment: VIGIL_PORT, VIGIL_ADMIN_PORT, VIGIL_BIND, VIGIL_WORKERS, VIG
 VIGIL_SHUTDOWN_TIMEOUT, VIGIL_ACCESS_LOG, VIGIL_HTTP_COMPRESS_MIN_BYTES (responses of at
 least this size are compressed with br or gzip when the client accepts it; default 1024),
 VIGIL_INTERNAL_SECRET (the key that signs the
-X-Vigil-Identity header between services; at least 32 bytes), DATABASE_URL (PostgreSQL;
+X-Vigil-Identity header between services; at least 32 bytes), VIGIL_INTERNAL_SECRET_PREVIOUS
+(while changing the secret: still accepted, never used to sign), DATABASE_URL (PostgreSQL;
 default SQLite under VIGIL_DATA_DIR, default ./data), VIGIL_DB_CONNECTIONS,
 VIGIL_DB_MAX_WAITING, and the telemetry variables (VIGIL_LOG_LEVEL, VIGIL_TRACES_FILE,
 OTEL_*). docs/operations.md lists them all.

@@ -2,6 +2,9 @@
 
 #include <vigil/service/identity.hpp>
 #include <vigil/service/ids.hpp>
+#include <vigil/telemetry/env.hpp>
+
+#include "test_env.hpp"
 
 namespace vigil::service {
 namespace {
@@ -60,6 +63,63 @@ TEST(IdentityTest, MalformedHeadersAreRefusedWithoutThrowing) {
 
 TEST(IdentityTest, ShortSecretsAreRejected) {
   EXPECT_THROW(IdentitySigner("short"), std::invalid_argument);
+  EXPECT_THROW(IdentitySigner(kSecret, std::chrono::seconds(60), "short"), std::invalid_argument);
+}
+
+// While a deployment changes secrets, headers signed with the previous one still verify;
+// new headers are signed with the current one only.
+TEST(IdentityTest, ThePreviousSecretStillVerifiesButNeverSigns) {
+  const std::string old_secret(40, 'o');
+  const std::string new_secret(40, 'n');
+  const IdentitySigner before(old_secret);
+  const IdentitySigner during(new_secret, std::chrono::seconds(60), old_secret);
+  const IdentitySigner after(new_secret);
+  EXPECT_TRUE(during.has_previous_secret());
+  EXPECT_FALSE(after.has_previous_secret());
+
+  const std::string old_header = before.Sign("service:orders", 100);
+  EXPECT_EQ(during.Verify(old_header, 100), "service:orders");
+  EXPECT_EQ(after.Verify(old_header, 100), std::nullopt);
+
+  const std::string new_header = during.Sign("service:orders", 100);
+  EXPECT_EQ(after.Verify(new_header, 100), "service:orders");
+  EXPECT_EQ(before.Verify(new_header, 100), std::nullopt);
+
+  EXPECT_EQ(during.DeriveKey("k"), after.DeriveKey("k"));
+  EXPECT_EQ(during.DerivePreviousKey("k"), before.DeriveKey("k"));
+  EXPECT_EQ(after.DerivePreviousKey("k"), std::nullopt);
+  // A previous secret equal to the current one is no previous secret.
+  EXPECT_FALSE(
+      IdentitySigner(new_secret, std::chrono::seconds(60), new_secret).has_previous_secret());
+}
+
+TEST(IdentityTest, SecretsFromTheEnvironment) {
+  {
+    telemetry::ScopedEnv secret("VIGIL_INTERNAL_SECRET", std::string(40, 'n').c_str());
+    telemetry::ScopedEnv previous("VIGIL_INTERNAL_SECRET_PREVIOUS", std::string(40, 'o').c_str());
+    const IdentitySigner signer = IdentitySigner::FromEnv();
+    EXPECT_FALSE(signer.uses_development_secret());
+    EXPECT_EQ(signer.DeriveKey("k"), IdentitySigner(std::string(40, 'n')).DeriveKey("k"));
+    EXPECT_EQ(signer.DerivePreviousKey("k"), IdentitySigner(std::string(40, 'o')).DeriveKey("k"));
+  }
+  {
+    telemetry::ScopedEnv secret("VIGIL_INTERNAL_SECRET", std::string(40, 'n').c_str());
+    telemetry::ScopedEnv previous("VIGIL_INTERNAL_SECRET_PREVIOUS", "too-short");
+    try {
+      IdentitySigner::FromEnv();
+      ADD_FAILURE() << "a short previous secret was accepted";
+    } catch (const telemetry::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("VIGIL_INTERNAL_SECRET_PREVIOUS"), std::string::npos)
+          << e.what();
+    }
+  }
+  {
+    telemetry::ScopedEnv secret("VIGIL_INTERNAL_SECRET", nullptr);
+    telemetry::ScopedEnv previous("VIGIL_INTERNAL_SECRET_PREVIOUS", nullptr);
+    const IdentitySigner signer = IdentitySigner::FromEnv();
+    EXPECT_TRUE(signer.uses_development_secret());
+    EXPECT_FALSE(signer.has_previous_secret());
+  }
 }
 
 TEST(IdsTest, IdsAreValidDistinctAndOrderedByTime) {

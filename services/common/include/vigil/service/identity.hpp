@@ -34,15 +34,21 @@ inline constexpr std::string_view kIdentityHeader = "X-Vigil-Identity";
 
 class IdentitySigner {
  public:
-  // `secret`: at least 32 bytes.
+  // `secret`: at least 32 bytes. `previous`: empty, or the secret a deployment is moving
+  // away from (at least 32 bytes): headers signed with it still verify and keys derived
+  // from it are available (DerivePreviousKey), so that processes can change secrets one
+  // at a time. Everything new is signed with `secret`.
   explicit IdentitySigner(std::string secret,
-                          std::chrono::seconds validity = std::chrono::seconds(60));
+                          std::chrono::seconds validity = std::chrono::seconds(60),
+                          std::string previous = {});
 
-  // VIGIL_INTERNAL_SECRET (at least 32 bytes). Unset: a fixed development secret, which
+  // VIGIL_INTERNAL_SECRET (at least 32 bytes) and the optional
+  // VIGIL_INTERNAL_SECRET_PREVIOUS. Unset: a fixed development secret, which
   // uses_development_secret() reports so that the service can warn. Throws
-  // telemetry::ConfigError naming the variable when it is too short.
+  // telemetry::ConfigError naming the variable when one is too short.
   static IdentitySigner FromEnv();
   bool uses_development_secret() const noexcept { return development_; }
+  bool has_previous_secret() const noexcept { return !previous_.empty(); }
 
   // The header value vouching for `subject` until now + validity.
   std::string Sign(std::string_view subject) const;
@@ -52,15 +58,17 @@ class IdentitySigner {
   // auth's signing keys at rest. Different purposes give unrelated keys; a new secret gives
   // new keys.
   std::array<unsigned char, 32> DeriveKey(std::string_view purpose) const;
+  // The same key derived from the previous secret, if there is one.
+  std::optional<std::array<unsigned char, 32>> DerivePreviousKey(std::string_view purpose) const;
 
-  // The subject, when `header` is well formed, signed with our secret and not expired.
+  // The subject, when `header` is well formed, signed with our secret (or the previous
+  // one) and not expired.
   std::optional<std::string> Verify(std::string_view header) const;
   std::optional<std::string> Verify(std::string_view header, std::int64_t now_unix) const;
 
  private:
-  std::string Mac(std::string_view signed_part) const;
-
   std::string secret_;
+  std::string previous_;
   std::chrono::seconds validity_;
   bool development_ = false;
 };
