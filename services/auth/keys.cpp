@@ -19,12 +19,12 @@ const storage::Statement kSelectKeys{
 const storage::Statement kInsertKey{
     "INSERT INTO signing_keys (kid, public_key, secret_key, created_at) "
     "VALUES ($1, $2, $3, $4) ON CONFLICT (kid) DO NOTHING"};
-// The second bound keeps the newest key whatever its age: after a long stop it is still
-// the one Load() finds before it creates the next.
 // Compare-and-set: replicas re-encrypting the same row at once write one of two values
 // that both decrypt to the same key.
 const storage::Statement kResealKey{
     "UPDATE signing_keys SET secret_key = $1 WHERE kid = $2 AND secret_key = $3"};
+// The second bound keeps the newest key whatever its age: after a long stop it is still
+// the one Load() finds before it creates the next.
 const storage::Statement kPurgeKeys{
     "DELETE FROM signing_keys WHERE created_at < $1 "
     "AND created_at < (SELECT MAX(created_at) FROM signing_keys)"};
