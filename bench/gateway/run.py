@@ -87,7 +87,10 @@ class Procs:
         err = open(os.path.join(tmp, f"{name}.stderr"), "wb")
         try:
             # Own session: a Ctrl-C reaches this script only, which then stops the children
-            # in order instead of having them race it.
+            # in order instead of having them race it. setpriv (util-linux) gives them
+            # SIGTERM should this script die without stopping them (SIGKILL).
+            if shutil.which("setpriv"):
+                argv = ["setpriv", "--pdeathsig", "TERM", "--", *argv]
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                  env=env, cwd=cwd, start_new_session=True)
         except OSError as e:
