@@ -98,41 +98,34 @@ std::uint64_t RandomU64() noexcept {
   return rng.Next();
 }
 
-TraceId TraceId::Random() noexcept { return TraceId(RandomNonZero<kSize>()); }
+template <typename Id, std::size_t N>
+Id OpaqueId<Id, N>::Random() noexcept {
+  return Id(RandomNonZero<N>());
+}
 
-std::optional<TraceId> TraceId::FromHex(std::string_view hex) noexcept {
-  std::array<std::uint8_t, kSize> bytes{};
+template <typename Id, std::size_t N>
+std::optional<Id> OpaqueId<Id, N>::FromHex(std::string_view hex) noexcept {
+  std::array<std::uint8_t, N> bytes{};
   if (!ReadHex(hex, bytes)) return std::nullopt;
-  TraceId id(bytes);
+  Id id(bytes);
   if (!id.IsValid()) return std::nullopt;
   return id;
 }
 
-void TraceId::ToHex(char* out) const noexcept { WriteHex(bytes_.data(), kSize, out); }
+template <typename Id, std::size_t N>
+void OpaqueId<Id, N>::ToHex(char* out) const noexcept {
+  WriteHex(bytes_.data(), N, out);
+}
 
-std::string TraceId::ToHex() const {
+template <typename Id, std::size_t N>
+std::string OpaqueId<Id, N>::ToHex() const {
   std::string s(kHexSize, '\0');
   ToHex(s.data());
   return s;
 }
 
-SpanId SpanId::Random() noexcept { return SpanId(RandomNonZero<kSize>()); }
-
-std::optional<SpanId> SpanId::FromHex(std::string_view hex) noexcept {
-  std::array<std::uint8_t, kSize> bytes{};
-  if (!ReadHex(hex, bytes)) return std::nullopt;
-  SpanId id(bytes);
-  if (!id.IsValid()) return std::nullopt;
-  return id;
-}
-
-void SpanId::ToHex(char* out) const noexcept { WriteHex(bytes_.data(), kSize, out); }
-
-std::string SpanId::ToHex() const {
-  std::string s(kHexSize, '\0');
-  ToHex(s.data());
-  return s;
-}
+template class OpaqueId<TraceId, 16>;
+template class OpaqueId<SpanId, 8>;
 
 RequestId RequestId::Generate() noexcept {
   // ULID: 48-bit millisecond timestamp then 80 random bits, Crockford base32, 26 chars.

@@ -27,19 +27,22 @@
 
 namespace vigil::telemetry {
 
-// 16-byte trace id. The all-zero id is invalid (W3C Trace Context).
-class TraceId {
+// What a trace id and a span id share: N opaque bytes, where all-zero is invalid (W3C
+// Trace Context), written as 2N lowercase hex digits. `Id` is the id type itself, so
+// that Random() and FromHex() return it and ids of the two kinds never compare.
+template <typename Id, std::size_t N>
+class OpaqueId {
  public:
-  static constexpr std::size_t kSize = 16;
-  static constexpr std::size_t kHexSize = 32;
+  static constexpr std::size_t kSize = N;
+  static constexpr std::size_t kHexSize = 2 * N;
 
-  constexpr TraceId() = default;
-  explicit constexpr TraceId(const std::array<std::uint8_t, kSize>& bytes) : bytes_(bytes) {}
+  constexpr OpaqueId() = default;
+  explicit constexpr OpaqueId(const std::array<std::uint8_t, N>& bytes) : bytes_(bytes) {}
 
   // A random valid id (never all-zero). Uses a per-thread generator: no lock.
-  static TraceId Random() noexcept;
-  // Parses exactly 32 lowercase hex digits; nullopt for anything else or all-zero.
-  static std::optional<TraceId> FromHex(std::string_view hex) noexcept;
+  static Id Random() noexcept;
+  // Parses exactly kHexSize lowercase hex digits; nullopt for anything else or all-zero.
+  static std::optional<Id> FromHex(std::string_view hex) noexcept;
 
   constexpr bool IsValid() const noexcept {
     for (auto b : bytes_) {
@@ -49,47 +52,32 @@ class TraceId {
     }
     return false;
   }
-  constexpr const std::array<std::uint8_t, kSize>& bytes() const noexcept { return bytes_; }
-  // Writes 32 lowercase hex digits to `out` (no terminator).
+  constexpr const std::array<std::uint8_t, N>& bytes() const noexcept { return bytes_; }
+  // Writes kHexSize lowercase hex digits to `out` (no terminator).
   void ToHex(char* out) const noexcept;
   std::string ToHex() const;
 
-  friend constexpr bool operator==(const TraceId&, const TraceId&) = default;
+  friend constexpr bool operator==(const OpaqueId&, const OpaqueId&) = default;
 
  private:
-  std::array<std::uint8_t, kSize> bytes_{};
+  std::array<std::uint8_t, N> bytes_{};
 };
 
-// 8-byte span id. The all-zero id is invalid.
-class SpanId {
+// 16-byte trace id.
+class TraceId : public OpaqueId<TraceId, 16> {
  public:
-  static constexpr std::size_t kSize = 8;
-  static constexpr std::size_t kHexSize = 16;
-
-  constexpr SpanId() = default;
-  explicit constexpr SpanId(const std::array<std::uint8_t, kSize>& bytes) : bytes_(bytes) {}
-
-  static SpanId Random() noexcept;
-  // Parses exactly 16 lowercase hex digits; nullopt for anything else or all-zero.
-  static std::optional<SpanId> FromHex(std::string_view hex) noexcept;
-
-  constexpr bool IsValid() const noexcept {
-    for (auto b : bytes_) {
-      if (b != 0) {
-        return true;
-      }
-    }
-    return false;
-  }
-  constexpr const std::array<std::uint8_t, kSize>& bytes() const noexcept { return bytes_; }
-  void ToHex(char* out) const noexcept;
-  std::string ToHex() const;
-
-  friend constexpr bool operator==(const SpanId&, const SpanId&) = default;
-
- private:
-  std::array<std::uint8_t, kSize> bytes_{};
+  using OpaqueId::OpaqueId;
 };
+
+// 8-byte span id.
+class SpanId : public OpaqueId<SpanId, 8> {
+ public:
+  using OpaqueId::OpaqueId;
+};
+
+// Defined in the library for these two ids.
+extern template class OpaqueId<TraceId, 16>;
+extern template class OpaqueId<SpanId, 8>;
 
 // The traceparent trace-flags byte. Only `sampled` (bit 0) and `random` (bit 1, Trace
 // Context Level 2) have a meaning today; other bits are carried through unchanged.
