@@ -12,6 +12,10 @@ Every case is measured with the same wrk settings against the same upstream (ngi
                    traced and exported over OTLP/HTTP to a local receiver (a second nginx)
   (e) vigil-off    vigil-gateway with VIGIL_ACCESS_LOG=false and OTEL_SDK_DISABLED=true
 
+With --rounds N (default 3) the cases run N times in turn (a b c d e, a b c d e, ...), so
+that each ratio is taken between cases measured a minute apart, N times; the table shows
+each case's median round and the targets use the median of each ratio over the rounds.
+
 Prints a table, the target checks and the exact wrk command; writes <out>/gateway.json.
 Two cores are shared by wrk, the upstream and the proxy: compare the ratios within one run,
 not absolute figures across runs.
@@ -548,6 +552,13 @@ def run_case(case, args, procs, tmp, lua, up_port, sink_port):
     (port,) = free_ports(1)
     url = f"http://127.0.0.1:{port}/"
     info = {}
+    # The case's own log files and its share of the receiver's (all kept across rounds).
+    for name in ("nginx-proxy-access.log", "gateway.log"):
+        try:
+            os.unlink(os.path.join(tmp, name))
+        except FileNotFoundError:
+            pass
+    sink_before = sink_stats(tmp)
     if case == "b":
         p = nginx_start(procs, tmp, label, nginx_proxy_conf(tmp, port, up_port, args.workers))
         wait_http_ok(url, p, label, tmp)
@@ -602,7 +613,8 @@ def run_case(case, args, procs, tmp, lua, up_port, sink_port):
     if case == "d":
         # Counted after the gateway stopped: its last batch is flushed on SIGTERM.
         info["access_log_lines"] = count_lines(os.path.join(tmp, "gateway.log"))
-        info["otlp_sink"] = sink_stats(tmp)
+        after = sink_stats(tmp)
+        info["otlp_sink"] = {k: after[k] - sink_before[k] for k in after}
     res.update(info)
     res["url"] = url
     return res
@@ -615,20 +627,42 @@ def fmt_ms(us):
     return f"{us / 1000:.2f} ms"
 
 
-def print_table(results, order):
+def median(values):
+    """The middle value (the lower of the two middle ones for an even count)."""
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def representative(rounds, order):
+    """Each case's round with the median req/s: a row that was really measured."""
+    out = {}
+    for c in order:
+        runs = [r[c] for r in rounds if c in r]
+        if runs:
+            mid = median([r["rps"] for r in runs])
+            out[c] = next(r for r in runs if r["rps"] == mid)
+    return out
+
+
+def ratio_rounds(rounds, x, y, key="rps"):
+    """x/y of `key` in every round that measured both cases."""
+    return [r[x][key] / r[y][key] for r in rounds if x in r and y in r and r[y][key]]
+
+
+def print_table(results, rounds, order):
     hdr = ["case", "req/s", "p50", "p99", "max", "errors", "vs (b)", "vs (c)",
            "proxy CPU/req", "of it user", "other CPU", "steal"]
     rows = []
-    rb = results.get("b", {}).get("rps")
-    rc = results.get("c", {}).get("rps")
+    def vs(c, base):
+        ratios = ratio_rounds(rounds, c, base)
+        return f"{median(ratios):.2f}x" if ratios else "-"
     for c in order:
         r = results.get(c)
         if r is None:
             continue
         rows.append([f"({c}) {CASE_NAMES[c]}", f"{r['rps']:,.0f}", fmt_ms(r["p50_us"]),
                      fmt_ms(r["p99_us"]), fmt_ms(r["max_us"]), str(r["errors"]),
-                     f"{r['rps'] / rb:.2f}x" if rb else "-",
-                     f"{r['rps'] / rc:.2f}x" if rc else "-",
+                     vs(c, "b"), vs(c, "c"),
                      f"{r['proxy_cpu_us_per_req']:.1f} µs"
                      if "proxy_cpu_us_per_req" in r else "-",
                      f"{r['proxy_user_us_per_req']:.1f} µs"
@@ -651,36 +685,58 @@ def print_table(results, order):
           "machine than req/s), and the user-space part of it;\nother CPU: cores busy with "
           "processes outside this benchmark during the measured run; steal: virtual CPU time "
           "the hypervisor gave to other guests (both noise).")
+    if len(rounds) > 1:
+        print(f"Each row is the case's median round of {len(rounds)}; vs (b) and vs (c) are "
+              "medians of the ratios within each round.")
+        print()
+        print("Rounds (req/s, proxy CPU/req):")
+        for c in order:
+            runs = [r[c] for r in rounds if c in r]
+            if runs:
+                print(f"  ({c}) " + "  ".join(
+                    f"{r['rps']:,.0f} ({r['proxy_cpu_us_per_req']:.1f} µs)"
+                    if "proxy_cpu_us_per_req" in r else f"{r['rps']:,.0f}" for r in runs))
 
 
-def target_checks(results, rss_limit_mib):
+def target_checks(results, rounds, rss_limit_mib):
+    """The issue's targets. Ratios are medians over the rounds of the ratio within each
+    round; `results` holds each case's median round (for RSS and errors, the worst round)."""
     checks = []
     def add(name, ok, detail):
         checks.append({"target": name, "met": bool(ok), "detail": detail})
+    def rounds_text(ratios):
+        return "" if len(ratios) < 2 else " (rounds: " + ", ".join(f"{x:.2f}" for x in ratios) + ")"
     b, c, d, e = (results.get(k) for k in "bcde")
     if d and b:
-        ratio = d["rps"] / b["rps"]
+        ratios = ratio_rounds(rounds, "d", "b")
+        ratio = median(ratios)
         add("(d)/(b) req/s >= 1.5", ratio >= 1.5,
-            f"{d['rps']:,.0f} / {b['rps']:,.0f} = {ratio:.2f}")
+            f"{d['rps']:,.0f} / {b['rps']:,.0f}: {ratio:.2f}{rounds_text(ratios)}")
     if d and c:
-        add("(d) req/s >= (c) req/s", d["rps"] >= c["rps"],
-            f"{d['rps']:,.0f} vs {c['rps']:,.0f} ({d['rps'] / c['rps']:.2f}x)")
-        add("(d) p99 <= (c) p99", d["p99_us"] <= c["p99_us"],
-            f"{fmt_ms(d['p99_us'])} vs {fmt_ms(c['p99_us'])}")
+        ratios = ratio_rounds(rounds, "d", "c")
+        ratio = median(ratios)
+        add("(d) req/s >= (c) req/s", ratio >= 1.0,
+            f"{d['rps']:,.0f} vs {c['rps']:,.0f}: {ratio:.2f}x{rounds_text(ratios)}")
+        p99 = ratio_rounds(rounds, "d", "c", "p99_us")
+        add("(d) p99 <= (c) p99", median(p99) <= 1.0,
+            f"{fmt_ms(d['p99_us'])} vs {fmt_ms(c['p99_us'])}: {median(p99):.2f}x"
+            f"{rounds_text(p99)}")
     if d and e:
-        ratio = d["rps"] / e["rps"]
+        ratios = ratio_rounds(rounds, "d", "e")
+        ratio = median(ratios)
         add("(d)/(e) req/s >= 0.95", ratio >= 0.95,
-            f"{d['rps']:,.0f} / {e['rps']:,.0f} = {ratio:.3f}")
+            f"{d['rps']:,.0f} / {e['rps']:,.0f}: {ratio:.3f}{rounds_text(ratios)}")
     if d and "vmhwm_kib" in d:
+        d = max((r["d"] for r in rounds if "d" in r), key=lambda r: r.get("vmhwm_kib", 0))
         hwm = d["vmhwm_kib"] / 1024
         load = d.get("rss_load_max_kib", 0) / 1024
         add(f"gateway peak RSS (d) <= {rss_limit_mib} MiB", hwm <= rss_limit_mib,
             f"VmHWM {hwm:.1f} MiB, RSS under load max {load:.1f} MiB / median "
             f"{d.get('rss_load_median_kib', 0) / 1024:.1f} MiB")
-    if d:
-        add("(d) every response 200", d["errors"] == 0, f"{d['errors']} errors")
-    if e:
-        add("(e) every response 200", e["errors"] == 0, f"{e['errors']} errors")
+    for k in "de":
+        errors = sum(r[k]["errors"] for r in rounds if k in r)
+        if any(k in r for r in rounds):
+            add(f"({k}) every response 200", errors == 0, f"{errors} errors")
     return checks
 
 
@@ -721,6 +777,8 @@ def parse_args(argv):
                     "VIGIL_WORKERS (the upstream always has 1)")
     ap.add_argument("--cases", default="abcde",
                     help="which cases to run, e.g. abc (default abcde)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="times the cases run in turn; ratios are medians over the rounds")
     ap.add_argument("--rss-limit-mib", type=float, default=64.0)
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory (configs, logs, wrk output)")
@@ -728,8 +786,9 @@ def parse_args(argv):
     cases = [c for c in ALL_CASES if c in a.cases]
     if not cases or any(c not in ALL_CASES for c in a.cases):
         ap.error(f"--cases takes letters from {''.join(ALL_CASES)}")
-    if a.duration < 1 or a.warmup < 0 or a.connections < 1 or a.threads < 1 or a.workers < 1:
-        ap.error("--duration, --connections, --threads and --workers must be >= 1")
+    if (a.duration < 1 or a.warmup < 0 or a.connections < 1 or a.threads < 1 or a.workers < 1
+            or a.rounds < 1):
+        ap.error("--duration, --connections, --threads, --workers and --rounds must be >= 1")
     if a.connections < a.threads:
         ap.error("--connections must be >= --threads")
     a.case_list = cases
@@ -758,7 +817,7 @@ def main(argv):
 
     tmp = tempfile.mkdtemp(prefix="vigil-gw-bench-")
     procs = Procs()
-    results, failures = {}, {}
+    rounds, failures = [], {}
     lua = os.path.join(tmp, "report.lua")
     with open(lua, "w") as f:
         f.write(WRK_REPORT_LUA)
@@ -774,17 +833,21 @@ def main(argv):
             sink = nginx_start(procs, tmp, "sink", sink_conf(tmp, sink_port))
             wait_http_ok(f"http://127.0.0.1:{sink_port}/v1/traces", sink, "sink", tmp)
             BACKGROUND["sink"] = sink.pid
-        for c in args.case_list:
-            print(f"==> ({c}) {CASE_NAMES[c]}: {args.warmup}s warm-up + {args.duration}s",
-                  file=sys.stderr, flush=True)
-            try:
-                results[c] = run_case(c, args, procs, tmp, lua, up_port, sink_port)
-            except CaseError as e:
-                failures[c] = str(e)
-                print(f"    case ({c}) could not run: {e}", file=sys.stderr, flush=True)
-            if up.poll() is not None:
-                raise CaseError(f"the upstream nginx exited ({up.returncode})\n"
-                                + child_logs(tmp, "upstream"))
+        for n in range(args.rounds):
+            rounds.append({})
+            for c in args.case_list:
+                if c in failures:
+                    continue
+                print(f"==> round {n + 1}/{args.rounds} ({c}) {CASE_NAMES[c]}: "
+                      f"{args.warmup}s warm-up + {args.duration}s", file=sys.stderr, flush=True)
+                try:
+                    rounds[-1][c] = run_case(c, args, procs, tmp, lua, up_port, sink_port)
+                except CaseError as e:
+                    failures[c] = str(e)
+                    print(f"    case ({c}) could not run: {e}", file=sys.stderr, flush=True)
+                if up.poll() is not None:
+                    raise CaseError(f"the upstream nginx exited ({up.returncode})\n"
+                                    + child_logs(tmp, "upstream"))
     except CaseError as e:
         failures["setup"] = str(e)
         print(f"gateway bench: {e}", file=sys.stderr)
@@ -800,14 +863,16 @@ def main(argv):
     if rc:
         return rc
 
+    results = representative(rounds, args.case_list)
     example = " ".join(shlex.quote(x) for x in
                        wrk_argv(args, "report.lua", "http://127.0.0.1:PORT/", args.duration))
     print()
     print(f"Gateway benchmark: {args.connections} connections, {args.threads} wrk thread(s), "
           f"{args.duration}s per case after {args.warmup}s warm-up, proxy workers "
-          f"{args.workers}, {machine['nproc']} cores shared by wrk, upstream and proxy")
+          f"{args.workers}, {machine['nproc']} cores shared by wrk, upstream and proxy, "
+          f"{len(rounds)} round(s)")
     print()
-    print_table(results, args.case_list)
+    print_table(results, rounds, args.case_list)
     print()
     d = results.get("d")
     if d:
@@ -825,12 +890,12 @@ def main(argv):
                   f"max {r.get('rss_load_max_kib', 0) / 1024:.1f} MiB")
         if r and r.get("problem"):
             print(f"({c}) problem: {r['problem']}")
-    for c, r in results.items():
+    for c, r in ((c, r) for rnd in rounds for c, r in rnd.items()):
         if r["errors"]:
             print(f"({c}) errors: non-2xx/3xx {max(r['status_errors'], r['non_2xx_3xx'])}, "
                   f"connect {r['connect_errors']}, read {r['read_errors']}, "
                   f"write {r['write_errors']}, timeout {r['timeouts']}")
-    checks = target_checks(results, args.rss_limit_mib)
+    checks = target_checks(results, rounds, args.rss_limit_mib)
     if checks:
         print()
         print("Targets:")
@@ -849,13 +914,16 @@ def main(argv):
             "started_unix": started,
             "settings": {"connections": args.connections, "threads": args.threads,
                          "duration_s": args.duration, "warmup_s": args.warmup,
-                         "workers": args.workers, "gateway": args.gateway,
+                         "workers": args.workers, "rounds": args.rounds,
+                         "gateway": args.gateway,
                          "gateway_mtime": (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(
                              os.path.getmtime(args.gateway)))
                              if os.path.exists(args.gateway) else None),
                          "wrk_command": example},
             "machine": machine,
+            # Each case's median round; every round's figures are in "rounds".
             "cases": {c: dict(r, name=CASE_NAMES[c]) for c, r in results.items()},
+            "rounds": rounds,
             "targets": checks,
             "failures": failures,
         }, f, indent=2)
