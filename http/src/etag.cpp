@@ -1,8 +1,13 @@
 #include <vigil/http/etag.hpp>
 
+#include "field_text.hpp"
+
 namespace vigil::http {
 
 namespace {
+
+using internal::IsOws;
+using internal::TrimOws;
 
 constexpr std::uint64_t kPrime1 = 0x9E3779B185EBCA87ULL;
 constexpr std::uint64_t kPrime2 = 0xC2B2AE3D27D4EB4FULL;
@@ -30,7 +35,6 @@ constexpr std::uint64_t Avalanche(std::uint64_t h) noexcept {
 }
 
 bool IsEtagChar(unsigned char c) noexcept { return c == 0x21 || (c >= 0x23 && c != 0x7F); }
-bool IsOws(char c) noexcept { return c == ' ' || c == '\t'; }
 
 // Reads `[W/] DQUOTE *etagc DQUOTE` at `pos`; returns the opaque part with its quotes.
 bool ReadEntityTag(std::string_view text, std::size_t& pos, std::string_view& opaque) noexcept {
@@ -42,12 +46,6 @@ bool ReadEntityTag(std::string_view text, std::size_t& pos, std::string_view& op
   ++pos;
   opaque = text.substr(start, pos - start);
   return true;
-}
-
-std::string_view Trim(std::string_view s) noexcept {
-  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 }  // namespace
@@ -78,10 +76,10 @@ std::string StrongEtag(std::string_view body) {
 bool IfNoneMatchMatches(std::string_view if_none_match, std::string_view etag) noexcept {
   std::string_view own;
   std::size_t own_pos = 0;
-  const std::string_view trimmed_etag = Trim(etag);
+  const std::string_view trimmed_etag = TrimOws(etag);
   if (!ReadEntityTag(trimmed_etag, own_pos, own) || own_pos != trimmed_etag.size()) return false;
 
-  const std::string_view value = Trim(if_none_match);
+  const std::string_view value = TrimOws(if_none_match);
   // "*" matches when the resource has a current representation, which it has: a tag.
   if (value == "*") return true;
   std::size_t pos = 0;

@@ -5,6 +5,8 @@
 #include <vigil/http/middleware/compression.hpp>
 #include <vigil/telemetry/env.hpp>
 
+#include "field_text.hpp"
+
 namespace vigil::http {
 
 namespace bhttp = boost::beast::http;
@@ -19,23 +21,10 @@ CompressionOptions CompressionOptions::FromEnv() {
 
 namespace {
 
-char Lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsNoCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
-}
-
-// RFC 9110 tchar.
-bool IsTokenChar(char c) noexcept {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool IsOws(char c) noexcept { return c == ' ' || c == '\t'; }
+using boost::beast::iequals;
+using internal::IsOws;
+using internal::IsTokenChar;
+using internal::TrimOws;
 
 // A strict reader of one Accept-Encoding value. Any deviation from the grammar makes the
 // whole header unusable, which the caller treats as "send identity".
@@ -58,7 +47,7 @@ class AcceptEncodingReader {
     if (pos_ < text_.size() && text_[pos_] == ';') {
       ++pos_;
       SkipOws();
-      if (pos_ + 2 > text_.size() || Lower(text_[pos_]) != 'q' || text_[pos_ + 1] != '=') {
+      if (pos_ + 2 > text_.size() || (text_[pos_] != 'q' && text_[pos_] != 'Q') || text_[pos_ + 1] != '=') {
         return Fail();
       }
       pos_ += 2;
@@ -150,10 +139,8 @@ void AddVaryAcceptEncoding(Response& res) {
   std::string_view rest(existing.data(), existing.size());
   while (!rest.empty()) {
     const std::size_t comma = rest.find(',');
-    std::string_view item = rest.substr(0, comma);
-    while (!item.empty() && IsOws(item.front())) item.remove_prefix(1);
-    while (!item.empty() && IsOws(item.back())) item.remove_suffix(1);
-    if (item == "*" || EqualsNoCase(item, "accept-encoding")) return;
+    const std::string_view item = TrimOws(rest.substr(0, comma));
+    if (item == "*" || iequals(item, "accept-encoding")) return;
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
@@ -184,11 +171,11 @@ ContentCoding ChooseContentCoding(std::string_view accept_encoding) noexcept {
     auto take = [weight](int& slot) {
       if (slot < 0) slot = weight;
     };
-    if (EqualsNoCase(coding, "br")) {
+    if (iequals(coding, "br")) {
       take(br);
-    } else if (EqualsNoCase(coding, "gzip") || EqualsNoCase(coding, "x-gzip")) {
+    } else if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) {
       take(gzip);
-    } else if (EqualsNoCase(coding, "identity")) {
+    } else if (iequals(coding, "identity")) {
       take(identity);
     } else if (coding == "*") {
       take(any);
@@ -208,11 +195,10 @@ ContentCoding ChooseContentCoding(std::string_view accept_encoding) noexcept {
 
 bool IsCompressibleContentType(std::string_view content_type) noexcept {
   std::string_view type = content_type.substr(0, content_type.find(';'));
-  while (!type.empty() && IsOws(type.front())) type.remove_prefix(1);
-  while (!type.empty() && IsOws(type.back())) type.remove_suffix(1);
-  if (type.size() > 5 && EqualsNoCase(type.substr(0, 5), "text/")) return true;
-  return EqualsNoCase(type, "application/json") || EqualsNoCase(type, "application/problem+json") ||
-         EqualsNoCase(type, "application/javascript") || EqualsNoCase(type, "image/svg+xml");
+  type = TrimOws(type);
+  if (type.size() > 5 && iequals(type.substr(0, 5), "text/")) return true;
+  return iequals(type, "application/json") || iequals(type, "application/problem+json") ||
+         iequals(type, "application/javascript") || iequals(type, "image/svg+xml");
 }
 
 std::optional<std::string> GzipCompress(std::string_view data, int level) {
