@@ -177,6 +177,42 @@ TEST_F(SqliteTest, ClosingCompletesCallsStillQueued) {
   EXPECT_EQ(ran + unavailable, 1);
 }
 
+// A transaction's completion leaves nothing on the database thread that refers to the
+// awaiting coroutine's io_context, which may be destroyed as soon as the coroutine has
+// resumed (a service stopping right after its last request: the runtime stops its
+// contexts and destroys them). Two spinning threads make the database thread lose its CPU
+// right after it posts the completion, which is when anything it still held would outlive
+// the context; the unit tests' ASan build reports that as a use after free.
+TEST_F(SqliteTest, NothingOfTheAwaitingContextOutlivesTheCompletion) {
+  auto db = Database::Open(FreshDatabase(Engine::kSqlite), *telemetry_);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> spinners;
+  for (int i = 0; i < 2; ++i) {
+    spinners.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  }
+  constexpr int kRounds = 300;
+  int resumed = 0;
+  for (int i = 0; i < kRounds; ++i) {
+    auto io = std::make_unique<asio::io_context>(1);
+    asio::co_spawn(
+        *io,
+        [&, raw = db.get(), context = io.get()]() -> asio::awaitable<void> {
+          co_await raw->Transact(ctx_, [](Session&) {});
+          ++resumed;
+          context->stop();  // as Runtime::Stop(): run() returns whatever work is left
+        },
+        asio::detached);
+    io->run();
+    io.reset();
+  }
+  stop = true;
+  for (std::thread& t : spinners) t.join();
+  EXPECT_EQ(resumed, kRounds);
+}
+
 using test_support::Eventually;
 
 // Commits that take the write-ahead log past 1,000 pages are copied into the database

@@ -93,10 +93,17 @@ asio::awaitable<R> Database::TransactCopied(telemetry::RequestContext context, W
         // Shared: std::function needs a copyable callable, the handler is move-only.
         auto completion =
             std::make_shared<Completion>(Completion{std::move(handler), std::move(tracked)});
+        // Runs on the database thread. Once the post is made the coroutine may resume,
+        // finish and its io_context be destroyed before this thread returns, so nothing
+        // left here may refer to that context: the handler and the tracked executor move
+        // into the posted function (and are destroyed where it runs), and the post goes
+        // through an untracked copy, whose destruction does not touch the context.
         auto finish = [completion](std::exception_ptr error) {
-          auto target = completion->executor;
-          asio::post(target,
-                     [completion, error]() mutable { std::move(completion->handler)(error); });
+          const auto target =
+              asio::prefer(completion->executor, asio::execution::outstanding_work.untracked);
+          asio::post(target, [resume = std::move(*completion), error]() mutable {
+            std::move(resume.handler)(error);
+          });
         };
         try {
           Submit(
