@@ -1,7 +1,9 @@
 // The SQLite engine: the shared checks (database_checks.hpp) on a file in a temporary
 // directory, plus what only SQLite has (pragmas, ":memory:", opening failures).
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -185,10 +187,17 @@ TEST_F(SqliteTest, ClosingCompletesCallsStillQueued) {
 // the context; the unit tests' ASan build reports that as a use after free.
 TEST_F(SqliteTest, NothingOfTheAwaitingContextOutlivesTheCompletion) {
   auto db = Database::Open(FreshDatabase(Engine::kSqlite), *telemetry_);
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> spinners;
+  // Stopped and joined however the test leaves (a failure below throws out of run()).
+  struct Spinners {
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    ~Spinners() {
+      stop = true;
+      for (std::thread& t : threads) t.join();
+    }
+  } spinners;
   for (int i = 0; i < 2; ++i) {
-    spinners.emplace_back([&] {
+    spinners.threads.emplace_back([&stop = spinners.stop] {
       while (!stop.load(std::memory_order_relaxed)) {
       }
     });
@@ -208,8 +217,6 @@ TEST_F(SqliteTest, NothingOfTheAwaitingContextOutlivesTheCompletion) {
     io->run();
     io.reset();
   }
-  stop = true;
-  for (std::thread& t : spinners) t.join();
   EXPECT_EQ(resumed, kRounds);
 }
 
