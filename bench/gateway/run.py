@@ -467,6 +467,35 @@ def tree_cpu_s(pid):
     return user / CLK_TCK, system / CLK_TCK
 
 
+def tree_threads(pid):
+    """Per thread name across a live process tree: [CPU seconds, involuntary context
+    switches]. The name tells a proxy's request threads from its background ones (the
+    gateway's `vigil-spans` and `vigil-log`)."""
+    out = {}
+    for p in proc_tree(pid):
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/stat") as f:
+                    head, rest = f.read().rsplit(")", 1)
+                fields = rest.split()
+                cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+                switches = 0
+                with open(f"/proc/{p}/task/{t}/status") as f:
+                    for line in f:
+                        if line.startswith("nonvoluntary_ctxt_switches:"):
+                            switches = int(line.split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # the thread ended meanwhile
+            entry = out.setdefault(head.split("(", 1)[1], [0.0, 0])
+            entry[0] += cpu
+            entry[1] += switches
+    return out
+
+
 def machine_busy_s():
     """(busy, total, irq, steal) CPU seconds of the whole machine since boot, from
     /proc/stat. irq (hard + soft interrupts) is mostly the loopback TCP traffic of this
@@ -490,13 +519,15 @@ class CpuMeter:
             self.pids["proxy"] = proxy_pid
 
     def snapshot(self):
+        proxy = self.pids.get("proxy")
         return ({k: tree_cpu_s(p) for k, p in self.pids.items()},
                 resource.getrusage(resource.RUSAGE_CHILDREN),
-                resource.getrusage(resource.RUSAGE_SELF), machine_busy_s())
+                resource.getrusage(resource.RUSAGE_SELF), machine_busy_s(),
+                tree_threads(proxy) if proxy is not None else {})
 
     @staticmethod
-    def diff(before, after, requests):
-        (t0, c0, s0, m0), (t1, c1, s1, m1) = before, after
+    def diff(before, after, requests, seconds):
+        (t0, c0, s0, m0, h0), (t1, c1, s1, m1, h1) = before, after
         out = {f"cpu_{k}_s": round(sum(t1[k]) - sum(t0[k]), 3) for k in t0}
         # wrk is the only child reaped during the measured run.
         out["cpu_wrk_s"] = round((c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime), 3)
@@ -511,6 +542,12 @@ class CpuMeter:
             out["proxy_cpu_us_per_req"] = round(out["cpu_proxy_s"] * 1e6 / requests, 2)
             out["proxy_user_us_per_req"] = round(
                 (t1["proxy"][0] - t0["proxy"][0]) * 1e6 / requests, 2)
+        if requests and seconds > 0:
+            # Threads present at both ends (a proxy starts none during the run).
+            out["proxy_threads"] = {
+                name: {"cpu_us_per_req": round((h1[name][0] - h0[name][0]) * 1e6 / requests, 2),
+                       "involuntary_switches_per_s": round((h1[name][1] - h0[name][1]) / seconds)}
+                for name in sorted(h1) if name in h0}
         return out
 
 
@@ -529,7 +566,7 @@ def measure(args, procs, tmp, lua, label, url, proc, measure_rss):
     finally:
         extra = sampler.finish() if sampler else {}
     res.update(extra)
-    res.update(CpuMeter.diff(before, after, res["requests"]))
+    res.update(CpuMeter.diff(before, after, res["requests"], res["duration_us"] / 1e6))
     if proc is not None:
         if proc.poll() is not None:
             raise CaseError(f"{label}: the proxy exited with status {proc.returncode} during "
@@ -883,6 +920,15 @@ def main(argv):
         if d.get("metrics"):
             print("    gateway metrics after the run: " + ", ".join(
                 f"{k}={v:g}" for k, v in sorted(d["metrics"].items())))
+    for c in args.case_list:
+        threads = results.get(c, {}).get("proxy_threads")
+        if threads:
+            print(f"({c}) proxy threads, CPU per request (involuntary context switches/s): " + ", ".join(
+                f"{name} {v['cpu_us_per_req']:.1f} µs ({v['involuntary_switches_per_s']:,})"
+                for name, v in threads.items()))
+    print("Machine busy during each case's run (both cores): " + ", ".join(
+        f"({c}) {results[c]['cpu_machine_busy_pct']:.1f} %" for c in args.case_list
+        if results.get(c, {}).get("cpu_machine_busy_pct") is not None))
     for c in ("d", "e"):
         r = results.get(c)
         if r and "vmhwm_kib" in r:
