@@ -49,6 +49,21 @@ http::Routes UpstreamRoutes() {
     ex.Respond(200, std::string(n, 'z'), "application/octet-stream");
     co_return;
   });
+  // n bytes in chunks of 64 KiB, with no Content-Length (chunked on the wire).
+  r.Add("GET", "/chunks/{n}", [](Exchange& ex) -> asio::awaitable<void> {
+    std::size_t left = std::stoul(std::string(ex.Param("n")));
+    http::ResponseHeader head;
+    head.result(200);
+    head.set(boost::beast::http::field::content_type, "application/octet-stream");
+    co_await ex.SendHead(head, std::nullopt);
+    const std::string piece(64 * 1024, 'c');
+    while (left > 0) {
+      const std::size_t n = std::min(left, piece.size());
+      co_await ex.SendBody(piece.data(), n);
+      left -= n;
+    }
+    co_await ex.Finish();
+  });
   r.Add("HEAD", "/head/{n}", [](Exchange& ex) -> asio::awaitable<void> {
     ex.Respond(200, "", "application/octet-stream");
     ex.response().set(boost::beast::http::field::content_length, ex.Param("n"));
@@ -154,6 +169,13 @@ TEST(ProxyTest, StreamsLargeAndChunkedBodiesBothWays) {
   EXPECT_EQ(down.body(), std::string(1000000, 'z'));
   auto small = c.RoundTrip(Get("/api/big/10"));
   EXPECT_EQ(small.body(), "zzzzzzzzzz");
+
+  // A large response of unknown length is streamed chunked to the client.
+  auto unknown = c.RoundTrip(Get("/api/chunks/1000000"));
+  ASSERT_EQ(unknown.result_int(), 200u);
+  EXPECT_TRUE(unknown.chunked());
+  EXPECT_EQ(unknown.body(), std::string(1000000, 'c'));
+  EXPECT_EQ(c.RoundTrip(Get("/api/big/10")).body(), "zzzzzzzzzz") << "the connection is kept";
 }
 
 TEST(ProxyTest, HeadKeepsTheUpstreamsContentLength) {
