@@ -14,7 +14,8 @@ import time
 import unittest
 
 from harness import (GATEWAY_BINARY, GENERATED_ID_RE, PatternChecker, RawConnection,
-                     Receiver, Sandbox, SparseBody, access_records, assert_problem, binary,
+                     Receiver, Sandbox, SparseBody, access_records, assert_memory_below,
+                     assert_problem, binary,
                      fnv1a64_hex, free_port, http_get, metric_samples, metric_sum,
                      otlp_spans, read_peak_rss, start_echo, start_gateway, start_nginx,
                      wait_for, write_gateway_config)
@@ -353,8 +354,8 @@ class GatewayLargeBodiesTest(unittest.TestCase):
 
     def assert_bounded(self, what):
         peak = read_peak_rss(self.gateway.pid)
-        self.assertLess(peak, GATEWAY_RSS_BOUND,
-                        f"gateway peaked at {peak / MiB:.1f} MiB during {what}")
+        assert_memory_below(self, peak, GATEWAY_RSS_BOUND,
+                            f"gateway peaked at {peak / MiB:.1f} MiB during {what}")
 
     def upload(self, body, chunked):
         with RawConnection(self.gateway.port, timeout=120) as c:

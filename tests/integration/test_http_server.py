@@ -16,7 +16,7 @@ import unittest
 
 from harness import (ECHO_BINARY, GENERATED_ID_RE, PatternChecker, PeerClosed, build_request,
                      RawConnection, REQUEST_ID_RE, Sandbox, SparseBody, access_records,
-                     assert_problem, binary, fnv1a64_hex, free_port, http_get,
+                     assert_memory_below, assert_problem, binary, fnv1a64_hex, free_port, http_get,
                      metric_samples, metric_sum, read_peak_rss, start_echo,
                      traces_file_spans, wait_for)
 
@@ -225,9 +225,9 @@ class EchoBasicsTest(ServerTestCase):
             self.assertEqual(checker.count, STREAM_BYTES)
             self.assertIsNone(checker.first_mismatch)
         peak = read_peak_rss(self.echo.pid)
-        self.assertLess(peak, STREAM_RSS_BOUND,
-                        f"vigil-echo peaked at {peak / MiB:.1f} MiB "
-                        f"for 2 x {STREAM_BYTES // MiB} MiB")
+        assert_memory_below(self, peak, STREAM_RSS_BOUND,
+                            f"vigil-echo peaked at {peak / MiB:.1f} MiB "
+                            f"for 2 x {STREAM_BYTES // MiB} MiB")
 
 
 class AdminPortTest(ServerTestCase):

@@ -9,8 +9,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (Receiver, Sandbox, binary, free_port, http_get, node_decode,
-                     start_demo, wait_for)
+from harness import (Receiver, Sandbox, assert_memory_below, binary, free_port, http_get,
+                     node_decode, start_demo, wait_for)
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN = "00f067aa0ba902b7"
@@ -139,8 +139,8 @@ class TracesTest(unittest.TestCase):
         dropped = metric(admin, "vigil_telemetry_dropped_total",
                          {"signal": "spans", "reason": "export_failed"})
         self.assertGreater(dropped, 0, "lost spans must be counted")
-        self.assertLess(rss_peak - rss_start, 32 * 2**20,
-                        f"memory grew from {rss_start} to {rss_peak} over {requests} requests")
+        assert_memory_below(self, rss_peak - rss_start, 32 * 2**20,
+                            f"memory grew from {rss_start} to {rss_peak} over {requests} requests")
 
         # The queue is full of spans from the outage; once they are out, new ones follow.
         back = self.receiver(port)
