@@ -172,6 +172,22 @@ TEST(LogAsync, FlushReturnsAfterEveryEarlierLineIsWritten) {
   EXPECT_EQ(s.sink_errors, 0u);
 }
 
+TEST(LogAsync, PublishesTheBackendsCpuTimeByTheFlush) {
+  MemFile out;
+  Logger log(Options(out.fd()));
+  std::uint64_t last = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 2000; ++i) {
+      log.Info("line", {{"round", round}, {"i", i}, {"text", "some words to format"}});
+    }
+    log.Flush();
+    const std::uint64_t cpu = log.stats().backend_cpu_ns;
+    EXPECT_GT(cpu, 0u) << "round " << round;
+    EXPECT_GE(cpu, last) << "a thread's CPU time only grows";
+    last = cpu;
+  }
+}
+
 TEST(LogAsync, FlushCoversLinesFromOtherThreadsThatFinishedBefore) {
   MemFile out;
   Logger log(Options(out.fd()));

@@ -137,9 +137,12 @@ TEST(TelemetryTest, ExposesItsOwnCountersAndShutsDownTwice) {
   for (const char* want : {"vigil_telemetry_exported_total{signal=\"logs\"}",
                            "vigil_telemetry_exported_total{signal=\"spans\"}",
                            "vigil_telemetry_dropped_total{signal=\"spans\",reason=\"queue_full\"}",
+                           "vigil_telemetry_thread_cpu_seconds_total{thread=\"vigil-log\"}",
                            "vigil_build_info{", "process_resident_memory_bytes "}) {
     EXPECT_NE(text.find(want), std::string::npos) << want;
   }
+  // No exporter configured: no span worker, so no series for it.
+  EXPECT_EQ(text.find("thread=\"vigil-spans\""), std::string::npos) << text;
   t.Shutdown();
   t.Shutdown();
 }

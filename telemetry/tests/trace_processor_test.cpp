@@ -181,6 +181,25 @@ TEST(BatchSpanProcessorTest, ExportsEverythingUnderNormalLoad) {
   EXPECT_EQ(state.batches, static_cast<std::size_t>(2 * kBursts));
 }
 
+TEST(BatchSpanProcessorTest, PublishesTheWorkersCpuTimeAfterEachExport) {
+  CountingExporter::State state;
+  BatchSpanProcessor processor(std::make_unique<CountingExporter>(&state), Options(2048, 512, 1h));
+  const Tracer tracer(Sampler::AlwaysOn(), &processor);
+  EXPECT_EQ(processor.stats().worker_cpu_ns, 0u) << "no export has run yet";
+  std::uint64_t last = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 1000; ++i) {
+      Span s = tracer.StartRootSpan("op");
+      s.SetAttribute("i", i);
+    }
+    ASSERT_TRUE(processor.ForceFlush(std::chrono::steady_clock::now() + 10s));
+    const std::uint64_t cpu = processor.stats().worker_cpu_ns;
+    EXPECT_GT(cpu, 0u) << "round " << round;
+    EXPECT_GE(cpu, last) << "a thread's CPU time only grows";
+    last = cpu;
+  }
+}
+
 TEST(BatchSpanProcessorTest, TheWorkerThreadIsNamed) {
   CountingExporter::State state;
   const long before = test_support::ThreadsNamed("vigil-spans");

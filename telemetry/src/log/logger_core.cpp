@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "log/signals.hpp"
+#include "thread_cpu.hpp"
 
 namespace vigil::telemetry::log_internal {
 namespace {
@@ -145,7 +146,8 @@ Logger::Stats LoggerCore::stats() const noexcept {
       dropped += r->dropped();
     }
   }
-  return Logger::Stats{out_.written(), dropped, out_.lost()};
+  return Logger::Stats{out_.written(), dropped, out_.lost(),
+                       backend_cpu_ns_.load(std::memory_order_relaxed)};
 }
 
 void LoggerCore::FlushForExit() noexcept {
@@ -251,6 +253,7 @@ void LoggerCore::Run() noexcept {
     formatter_.converter().MaybeReanchor();
     const std::size_t consumed = DrainPass(/*unlink=*/true);
     out_.WriteOut();
+    backend_cpu_ns_.store(internal::ThisThreadCpuNanos(), std::memory_order_relaxed);
     const std::uint32_t hup = HupGeneration();
     bool reopen_pending;
     {

@@ -133,6 +133,7 @@ class LoggerCore {
   mutable std::atomic<bool> drain_locked_{false};
   std::atomic<std::uint64_t> retired_dropped_{0};
   std::atomic<std::uint64_t> unattached_dropped_{0};
+  std::atomic<std::uint64_t> backend_cpu_ns_{0};  // published by the backend after each pass
   std::atomic<bool> sleeping_{false};
   std::atomic<bool>* const backend_asleep_;
 

@@ -164,6 +164,16 @@ Telemetry::Telemetry(TelemetryOptions options)
       w.Counter("vigil_telemetry_dropped_total", kDroppedHelp,
                 {{"signal", "spans"}, {"reason", reason}}, static_cast<double>(n));
     }
+    // What telemetry itself costs beyond the calls on request threads: the log backend
+    // formats and writes, the span worker encodes and exports. Named as top -H shows them.
+    constexpr const char* kCpuHelp =
+        "CPU time of the telemetry SDK's own threads, as of each one's last pass of work.";
+    w.Counter("vigil_telemetry_thread_cpu_seconds_total", kCpuHelp, {{"thread", "vigil-log"}},
+              static_cast<double>(logs.backend_cpu_ns) / 1e9);
+    if (processor != nullptr) {
+      w.Counter("vigil_telemetry_thread_cpu_seconds_total", kCpuHelp,
+                {{"thread", "vigil-spans"}}, static_cast<double>(spans.worker_cpu_ns) / 1e9);
+    }
   });
 }
 

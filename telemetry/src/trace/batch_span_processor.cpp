@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <vigil/telemetry/trace_processor.hpp>
 
+#include "thread_cpu.hpp"
 #include "trace/env_vars.hpp"
 #include "trace/record_pool.hpp"
 #include "trace/record_queue.hpp"
@@ -218,6 +219,7 @@ void BatchSpanProcessor::Run() noexcept {
         (flush || stop || timer) ? tail : head + (tail - head) / batch * batch;
     lock.unlock();
     ExportUpTo(target);
+    worker_cpu_ns_.store(internal::ThisThreadCpuNanos(), std::memory_order_relaxed);
     next_export = Clock::now() + delay;
     lock.lock();
 
@@ -231,6 +233,7 @@ void BatchSpanProcessor::Run() noexcept {
   }
   lock.unlock();
   DropRemaining();
+  worker_cpu_ns_.store(internal::ThisThreadCpuNanos(), std::memory_order_relaxed);
   lock.lock();
   worker_done_ = true;
   done_cv_.notify_all();
@@ -346,6 +349,7 @@ BatchSpanProcessor::Stats BatchSpanProcessor::stats() const noexcept {
   s.dropped_shutdown = dropped_shutdown_producer_.load(std::memory_order_relaxed) +
                        dropped_shutdown_worker_.load(std::memory_order_relaxed);
   s.queued = queue_->size();
+  s.worker_cpu_ns = worker_cpu_ns_.load(std::memory_order_relaxed);
   return s;
 }
 

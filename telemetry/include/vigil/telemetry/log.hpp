@@ -328,6 +328,7 @@ class Logger {
     std::uint64_t written;      // lines handed to the sink
     std::uint64_t dropped;      // lines lost: ring full (kDrop) or line larger than half the ring
     std::uint64_t sink_errors;  // lines lost because write(2) failed (EPIPE, ENOSPC, ...)
+    std::uint64_t backend_cpu_ns;  // CPU time of the backend thread, as of its last pass
   };
   // Counters since construction; `written` lags the calls until the backend catches up.
   Stats stats() const noexcept;

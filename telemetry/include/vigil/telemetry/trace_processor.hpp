@@ -77,6 +77,7 @@ class BatchSpanProcessor {
     std::uint64_t dropped_export_failed = 0;  // reason="export_failed"
     std::uint64_t dropped_shutdown = 0;       // reason="shutdown"
     std::uint64_t queued = 0;                 // waiting right now (not a counter)
+    std::uint64_t worker_cpu_ns = 0;          // CPU time of the worker, as of its last export
 
     std::uint64_t dropped() const noexcept {
       return dropped_queue_full + dropped_rejected + dropped_export_failed + dropped_shutdown;
@@ -136,6 +137,7 @@ class BatchSpanProcessor {
   std::atomic<std::uint64_t> dropped_rejected_{0};
   std::atomic<std::uint64_t> dropped_export_failed_{0};
   std::atomic<std::uint64_t> dropped_shutdown_worker_{0};
+  std::atomic<std::uint64_t> worker_cpu_ns_{0};
 
   // Guards the fields below and the worker's sleep.
   mutable std::mutex mu_;
