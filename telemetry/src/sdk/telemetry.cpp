@@ -171,8 +171,8 @@ Telemetry::Telemetry(TelemetryOptions options)
     w.Counter("vigil_telemetry_thread_cpu_seconds_total", kCpuHelp, {{"thread", "vigil-log"}},
               static_cast<double>(logs.backend_cpu_ns) / 1e9);
     if (processor != nullptr) {
-      w.Counter("vigil_telemetry_thread_cpu_seconds_total", kCpuHelp,
-                {{"thread", "vigil-spans"}}, static_cast<double>(spans.worker_cpu_ns) / 1e9);
+      w.Counter("vigil_telemetry_thread_cpu_seconds_total", kCpuHelp, {{"thread", "vigil-spans"}},
+                static_cast<double>(spans.worker_cpu_ns) / 1e9);
     }
   });
 }
