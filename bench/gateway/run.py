@@ -926,9 +926,10 @@ def main(argv):
             print(f"({c}) proxy threads, CPU per request (involuntary context switches/s): " + ", ".join(
                 f"{name} {v['cpu_us_per_req']:.1f} µs ({v['involuntary_switches_per_s']:,})"
                 for name, v in threads.items()))
-    print("Machine busy during each case's run (both cores): " + ", ".join(
-        f"({c}) {results[c]['cpu_machine_busy_pct']:.1f} %" for c in args.case_list
-        if results.get(c, {}).get("cpu_machine_busy_pct") is not None))
+    busy = [f"({c}) {results[c]['cpu_machine_busy_pct']:.1f} %" for c in args.case_list
+            if results.get(c, {}).get("cpu_machine_busy_pct") is not None]
+    if busy:
+        print("Machine busy during each case's run (both cores): " + ", ".join(busy))
     for c in ("d", "e"):
         r = results.get(c)
         if r and "vmhwm_kib" in r:
