@@ -1,13 +1,12 @@
 #include <vigil/http/etag.hpp>
-
-#include "field_text.hpp"
+#include <vigil/telemetry/text.hpp>
 
 namespace vigil::http {
 
 namespace {
 
-using internal::IsOws;
-using internal::TrimOws;
+using telemetry::text::IsOws;
+using telemetry::text::TrimOws;
 
 constexpr std::uint64_t kPrime1 = 0x9E3779B185EBCA87ULL;
 constexpr std::uint64_t kPrime2 = 0xC2B2AE3D27D4EB4FULL;

@@ -2,10 +2,10 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <optional>
 #include <vigil/http/middleware/compression.hpp>
 #include <vigil/telemetry/env.hpp>
-
-#include "field_text.hpp"
+#include <vigil/telemetry/text.hpp>
 
 namespace vigil::http {
 
@@ -22,9 +22,9 @@ CompressionOptions CompressionOptions::FromEnv() {
 namespace {
 
 using boost::beast::iequals;
-using internal::IsOws;
-using internal::IsTokenChar;
-using internal::TrimOws;
+using tel::text::IsOws;
+using tel::text::IsTokenChar;
+using tel::text::TrimOws;
 
 // A strict reader of one Accept-Encoding value. Any deviation from the grammar makes the
 // whole header unusable, which the caller treats as "send identity".
@@ -47,7 +47,8 @@ class AcceptEncodingReader {
     if (pos_ < text_.size() && text_[pos_] == ';') {
       ++pos_;
       SkipOws();
-      if (pos_ + 2 > text_.size() || (text_[pos_] != 'q' && text_[pos_] != 'Q') || text_[pos_ + 1] != '=') {
+      if (pos_ + 2 > text_.size() || (text_[pos_] != 'q' && text_[pos_] != 'Q') ||
+          text_[pos_ + 1] != '=') {
         return Fail();
       }
       pos_ += 2;
@@ -68,26 +69,13 @@ class AcceptEncodingReader {
   void SkipOws() noexcept {
     while (pos_ < text_.size() && IsOws(text_[pos_])) ++pos_;
   }
-  // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), as thousandths.
+  // The weight runs to the next OWS or comma; text::ParseQvalue decides whether it is one.
   bool ReadQvalue(int& out) noexcept {
-    if (pos_ >= text_.size()) return false;
-    const char lead = text_[pos_];
-    if (lead != '0' && lead != '1') return false;
-    ++pos_;
-    int value = lead == '1' ? 1000 : 0;
-    if (pos_ < text_.size() && text_[pos_] == '.') {
-      ++pos_;
-      int scale = 100;
-      for (int digits = 0;
-           digits < 3 && pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9';
-           ++digits, ++pos_, scale /= 10) {
-        if (lead == '1' && text_[pos_] != '0') return false;
-        value += (text_[pos_] - '0') * scale;
-      }
-    }
-    // A fourth digit, or anything glued to the number, is outside the grammar.
-    if (pos_ < text_.size() && !IsOws(text_[pos_]) && text_[pos_] != ',') return false;
-    out = value;
+    const std::size_t start = pos_;
+    while (pos_ < text_.size() && !IsOws(text_[pos_]) && text_[pos_] != ',') ++pos_;
+    const std::optional<int> q = tel::text::ParseQvalue(text_.substr(start, pos_ - start));
+    if (!q) return false;
+    out = *q;
     return true;
   }
 

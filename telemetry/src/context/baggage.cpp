@@ -13,7 +13,7 @@
 #include <vigil/telemetry/context.hpp>
 
 #include "context/w3c_text.hpp"
-#include "text.hpp"
+#include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry {
 namespace {

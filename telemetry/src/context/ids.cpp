@@ -5,7 +5,7 @@
 #include <cstring>
 #include <vigil/telemetry/context.hpp>
 
-#include "text.hpp"
+#include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry {
 namespace {

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vigil/telemetry/context.hpp>
 
-#include "text.hpp"
+#include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry::w3c {
 

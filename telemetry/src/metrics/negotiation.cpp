@@ -1,35 +1,17 @@
 // Accept header negotiation (RFC 9110 section 12.5.1) between the two text formats.
 #include <algorithm>
-#include <charconv>
-
-#include "text.hpp"
-#include "vigil/telemetry/metrics.hpp"
+#include <optional>
+#include <vigil/telemetry/metrics.hpp>
+#include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry {
 namespace {
-
-// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ); anything else is malformed.
-bool ParseQ(std::string_view text, double& q) noexcept {
-  if (text.empty() || text.size() > 5 || (text[0] != '0' && text[0] != '1')) {
-    return false;
-  }
-  if (text.size() > 1 && text[1] != '.') {
-    return false;
-  }
-  for (std::size_t i = 2; i < text.size(); ++i) {
-    if (text[i] < '0' || text[i] > '9') {
-      return false;
-    }
-  }
-  const auto r = std::from_chars(text.data(), text.data() + text.size(), q);
-  return r.ec == std::errc() && r.ptr == text.data() + text.size() && q <= 1.0;
-}
 
 enum class Range { kOther, kOpenMetrics, kTextPlain, kTextAny, kAny };
 
 struct Element {
   Range range = Range::kOther;
-  double q = 1.0;
+  int q = 1000;  // thousandths
 };
 
 // One media-range with parameters; false when malformed.
@@ -59,9 +41,11 @@ bool ParseElement(std::string_view element, Element& out) noexcept {
       value = value.substr(1, value.size() - 2);
     }
     if (text::EqualsIgnoreCase(key, "q")) {
-      if (!ParseQ(value, out.q)) {
+      const std::optional<int> q = text::ParseQvalue(value);
+      if (!q) {
         return false;
       }
+      out.q = *q;
     } else if (text::EqualsIgnoreCase(key, "version")) {
       version = value;
     }
@@ -85,10 +69,10 @@ bool ParseElement(std::string_view element, Element& out) noexcept {
 }  // namespace
 
 Negotiation NegotiateExposition(std::string_view accept_header) noexcept {
-  double om = -1;
-  double text = -1;
-  double text_any = -1;
-  double any = -1;
+  int om = -1;
+  int text = -1;
+  int text_any = -1;
+  int any = -1;
   while (!accept_header.empty()) {
     const std::size_t comma = accept_header.find(',');
     const std::string_view element = text::TrimOws(accept_header.substr(0, comma));
@@ -119,7 +103,7 @@ Negotiation NegotiateExposition(std::string_view accept_header) noexcept {
     }
   }
   // The most specific range that matches text/plain decides its preference.
-  const double text_q = text >= 0 ? text : text_any >= 0 ? text_any : any >= 0 ? any : 0;
+  const int text_q = text >= 0 ? text : text_any >= 0 ? text_any : any >= 0 ? any : 0;
   if (om > 0 && om >= text_q) {
     return {ExpositionFormat::kOpenMetrics, kOpenMetricsContentType};
   }

@@ -8,7 +8,7 @@
 #include <vigil/telemetry/otlp.hpp>
 
 #include "otlp/url.hpp"
-#include "text.hpp"
+#include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry {
 namespace {

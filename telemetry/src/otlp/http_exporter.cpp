@@ -21,7 +21,7 @@
 #include "otlp/response.hpp"
 #include "otlp/retry.hpp"
 #include "otlp/url.hpp"
-#include "text.hpp"
+#include <vigil/telemetry/text.hpp>
 #include "vigil_build_info.hpp"
 
 namespace vigil::telemetry {

@@ -4,7 +4,7 @@
 #include <cctype>
 #include <charconv>
 
-#include "text.hpp"
+#include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry::otlp {
 namespace {

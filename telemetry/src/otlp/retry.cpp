@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <array>
 
-#include "text.hpp"
+#include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry::otlp {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "text.hpp"
+#include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry::otlp {
 

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <vigil/telemetry/trace.hpp>
 
-#include "text.hpp"
+#include <vigil/telemetry/text.hpp>
 #include "trace/env_vars.hpp"
 #include "trace/probability.hpp"
 

@@ -1,18 +1,22 @@
-// Small ASCII text helpers shared by the header, environment-variable and exposition
-// parsers of every telemetry module.
+// Small ASCII text helpers for the grammars Vigil parses: HTTP field values (RFC 9110),
+// W3C trace-context headers and OTEL_* variables. The telemetry SDK's parsers and
+// libvigil_http's header readers (Accept, Accept-Encoding, If-None-Match) share them, so
+// that one definition of OWS, token and qvalue serves every header.
 //
-// Everything here is byte-oriented and locale-independent on purpose: HTTP fields, W3C
-// headers and OTEL_* variables are ASCII grammars, and a process-wide setlocale() must
-// not change how they parse. Where two grammars disagree (W3C ids accept lowercase hex
-// only, percent-escapes accept either case) there are two clearly named functions.
+// Everything here is byte-oriented and locale-independent on purpose: these are ASCII
+// grammars, and a process-wide setlocale() must not change how they parse. Where two
+// grammars disagree (W3C ids accept lowercase hex only, percent-escapes accept either
+// case) there are two clearly named functions.
 //
 //   std::string_view v = text::TrimOws("  gzip\t");           // "gzip"
 //   if (text::EqualsIgnoreCase(v, "GZIP")) { ... }
 //   std::optional<std::string> raw = text::PercentDecode("a%20b");  // "a b"
+//   std::optional<int> q = text::ParseQvalue("0.8");            // 800 (thousandths)
 //
 // Thread-safety: pure functions; safe from any thread.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -109,6 +113,30 @@ constexpr bool IsToken(std::string_view s) noexcept {
     }
   }
   return true;
+}
+
+// RFC 9110 weight: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), the
+// whole of `s`, as thousandths (0..1000); nullopt for anything outside that grammar
+// ("1.5", "0.0001", ".5", "0,5", a sign or a space).
+constexpr std::optional<int> ParseQvalue(std::string_view s) noexcept {
+  if (s.empty() || s.size() > 5 || (s[0] != '0' && s[0] != '1')) {
+    return std::nullopt;
+  }
+  int value = s[0] == '1' ? 1000 : 0;
+  if (s.size() == 1) {
+    return value;
+  }
+  if (s[1] != '.') {
+    return std::nullopt;
+  }
+  int scale = 100;
+  for (std::size_t i = 2; i < s.size(); ++i, scale /= 10) {
+    if (s[i] < '0' || s[i] > '9' || (value == 1000 && s[i] != '0')) {
+      return std::nullopt;
+    }
+    value += (s[i] - '0') * scale;
+  }
+  return value;
 }
 
 // RFC 3986 percent-decoding. Strict: a '%' not followed by two hex digits (either case)
