@@ -168,7 +168,10 @@ TEST(OtlpJson, Utf8KeptAndRepaired) {
             "{\"stringValue\":\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"}");
   EXPECT_EQ(AttributeJson("\xF4\x90\x80\x80"),  // above U+10FFFF
             "{\"stringValue\":\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"}");
-  EXPECT_EQ(AttributeJson("end\xE2\x9C"), "{\"stringValue\":\"end\xEF\xBF\xBD\xEF\xBF\xBD\"}");
+  // A truncated sequence is one maximal ill-formed subpart: one U+FFFD.
+  EXPECT_EQ(AttributeJson("end\xE2\x9C"), "{\"stringValue\":\"end\xEF\xBF\xBD\"}");
+  EXPECT_EQ(AttributeJson("\xF0\x9F\x98 \xF0\x9F"),
+            "{\"stringValue\":\"\xEF\xBF\xBD \xEF\xBF\xBD\"}");
 }
 
 TEST(OtlpJson, KeysAreEscapedToo) {

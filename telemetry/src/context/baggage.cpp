@@ -11,15 +11,15 @@
 // pass on, and formatting then parsing gives back the same object.
 #include <algorithm>
 #include <vigil/telemetry/context.hpp>
+#include <vigil/telemetry/text.hpp>
 
 #include "context/w3c_text.hpp"
-#include <vigil/telemetry/text.hpp>
+#include "utf8.hpp"
 
 namespace vigil::telemetry {
 namespace {
 
 constexpr char kUpperHex[] = "0123456789ABCDEF";
-constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
 
 // '%' is a baggage-octet but must be escaped itself, or decoding would misread it.
 bool NeedsEscape(char c) noexcept { return c == '%' || !w3c::Is(c, w3c::kBaggageOctet); }
@@ -53,55 +53,14 @@ std::size_t MemberSize(std::string_view key, std::string_view value,
 // Appends `bytes` to `out`, replacing each maximal ill-formed UTF-8 subpart with
 // U+FFFD, as the Baggage spec asks for decoded octets that are not UTF-8.
 void AppendUtf8Sanitized(std::string_view bytes, std::string& out) {
-  std::size_t i = 0;
-  const std::size_t n = bytes.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(bytes[i]);
-    if (c < 0x80) {
-      out.push_back(bytes[i]);
-      ++i;
-      continue;
-    }
-    // Sequence length and the allowed range of the second byte (which excludes
-    // overlongs, surrogates and code points above U+10FFFF).
-    std::size_t need = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      need = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      need = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      need = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      out.append(kReplacementChar);
-      ++i;
-      continue;
-    }
-    std::size_t j = i + 1;
-    bool ok = true;
-    for (std::size_t k = 0; k < need; ++k, ++j) {
-      if (j >= n) {
-        ok = false;
-        break;
-      }
-      const auto b = static_cast<unsigned char>(bytes[j]);
-      if (b < (k == 0 ? lo : 0x80) || b > (k == 0 ? hi : 0xBF)) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) {
-      out.append(bytes.substr(i, j - i));
-    } else {
-      out.append(kReplacementChar);
-    }
-    i = j;
+  const utf8::Measured m = utf8::Measure(bytes);
+  if (m.valid) {
+    out.append(bytes);
+    return;
   }
+  const std::size_t start = out.size();
+  out.resize(start + m.repaired_size);
+  utf8::WriteRepaired(bytes, out.data() + start);
 }
 
 // Percent-decodes `raw` (all baggage-octets) into `out`; false on a malformed escape.

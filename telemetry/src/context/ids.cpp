@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstring>
 #include <vigil/telemetry/context.hpp>
-
 #include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry {

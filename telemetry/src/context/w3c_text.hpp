@@ -17,7 +17,6 @@
 #include <string>
 #include <string_view>
 #include <vigil/telemetry/context.hpp>
-
 #include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry::w3c {

@@ -18,6 +18,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "utf8.hpp"
+
 namespace vigil::telemetry::log_internal {
 
 // Enough for any number FormatInt/FormatUint/FormatDouble/FormatDurationNs write.
@@ -43,10 +45,6 @@ bool IsSensitiveKey(std::string_view key) noexcept;
 bool IsReservedKey(std::string_view key) noexcept;
 inline constexpr std::string_view kReservedKeyPrefix = "attr.";
 
-// Length of the well-formed UTF-8 sequence starting at `p` (1-4), or 0 when it is not
-// well-formed; then *bad is the length of its maximal ill-formed prefix (Unicode's
-// "maximal subpart"), each of which becomes one U+FFFD.
-std::size_t Utf8SequenceLength(const unsigned char* p, std::size_t n, std::size_t* bad) noexcept;
 
 namespace json_detail {
 // Bytes that need no escaping: printable ASCII other than '"' and '\\'.
@@ -127,13 +125,13 @@ void AppendEscaped(Out& out, std::string_view s) {
       continue;
     }
     std::size_t bad = 0;
-    const std::size_t len = Utf8SequenceLength(p, n, &bad);
+    const std::size_t len = utf8::SequenceLength(p, n, &bad);
     if (len != 0) {
       out.Append(reinterpret_cast<const char*>(p), len);
       p += len;
       n -= len;
     } else {
-      out.Append("\xEF\xBF\xBD", 3);
+      out.Append(utf8::kReplacement.data(), utf8::kReplacement.size());
       p += bad;
       n -= bad;
     }

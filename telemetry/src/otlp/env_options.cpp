@@ -6,9 +6,9 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <vigil/telemetry/otlp.hpp>
+#include <vigil/telemetry/text.hpp>
 
 #include "otlp/url.hpp"
-#include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry {
 namespace {

@@ -15,13 +15,13 @@
 #include <mutex>
 #include <stdexcept>
 #include <vigil/telemetry/otlp.hpp>
+#include <vigil/telemetry/text.hpp>
 
 #include "otlp/gzip.hpp"
 #include "otlp/report.hpp"
 #include "otlp/response.hpp"
 #include "otlp/retry.hpp"
 #include "otlp/url.hpp"
-#include <vigil/telemetry/text.hpp>
 #include "vigil_build_info.hpp"
 
 namespace vigil::telemetry {

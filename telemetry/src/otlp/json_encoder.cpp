@@ -7,7 +7,7 @@
 #include <variant>
 #include <vigil/telemetry/otlp.hpp>
 
-#include "otlp/utf8.hpp"
+#include "utf8.hpp"
 
 namespace vigil::telemetry {
 namespace {
@@ -110,8 +110,9 @@ class JsonWriter {
         ++i;
         continue;
       }
+      std::size_t bad = 1;
       if (c >= 0x80) {
-        if (std::size_t n = otlp::Utf8SequenceSize(u + i, s.size() - i); n != 0) {
+        if (std::size_t n = utf8::SequenceLength(u + i, s.size() - i, &bad); n != 0) {
           i += n;
           continue;
         }
@@ -141,14 +142,15 @@ class JsonWriter {
           break;
         default:
           if (c >= 0x80) {
-            out_.append(otlp::kReplacementChar, otlp::kReplacementSize);
+            out_.append(utf8::kReplacement);
           } else {
             static constexpr char kHex[] = "0123456789abcdef";
             const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
             out_.append(esc, sizeof esc);
           }
       }
-      run = ++i;
+      i += bad;
+      run = i;
     }
     out_.append(s.data() + run, s.size() - run);
     out_ += '"';

@@ -17,7 +17,7 @@
 #include <vector>
 #include <vigil/telemetry/otlp.hpp>
 
-#include "otlp/utf8.hpp"
+#include "utf8.hpp"
 
 namespace vigil::telemetry {
 namespace {
@@ -192,11 +192,11 @@ class ProtobufWriter {
 
   // Payload size of a string after UTF-8 repair.
   std::size_t Text(std::string_view s) {
-    const std::size_t n = otlp::SanitizedUtf8Size(s);
-    if (n != s.size()) {
+    const utf8::Measured m = utf8::Measure(s);
+    if (!m.valid) {
       sanitize_ = true;
     }
-    return n;
+    return m.repaired_size;
   }
   std::size_t TextField(std::string_view s) { return LenField(Text(s)); }
 
@@ -381,12 +381,12 @@ class ProtobufWriter {
       Raw(s.data(), s.size());
       return;
     }
-    const std::size_t n = otlp::SanitizedUtf8Size(s);
-    Varint(n);
-    if (n == s.size()) {
+    const utf8::Measured m = utf8::Measure(s);
+    Varint(m.repaired_size);
+    if (m.valid) {
       Raw(s.data(), s.size());
     } else {
-      p_ = otlp::WriteSanitizedUtf8(s, p_);
+      p_ = utf8::WriteRepaired(s, p_);
     }
   }
   template <std::size_t N>

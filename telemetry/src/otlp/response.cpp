@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-
 #include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry::otlp {

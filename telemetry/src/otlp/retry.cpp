@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-
 #include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry::otlp {

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <string>
 #include <string_view>
-
 #include <vigil/telemetry/text.hpp>
 
 namespace vigil::telemetry::otlp {

@@ -1,7 +1,7 @@
 // The Resource: the service's identity plus OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
 #include <vigil/telemetry/trace_resource.hpp>
-
 #include <vigil/telemetry/text.hpp>
+
 #include "trace/env_vars.hpp"
 #include "vigil_build_info.hpp"
 

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 #include <vigil/telemetry/trace.hpp>
-
 #include <vigil/telemetry/text.hpp>
+
 #include "trace/env_vars.hpp"
 #include "trace/probability.hpp"
 
