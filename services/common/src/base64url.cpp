@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
 namespace vigil::service {
 
 std::string Base64UrlEncode(std::span<const unsigned char> bytes) {
@@ -18,7 +20,21 @@ std::string Base64UrlEncode(std::string_view bytes) {
       reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
 }
 
+namespace {
+
+bool IsUrlSafeChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_';
+}
+
+}  // namespace
+
 std::optional<std::string> Base64UrlDecode(std::string_view text) {
+  // libsodium 1.0.18 maps some bytes above 0x7F onto alphabet characters (its
+  // constant-time lookup sees them as negative chars): "\xff" decodes like "_". Such a
+  // text is not base64url, and letting it through would give a value a second spelling
+  // (a bearer token's signature, say), so the alphabet is checked here first.
+  if (!std::all_of(text.begin(), text.end(), IsUrlSafeChar)) return std::nullopt;
   std::string out(text.size() / 4 * 3 + 3, '\0');
   std::size_t written = 0;
   const char* end = nullptr;

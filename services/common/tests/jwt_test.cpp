@@ -69,6 +69,37 @@ TEST(Base64UrlTest, RoundTripsAndRejectsNonCanonicalInput) {
   EXPECT_FALSE(Base64UrlDecode("Zm 9v"));  // whitespace
   EXPECT_FALSE(Base64UrlDecode("Z"));      // impossible length
   EXPECT_FALSE(Base64UrlDecode("Zh"));     // non-zero trailing bits
+  // Bytes outside ASCII, which libsodium 1.0.18 on its own decodes like '_', '-' or
+  // letters (found by fuzzing): each value has one spelling only.
+  EXPECT_FALSE(Base64UrlDecode("\xff\xff\xff\xff"));
+  EXPECT_FALSE(Base64UrlDecode("__\xff\xff\xff\xff\xff\xff\xff" "AJY"));
+  EXPECT_FALSE(Base64UrlDecode("AAA\xad"));
+  EXPECT_FALSE(Base64UrlDecode("\xdf\xdf\xdf\xdf"));
+  EXPECT_FALSE(Base64UrlDecode(std::string_view("AA\0A", 4)));
+}
+
+TEST(JwtTest, ASignatureSpelledWithBytesOutsideTheAlphabetIsRejected) {
+  // The same signature bytes under another spelling must not make a second valid token.
+  // Ed25519 signs deterministically: the first seeded key whose signature holds a '_'
+  // gives the same token every run.
+  ASSERT_GE(sodium_init(), 0);
+  SigningKey key;
+  key.kid = "k1";
+  std::string token;
+  for (unsigned char seed_byte = 0; token.find('_', token.rfind('.') + 1) == std::string::npos;
+       ++seed_byte) {
+    std::array<unsigned char, crypto_sign_SEEDBYTES> seed{};
+    seed.fill(seed_byte);
+    crypto_sign_seed_keypair(key.public_key.data(), key.secret_key.data(), seed.data());
+    token = SignJwt(SampleClaims(), key);
+  }
+  ASSERT_TRUE(std::holds_alternative<Claims>(VerifyJwt(token, SetOf(key), Options())));
+  for (std::size_t i = token.rfind('.') + 1; i < token.size(); ++i) {
+    if (token[i] != '_') continue;
+    std::string aliased = token;
+    aliased[i] = '\xff';  // what libsodium 1.0.18 alone would decode as '_'
+    EXPECT_EQ(ErrorOf(VerifyJwt(aliased, SetOf(key), Options())), JwtError::kMalformed);
+  }
 }
 
 TEST(JwtTest, SignedTokenVerifiesWithAllClaims) {
