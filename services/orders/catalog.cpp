@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vigil/telemetry/text.hpp>
 
 namespace vigil::orders {
 
@@ -34,14 +35,8 @@ std::string CatalogDetail(const std::string& body, std::string_view fallback) {
   if (!ec && value.is_object()) {
     const json::value* detail = value.get_object().if_contains("detail");
     if (detail != nullptr && detail->is_string() && !detail->get_string().empty()) {
-      std::string_view text = detail->get_string();
-      if (text.size() > kMaxDetail) {
-        // Cut on a UTF-8 character boundary, so that the answer stays valid JSON text.
-        std::size_t end = kMaxDetail;
-        while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-        text = text.substr(0, end);
-      }
-      return std::string(text);
+      // Cut on a UTF-8 character boundary, so that the answer stays valid JSON text.
+      return std::string(telemetry::text::Utf8Prefix(detail->get_string(), kMaxDetail));
     }
   }
   return std::string(fallback);

@@ -11,6 +11,7 @@ namespace {
 using vigil::telemetry::text::IsTokenChar;
 using vigil::telemetry::text::ParseQvalue;
 using vigil::telemetry::text::TrimOws;
+using vigil::telemetry::text::Utf8Prefix;
 
 TEST(TextTest, QvaluesAreThousandths) {
   EXPECT_EQ(ParseQvalue("0"), 0);
@@ -41,6 +42,18 @@ TEST(TextTest, TokenCharsAreRfc9110Tchars) {
   for (char c : std::string_view("!#$%&'*+-.^_`|~09azAZ")) EXPECT_TRUE(IsTokenChar(c)) << c;
   for (char c : std::string_view(" \t\",;=()/<>?@[]\\{}\x7f")) EXPECT_FALSE(IsTokenChar(c)) << c;
   EXPECT_FALSE(IsTokenChar('\0'));
+}
+
+TEST(TextTest, Utf8PrefixNeverSplitsACharacter) {
+  const std::string_view s = "caf\xC3\xA9 \xF0\x9F\x98\x80!";  // "café 😀!"
+  EXPECT_EQ(Utf8Prefix(s, 100), s);
+  EXPECT_EQ(Utf8Prefix(s, s.size()), s);
+  EXPECT_EQ(Utf8Prefix(s, 3), "caf");
+  EXPECT_EQ(Utf8Prefix(s, 4), "caf");  // not the first byte of U+00E9
+  EXPECT_EQ(Utf8Prefix(s, 5), "caf\xC3\xA9");
+  for (std::size_t n = 7; n <= 9; ++n) EXPECT_EQ(Utf8Prefix(s, n), "caf\xC3\xA9 ") << n;
+  EXPECT_EQ(Utf8Prefix(s, 10), "caf\xC3\xA9 \xF0\x9F\x98\x80");
+  EXPECT_EQ(Utf8Prefix(s, 0), "");
 }
 
 }  // namespace

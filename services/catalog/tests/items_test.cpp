@@ -189,6 +189,15 @@ TEST_F(ItemsTest, NonJsonContentTypeIsRefused) {
   const auto res = server_.Call("POST", "/items", ItemBody("W", "t", 1, 1), server_.UserIdentity(),
                                 {{"Content-Type", "text/plain"}});
   EXPECT_EQ(res.result_int(), 415u);
+  // The media type is compared without case, parameters or surrounding whitespace, and
+  // any +json structured syntax is JSON.
+  int n = 0;
+  for (const char* type : {"Application/JSON; charset=utf-8", "application/json \t;q=1",
+                           "application/merge-patch+JSON"}) {
+    const auto ok = server_.Call("POST", "/items", ItemBody("W" + std::to_string(n++), "t", 1, 1),
+                                 server_.UserIdentity(), {{"Content-Type", type}});
+    EXPECT_EQ(ok.result_int(), 201u) << type;
+  }
 }
 
 TEST_F(ItemsTest, NamesRoundTripExactly) {

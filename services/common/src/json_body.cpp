@@ -1,8 +1,10 @@
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <vigil/http/exchange.hpp>
 #include <vigil/service/json_body.hpp>
+#include <vigil/telemetry/text.hpp>
 
 namespace vigil::service {
 
@@ -16,21 +18,14 @@ std::size_t Utf8Length(std::string_view s) {
       s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 std::string PercentDecode(std::string_view text, bool plus_is_space) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (c == '%') {
-      const int hi = i + 2 < text.size() ? HexValue(text[i + 1]) : -1;
-      const int lo = i + 2 < text.size() ? HexValue(text[i + 2]) : -1;
+      const int hi = i + 2 < text.size() ? telemetry::text::HexValue(text[i + 1]) : -1;
+      const int lo = i + 2 < text.size() ? telemetry::text::HexValue(text[i + 2]) : -1;
       if (hi < 0 || lo < 0) {
         throw http::HttpError(400, "malformed percent-encoding in the request target");
       }
@@ -50,11 +45,8 @@ std::string PercentDecode(std::string_view text, bool plus_is_space) {
 json::object ParseJsonObject(const http::Exchange& exchange) {
   const std::string_view type = exchange.header("Content-Type");
   if (!type.empty()) {
-    const std::string_view media = type.substr(0, type.find(';'));
-    std::string lower(media);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    while (!lower.empty() && lower.back() == ' ') lower.pop_back();
+    const std::string lower =
+        telemetry::text::AsciiLowercase(telemetry::text::TrimOws(type.substr(0, type.find(';'))));
     if (lower != "application/json" && !lower.ends_with("+json")) {
       throw http::HttpError(415, "the body must be application/json");
     }
@@ -119,11 +111,10 @@ std::int64_t JsonReader::Integer(std::string_view key, std::int64_t min, std::in
   } else if (v->is_uint64()) {
     Fail(key, bounds);
   } else if (v->is_double()) {
-    // 3.0 is an integer written as a float; 3.5 and 1e300 are not.
+    // 3.0 is an integer written as a float; 3.5 and 1e300 are not. The range is checked
+    // before the conversion, which is undefined for a double outside int64's range.
     const double d = v->get_double();
-    if (d != static_cast<double>(static_cast<std::int64_t>(d)) || d < -9.0e18 || d > 9.0e18) {
-      Fail(key, bounds);
-    }
+    if (!(d >= -9.0e18 && d <= 9.0e18) || d != std::trunc(d)) Fail(key, bounds);
     n = static_cast<std::int64_t>(d);
   } else {
     Fail(key, bounds);
@@ -156,8 +147,8 @@ void JsonReader::RejectUnknown() const {
   for (const auto& entry : object_) {
     const std::string_view key = entry.key();
     if (std::find(seen_.begin(), seen_.end(), key) == seen_.end()) {
-      // The key is the client's text: bound it so the detail stays short.
-      Fail(key.substr(0, 64), "is not a known field");
+      // The key is the client's text: bound it so the detail stays short (and valid UTF-8).
+      Fail(telemetry::text::Utf8Prefix(key, 64), "is not a known field");
     }
   }
 }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <vigil/http/exchange.hpp>
 #include <vigil/service/json_body.hpp>
 
@@ -55,6 +56,22 @@ TEST(JsonBodyTest, UnknownFieldsAreNamed) {
   JsonReader ok(ParseJsonObject(R"({"name":"a"})"));
   ok.String("name", 1, 5);
   EXPECT_NO_THROW(ok.RejectUnknown());
+}
+
+TEST(JsonBodyTest, ALongUnknownFieldIsCutOnACharacterBoundary) {
+  // 63 ASCII bytes then a two-byte character: a 64-byte cut would keep half of it.
+  const std::string key = std::string(63, 'k') + "\xC3\xA9tail";
+  JsonReader r(ParseJsonObject("{\"" + key + "\":1}"));
+  EXPECT_EQ(ErrorOf([&] { r.RejectUnknown(); }).second,
+            std::string(63, 'k') + ": is not a known field");
+}
+
+TEST(JsonBodyTest, FloatsFarOutsideTheIntegerRangeAreRefusedWithoutConverting) {
+  JsonReader r(ParseJsonObject(R"({"a":1e300,"b":-1e300,"c":9.3e18,"d":-9.3e18,"e":1e18})"));
+  for (const char* key : {"a", "b", "c", "d"}) {
+    EXPECT_EQ(ErrorOf([&] { r.Integer(key, INT64_MIN, INT64_MAX); }).first, 422u) << key;
+  }
+  EXPECT_EQ(r.Integer("e", 0, INT64_MAX), 1'000'000'000'000'000'000);
 }
 
 TEST(JsonBodyTest, LengthsCountCharactersNotBytes) {

@@ -1,6 +1,7 @@
 // Span start, annotation and end: the code every traced request runs.
 #include <algorithm>
 #include <cstring>
+#include <vigil/telemetry/text.hpp>
 #include <vigil/telemetry/trace.hpp>
 #include <vigil/telemetry/trace_processor.hpp>
 
@@ -44,14 +45,7 @@ TraceId NewTraceId() noexcept {
 // Cuts at `limit` bytes, backing off to the start of a UTF-8 sequence so a character
 // is never split.
 std::string_view Truncate(std::string_view s, std::uint32_t limit) noexcept {
-  if (s.size() <= limit) {
-    return s;
-  }
-  std::size_t n = limit;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) {
-    --n;
-  }
-  return s.substr(0, n);
+  return text::Utf8Prefix(s, limit);
 }
 
 // A recycled record usually meets the same keys (and often the same values) as its

@@ -12,6 +12,7 @@
 //   if (text::EqualsIgnoreCase(v, "GZIP")) { ... }
 //   std::optional<std::string> raw = text::PercentDecode("a%20b");  // "a b"
 //   std::optional<int> q = text::ParseQvalue("0.8");            // 800 (thousandths)
+//   std::string_view cut = text::Utf8Prefix("caf\xC3\xA9", 4);    // "caf", not "caf\xC3"
 //
 // Thread-safety: pure functions; safe from any thread.
 #pragma once
@@ -113,6 +114,19 @@ constexpr bool IsToken(std::string_view s) noexcept {
     }
   }
   return true;
+}
+
+// The longest prefix of `s` of at most `max_bytes` bytes that does not end inside a UTF-8
+// sequence: cutting text for a limit never splits a character (a valid string stays valid).
+constexpr std::string_view Utf8Prefix(std::string_view s, std::size_t max_bytes) noexcept {
+  if (s.size() <= max_bytes) {
+    return s;
+  }
+  std::size_t n = max_bytes;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) {
+    --n;
+  }
+  return s.substr(0, n);
 }
 
 // RFC 9110 weight: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), the
