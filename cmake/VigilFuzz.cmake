@@ -2,7 +2,7 @@
 # source directory, seeded from corpus/<name>/ and linked to LIBS. Built only with the
 # 'fuzz' preset. CTest runs each for a short, bounded time (label "fuzz"); `./vigil fuzz`
 # runs them for longer. New inputs go to the build tree, never into the source tree.
-set(VIGIL_FUZZ_SECONDS 15 CACHE STRING "How long CTest runs each fuzz target")
+set(VIGIL_FUZZ_SECONDS 10 CACHE STRING "How long CTest runs each fuzz target")
 
 function(vigil_add_fuzzers)
   file(GLOB _fuzzers CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_fuzz.cpp)
