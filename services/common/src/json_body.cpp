@@ -42,18 +42,6 @@ std::string PercentDecode(std::string_view text, bool plus_is_space) {
 
 }  // namespace
 
-json::object ParseJsonObject(const http::Exchange& exchange) {
-  const std::string_view type = exchange.header("Content-Type");
-  if (!type.empty()) {
-    const std::string lower =
-        telemetry::text::AsciiLowercase(telemetry::text::TrimOws(type.substr(0, type.find(';'))));
-    if (lower != "application/json" && !lower.ends_with("+json")) {
-      throw http::HttpError(415, "the body must be application/json");
-    }
-  }
-  return ParseJsonObject(exchange.body());
-}
-
 json::object ParseJsonObject(std::string_view body) {
   if (body.empty()) throw http::HttpError(400, "a JSON object body is required");
   boost::system::error_code ec;
