@@ -7,6 +7,7 @@
 #include <variant>
 #include <vigil/telemetry/otlp.hpp>
 
+#include "otlp/span_prefetch.hpp"
 #include "utf8.hpp"
 
 namespace vigil::telemetry {
@@ -42,6 +43,7 @@ class JsonWriter {
         if (i != 0) {
           out_ += ',';
         }
+        otlp::PrefetchAhead(spans, i);
         Span(*spans[i]);
       }
       out_ += ']';

@@ -17,6 +17,7 @@
 #include <vector>
 #include <vigil/telemetry/otlp.hpp>
 
+#include "otlp/span_prefetch.hpp"
 #include "utf8.hpp"
 
 namespace vigil::telemetry {
@@ -256,8 +257,9 @@ class ProtobufWriter {
       s += TextField(scope.version);
     }
     std::size_t n = LenField(Fill(scope_slot, s));
-    for (const SpanData* span : spans) {
-      n += LenField(SizeSpan(*span));
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+      otlp::PrefetchAhead(spans, i);
+      n += LenField(SizeSpan(*spans[i]));
     }
     return Fill(slot, n);
   }
