@@ -6,6 +6,8 @@
 #include <string>
 #include <variant>
 
+#include "prefetch.hpp"
+
 namespace vigil::telemetry::trace_internal {
 namespace {
 
@@ -96,6 +98,7 @@ class ThreadCache {
     }
     PooledRecord* r = items_.back();
     items_.pop_back();
+    PrefetchNextRecords();
     return r;
   }
 
@@ -124,6 +127,31 @@ class ThreadCache {
     for (std::size_t i = 0; i < kAllocateBatch; ++i) {
       items_.push_back(new PooledRecord);  // within the reserved capacity
       g_live_records.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  // The records this thread takes next were usually read last by the export thread on
+  // the other core, so each line a span writes would wait for that core to give it up,
+  // one line after another. Asking for them ahead, with the intent to write, lets those
+  // transfers overlap: the record three takes ahead, the attribute array of the one two
+  // ahead (its header arrived meanwhile), the key and value buffers of the next one.
+  void PrefetchNextRecords() const noexcept {
+    using prefetch::Intent;
+    const std::size_t n = items_.size();
+    if (n >= 3) {
+      prefetch::PrefetchLinesForWrite(items_[n - 3], sizeof(PooledRecord));
+    }
+    if (n >= 2) {
+      const std::vector<Attribute>& attributes = items_[n - 2]->attributes;
+      prefetch::PrefetchLinesForWrite(attributes.data(), attributes.size() * sizeof(Attribute));
+    }
+    if (n >= 1) {
+      for (const Attribute& a : items_[n - 1]->attributes) {
+        prefetch::PrefetchHeapString<Intent::kWrite>(a.key);
+        if (const auto* v = std::get_if<std::string>(&a.value.v)) {
+          prefetch::PrefetchHeapString<Intent::kWrite>(*v);
+        }
+      }
     }
   }
 
