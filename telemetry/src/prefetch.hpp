@@ -21,11 +21,12 @@ namespace vigil::telemetry::prefetch {
 enum class Intent { kRead, kWrite };
 
 // g++ 12 deletes a loop of __builtin_prefetch calls once it is inlined into a caller
-// (found by reading the generated code of the encoders), so x86 states the instruction.
-// PREFETCHW is a no-op on x86 processors that lack it.
+// (found by reading the generated code of the encoders), and without -mprfchw it turns a
+// write prefetch into a read one, so x86-64 states the instructions. Every x86-64
+// processor either has PREFETCHW or executes it as a no-op.
 template <Intent intent>
 inline void PrefetchLine(const char* p) noexcept {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
   if constexpr (intent == Intent::kWrite) {
     asm volatile("prefetchw %0" : : "m"(*p));
   } else {
@@ -49,15 +50,13 @@ inline void PrefetchLinesForWrite(const void* p, std::size_t n) noexcept {
   PrefetchLines<Intent::kWrite>(p, n);
 }
 
-// The bytes of a string (up to its capacity when writing), only when they live outside
-// the string object.
+// The bytes of a string, only when they live outside the string object. A record about
+// to be refilled is asked for as much as its last content, the usual size of the next.
 template <Intent intent = Intent::kRead>
 inline void PrefetchHeapString(const std::string& s) noexcept {
   const auto data = reinterpret_cast<std::uintptr_t>(s.data());
   const auto object = reinterpret_cast<std::uintptr_t>(&s);
-  if (data < object || data >= object + sizeof s) {
-    PrefetchLines<intent>(s.data(), intent == Intent::kWrite ? s.capacity() : s.size());
-  }
+  if (data < object || data >= object + sizeof s) PrefetchLines<intent>(s.data(), s.size());
 }
 
 }  // namespace vigil::telemetry::prefetch
