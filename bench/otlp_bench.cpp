@@ -75,6 +75,7 @@ void BM_EncodeProtobuf(benchmark::State& state) {
 }
 BENCHMARK(BM_EncodeProtobuf);
 
+#if defined(__x86_64__)
 // Evicts every cache line of a span record (the record, its attribute and event arrays, and
 // every string kept outside its object) from every cache of the machine.
 void EvictSpan(const vt::SpanData& s) {
@@ -125,6 +126,7 @@ void BM_EncodeJsonColdRecords(benchmark::State& state) {
   EncodeColdRecords(state, vt::EncodeTracesJson);
 }
 BENCHMARK(BM_EncodeJsonColdRecords);
+#endif  // __x86_64__: CLFLUSH
 
 void BM_EncodeJson(benchmark::State& state) {
   const Batch batch;
