@@ -2,19 +2,22 @@
 // reading span records written on request threads, and request threads writing records
 // the export thread read last.
 //
-//   PrefetchLines(record, sizeof *record);         // to read soon
-//   PrefetchLinesForWrite(record, sizeof *record); // to overwrite soon
-//   PrefetchHeapString(name);                      // its bytes, if kept outside the object
+//   PrefetchLines(record, sizeof *record);                 // to read soon
+//   PrefetchLines<Intent::kWrite>(record, sizeof *record); // to overwrite soon
+//   PrefetchAttributeBuffers(record->attributes);          // keys and string values
 //
 // Hints only: they never fault, never change a result, and cost a few cycles when the
 // line is already here.
 //
-// Thread-safety: pure functions.
+// Thread-safety: they only read what they are given, like the code they run ahead of.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <variant>
+#include <vector>
+#include <vigil/telemetry/span_data.hpp>
 
 namespace vigil::telemetry::prefetch {
 
@@ -46,10 +49,6 @@ inline void PrefetchLines(const void* p, std::size_t n) noexcept {
   for (std::size_t k = 0; k < lines; ++k) PrefetchLine<intent>(first + 64 * k);
 }
 
-inline void PrefetchLinesForWrite(const void* p, std::size_t n) noexcept {
-  PrefetchLines<Intent::kWrite>(p, n);
-}
-
 // The bytes of a string, only when they live outside the string object. A record about
 // to be refilled is asked for as much as its last content, the usual size of the next.
 template <Intent intent = Intent::kRead>
@@ -57,6 +56,16 @@ inline void PrefetchHeapString(const std::string& s) noexcept {
   const auto data = reinterpret_cast<std::uintptr_t>(s.data());
   const auto object = reinterpret_cast<std::uintptr_t>(&s);
   if (data < object || data >= object + sizeof s) PrefetchLines<intent>(s.data(), s.size());
+}
+
+// The out-of-object key and string-value buffers of each attribute (the array itself must
+// have arrived: this reads it).
+template <Intent intent = Intent::kRead>
+inline void PrefetchAttributeBuffers(const std::vector<Attribute>& attributes) noexcept {
+  for (const Attribute& a : attributes) {
+    PrefetchHeapString<intent>(a.key);
+    if (const auto* v = std::get_if<std::string>(&a.value.v)) PrefetchHeapString<intent>(*v);
+  }
 }
 
 }  // namespace vigil::telemetry::prefetch

@@ -20,8 +20,6 @@
 
 #include <cstddef>
 #include <span>
-#include <string>
-#include <variant>
 #include <vigil/telemetry/span_data.hpp>
 
 #include "prefetch.hpp"
@@ -47,10 +45,7 @@ inline void PrefetchAhead(std::span<const SpanData* const> spans, std::size_t i)
     if (!s.events.empty()) PrefetchLines(s.events.data(), s.events.size() * sizeof(SpanEvent));
   }
   if (i + kPrefetchStringsAhead < spans.size()) {
-    for (const Attribute& a : spans[i + kPrefetchStringsAhead]->attributes) {
-      PrefetchHeapString(a.key);
-      if (const auto* v = std::get_if<std::string>(&a.value.v)) PrefetchHeapString(*v);
-    }
+    prefetch::PrefetchAttributeBuffers(spans[i + kPrefetchStringsAhead]->attributes);
   }
 }
 

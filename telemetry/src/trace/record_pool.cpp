@@ -139,19 +139,15 @@ class ThreadCache {
     using prefetch::Intent;
     const std::size_t n = items_.size();
     if (n >= 3) {
-      prefetch::PrefetchLinesForWrite(items_[n - 3], sizeof(PooledRecord));
+      prefetch::PrefetchLines<Intent::kWrite>(items_[n - 3], sizeof(PooledRecord));
     }
     if (n >= 2) {
       const std::vector<Attribute>& attributes = items_[n - 2]->attributes;
-      prefetch::PrefetchLinesForWrite(attributes.data(), attributes.size() * sizeof(Attribute));
+      prefetch::PrefetchLines<Intent::kWrite>(attributes.data(),
+                                              attributes.size() * sizeof(Attribute));
     }
     if (n >= 1) {
-      for (const Attribute& a : items_[n - 1]->attributes) {
-        prefetch::PrefetchHeapString<Intent::kWrite>(a.key);
-        if (const auto* v = std::get_if<std::string>(&a.value.v)) {
-          prefetch::PrefetchHeapString<Intent::kWrite>(*v);
-        }
-      }
+      prefetch::PrefetchAttributeBuffers<Intent::kWrite>(items_[n - 1]->attributes);
     }
   }
 
