@@ -235,13 +235,13 @@ void LineFormatter::Format(const char* record, OutBuffer& out) noexcept {
   }
 
   for (std::uint16_t i = 0; i < field_count; ++i) {
-    const auto type = static_cast<Field::Type>(r.Read<std::uint8_t>());
-    const auto key_size = r.Read<std::uint16_t>();
-    const std::string_view key = r.Bytes(key_size);
+    const auto sizes = r.Read<std::uint64_t>();
+    const Field::Type type = PackedType(sizes);
+    const std::string_view key = r.Bytes(PackedKeySize(sizes));
     std::string_view text;
     std::uint64_t bits = 0;
     if (type == Field::Type::kString) {
-      text = r.Bytes(r.Read<std::uint32_t>());
+      text = r.Bytes(PackedValueSize(sizes));
     } else {
       bits = r.Read<std::uint64_t>();
     }

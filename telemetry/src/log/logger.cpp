@@ -145,17 +145,19 @@ void Logger::Write(LogLevel level, const RequestContext* ctx, std::string_view m
   const std::uint64_t stamp = log_internal::ReadStamp();
   const std::size_t size =
       log_internal::AlignRecord(log_internal::EncodedSize(ctx, msg, fields, count));
-  // The common case in straight-line code: the thread's ring is cached and has room.
+  // The common case in straight-line code: the thread's ring is cached and has room
+  // before its end and below half full.
   const CacheEntry& cached = t_ring_cache[id_ % kCacheSize];
   if (cached.logger_id == id_) [[likely]] {
     Ring* ring = cached.ring;
-    char* p = size <= ring->max_record() ? ring->TryReserve(size) : nullptr;
-    if (p != nullptr) [[likely]] {
+    if (char* p = ring->TryReserveFast(size); p != nullptr) [[likely]] {
       log_internal::Encode(p, size, level, stamp, ctx, msg, fields, count);
-      ring->Commit();
-      if (ring->over_half() || level == LogLevel::kFatal ||
-          backend_asleep_.load(std::memory_order_relaxed)) [[unlikely]] {
-        AfterWrite(level, ring->over_half());
+      ring->CommitFast(size);
+      // The ring is at most half full here (TryReserveFast), so only these two can ask
+      // for more; WriteSlow handles a ring over half full.
+      if (level == LogLevel::kFatal || backend_asleep_.load(std::memory_order_relaxed))
+          [[unlikely]] {
+        AfterWrite(level, false);
       }
       return;
     }

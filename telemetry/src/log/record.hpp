@@ -18,8 +18,10 @@
 //   22      message bytes
 //   then, with kHasContext: 16 trace id bytes, 8 span id bytes, u8 request id length,
 //   request id bytes
-//   then each field: u8 type, u16 key length, key bytes, and either u32 length + bytes
-//   (strings) or 8 value bytes.
+//   then each field: u64 Field::packed_sizes() (key length in bits 0-15, type in 16-23,
+//   value length in 32-63), key bytes, value bytes (the string, or the 8 bytes of any
+//   other type). The sizes word is the Field's own, so encoding a field's header is one
+//   load and one store, and its encoded size is one addition of its two lengths.
 #pragma once
 
 #include <cstddef>
@@ -42,10 +44,20 @@ inline constexpr std::size_t kMaxFields = 0xFFFF;
 
 constexpr std::size_t AlignRecord(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
 
+inline constexpr std::size_t kFieldHeaderSize = 8;
+
 // Field keys are at most kMaxKeySize bytes by construction (Field cuts them).
 inline std::size_t FieldEncodedSize(const Field& f) noexcept {
-  return 3 + f.key().size() + (f.type() == Field::Type::kString ? 4 + f.string_value().size() : 8);
+  const std::uint64_t sizes = f.packed_sizes();
+  return kFieldHeaderSize + (sizes & 0xFFFF) + (sizes >> 32);
 }
+
+// The parts of Field::packed_sizes().
+constexpr std::size_t PackedKeySize(std::uint64_t sizes) noexcept { return sizes & 0xFFFF; }
+constexpr Field::Type PackedType(std::uint64_t sizes) noexcept {
+  return static_cast<Field::Type>((sizes >> 16) & 0xFF);
+}
+constexpr std::size_t PackedValueSize(std::uint64_t sizes) noexcept { return sizes >> 32; }
 
 // The record size for a call, before alignment. Strings longer than 4 GiB cannot occur:
 // the caller drops any record larger than half its ring, and rings are at most 1 GiB.
@@ -140,16 +152,11 @@ inline char* Put(char* out, T v) noexcept {
   }
   for (std::size_t i = 0; i < count; ++i) {
     const Field& f = fields[i];
-    const std::string_view key = f.key();
-    // type (1 byte) and key size (2 bytes); the fourth byte is overwritten next.
-    Put(p, static_cast<std::uint32_t>(static_cast<std::uint8_t>(f.type())) |
-               static_cast<std::uint32_t>(key.size() << 8));
-    p += 3;
-    p = CopyBytes(p, key.data(), key.size());
-    if (f.type() == Field::Type::kString) {
-      const std::string_view s = f.string_value();
-      p = Put(p, static_cast<std::uint32_t>(s.size()));
-      p = CopyBytes(p, s.data(), s.size());
+    const std::uint64_t sizes = f.packed_sizes();
+    p = Put(p, sizes);
+    p = CopyBytes(p, f.key().data(), PackedKeySize(sizes));
+    if (PackedType(sizes) == Field::Type::kString) {
+      p = CopyBytes(p, f.string_value().data(), PackedValueSize(sizes));
     } else {
       p = Put(p, f.value_bits());
     }

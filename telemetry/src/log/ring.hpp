@@ -8,8 +8,11 @@
 // Capping records at half the capacity guarantees that the padding plus the record fit
 // once the ring is empty, so a blocked producer always makes progress eventually.
 //
-//   char* p = ring->TryReserve(size);            // producer; nullptr when full
-//   Encode(p, size, ...); ring->Commit();
+//   if (char* p = ring->TryReserveFast(size)) {  // producer, common case
+//     Encode(p, size, ...); ring->CommitFast(size);
+//   } else if (char* p = ring->TryReserve(size)) {  // wrap, half full; nullptr when full
+//     Encode(p, size, ...); ring->Commit();
+//   }
 //   ring->Consume([&](const char* rec, std::size_t) { formatter.Format(rec, out); });
 //
 // Cache lines: once the consumer has read a line it never reads it again, and the next
@@ -106,8 +109,21 @@ class Ring {
 
   // --- producer ---------------------------------------------------------------------
 
+  // The common case in one comparison: space for a record of `size` bytes (a multiple
+  // of 8) that needs no padding record and leaves the ring at most half full as far as
+  // the producer last knew; nullptr otherwise (then use TryReserve). Publish with
+  // CommitFast(size).
+  char* TryReserveFast(std::size_t size) noexcept {
+    if (head_local_ + size > fast_limit_) return nullptr;
+    return data_ + (static_cast<std::size_t>(head_local_) & mask_);
+  }
+  void CommitFast(std::size_t size) noexcept {
+    head_local_ += size;
+    head_.store(head_local_, std::memory_order_release);
+  }
+
   // Space for a record of `size` bytes (a multiple of 8, at most max_record()), or
-  // nullptr when the ring is too full.
+  // nullptr when the ring is too full. Publish with Commit().
   char* TryReserve(std::size_t size) noexcept {
     const std::uint64_t pos = head_local_;
     std::size_t offset = static_cast<std::size_t>(pos) & mask_;
@@ -127,6 +143,12 @@ class Ring {
       offset = 0;
     }
     pending_end_ = end;
+    // What TryReserveFast may use after this record: up to the end of the buffer, and
+    // up to half the ring ahead of the consumer as last seen (an end exactly at the
+    // buffer's end starts the next lap).
+    const std::uint64_t lap_end = (end & ~static_cast<std::uint64_t>(mask_)) + cap_;
+    const std::uint64_t half_full = cached_tail_ + cap_ / 2;
+    fast_limit_ = lap_end < half_full ? lap_end : half_full;
     return data_ + offset;
   }
 
@@ -207,7 +229,8 @@ class Ring {
         mask_(capacity - 1),
         max_record_(capacity / 2),
         logger_id_(logger_id),
-        evict_lines_(CpuHasClflushopt()) {}
+        evict_lines_(CpuHasClflushopt()),
+        fast_limit_(capacity / 2) {}
   ~Ring() {
     if (data_ != nullptr) ::operator delete (data_, std::align_val_t{64});
   }
@@ -234,6 +257,7 @@ class Ring {
 
   // Producer-private.
   alignas(64) std::uint64_t head_local_ = 0;
+  std::uint64_t fast_limit_;  // see TryReserve
   std::uint64_t cached_tail_ = 0;
   std::uint64_t pending_end_ = 0;
   bool over_half_ = false;

@@ -54,8 +54,8 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
-#include <string>
 #include <span>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <vigil/telemetry/context.hpp>
@@ -127,19 +127,19 @@ class Field {
   constexpr Field(FieldKey key, char* v) noexcept : Field(key, static_cast<const char*>(v)) {}
   constexpr Field(FieldKey key, const std::string& v) noexcept : Field(key, std::string_view(v)) {}
   constexpr Field(FieldKey key, bool v) noexcept
-      : Field(key, Type::kBool, 0, Value{.u = v ? 1u : 0u}) {}
+      : Field(key, Type::kBool, kWordSize, Value{.u = v ? 1u : 0u}) {}
 
   template <log_internal::SignedInteger T>
   constexpr Field(FieldKey key, T v) noexcept
-      : Field(key, Type::kInt, 0, Value{.i = static_cast<std::int64_t>(v)}) {}
+      : Field(key, Type::kInt, kWordSize, Value{.i = static_cast<std::int64_t>(v)}) {}
 
   template <log_internal::UnsignedInteger T>
   constexpr Field(FieldKey key, T v) noexcept
-      : Field(key, Type::kUint, 0, Value{.u = static_cast<std::uint64_t>(v)}) {}
+      : Field(key, Type::kUint, kWordSize, Value{.u = static_cast<std::uint64_t>(v)}) {}
 
   template <std::floating_point T>
   constexpr Field(FieldKey key, T v) noexcept
-      : Field(key, Type::kDouble, 0, Value{.d = static_cast<double>(v)}) {}
+      : Field(key, Type::kDouble, kWordSize, Value{.d = static_cast<double>(v)}) {}
 
   // Enumerations are written as their underlying integer.
   template <log_internal::Enumeration E>
@@ -148,7 +148,7 @@ class Field {
 
   template <typename Rep, typename Period>
   constexpr Field(FieldKey key, std::chrono::duration<Rep, Period> v) noexcept
-      : Field(key, DurationType<Rep>(), 0, DurationValue(v)) {}
+      : Field(key, DurationType<Rep>(), kWordSize, DurationValue(v)) {}
 
   // Any other pointer would silently become a bool; say what is meant instead.
   template <typename T>
@@ -165,6 +165,9 @@ class Field {
   constexpr bool bool_value() const noexcept { return value_.u != 0; }
   // The 8 value bytes of a non-string field, whatever its type.
   std::uint64_t value_bits() const noexcept { return std::bit_cast<std::uint64_t>(value_); }
+  // Key size (bits 0-15), type (bits 16-23) and value size (bits 32-63: the string's
+  // length, or 8 for every other type) in one word: a log record stores it as is.
+  constexpr std::uint64_t packed_sizes() const noexcept { return meta_; }
 
  private:
   // Every member fills all 8 bytes (bools are stored as 0/1 in `u`), so value_bits()
@@ -176,11 +179,13 @@ class Field {
     double d;
   };
 
-  constexpr Field(FieldKey key, Type type, std::uint32_t string_size, Value value) noexcept
+  static constexpr std::uint32_t kWordSize = 8;
+
+  constexpr Field(FieldKey key, Type type, std::uint32_t value_size, Value value) noexcept
       : key_(key.view().data()),
         meta_((key.view().size() < 0xFFFF ? key.view().size() : 0xFFFF) |
               (std::uint64_t{static_cast<std::uint8_t>(type)} << 16) |
-              (std::uint64_t{string_size} << 32)),
+              (std::uint64_t{value_size} << 32)),
         value_(value) {}
 
   static constexpr std::uint32_t StringSize(std::size_t n) noexcept {
@@ -203,7 +208,7 @@ class Field {
   // Three words, so that building a Field is three stores (one 8-byte store for the
   // packed metadata, a constant for literal keys and numeric values).
   const char* key_;
-  std::uint64_t meta_;  // bits 0-15 key size, 16-23 type, 32-63 string size
+  std::uint64_t meta_;  // bits 0-15 key size, 16-23 type, 32-63 value size (see packed_sizes)
   Value value_;
 };
 
