@@ -19,6 +19,7 @@
 //       --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <spdlog/async.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -31,6 +32,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -130,10 +133,26 @@ class BatchClock {
 // Flush() on a helper thread while the calling thread spins until it returns, so that
 // the caller's CPU never goes idle during the pause. On a virtual machine an idle vCPU
 // halts, and the first calls after the pause then pay for caches and predictors that
-// the host used meanwhile (docs/performance.md, "The log call in the caller").
+// the host used meanwhile (docs/performance.md, "The log call in the caller"). With two
+// CPUs or more, the caller keeps the first CPU it may use and the helper and the
+// logger's backend ("vigil-log") share the second, so that neither preempts the caller
+// nor makes the scheduler move it; the caller's affinity is restored afterwards.
 class SpinningFlush {
  public:
-  explicit SpinningFlush(Logger& log) : thread_([this, &log] { Run(log); }) {}
+  explicit SpinningFlush(Logger& log) {
+    if (sched_getaffinity(0, sizeof saved_, &saved_) == 0 && CPU_COUNT(&saved_) >= 2) {
+      int found = 0;
+      for (int cpu = 0; cpu < CPU_SETSIZE && found < 2; ++cpu) {
+        if (CPU_ISSET(cpu, &saved_)) {
+          cpus_[found++] = cpu;
+        }
+      }
+      pinned_ = true;
+      PinThread(0, cpus_[0]);
+      PinThread(ThreadId("vigil-log"), cpus_[1]);
+    }
+    thread_ = std::thread([this, &log] { Run(log); });
+  }
   ~SpinningFlush() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -141,6 +160,9 @@ class SpinningFlush {
     }
     cv_.notify_one();
     thread_.join();
+    if (pinned_) {
+      sched_setaffinity(0, sizeof saved_, &saved_);
+    }
   }
   SpinningFlush(const SpinningFlush&) = delete;
   SpinningFlush& operator=(const SpinningFlush&) = delete;
@@ -157,7 +179,32 @@ class SpinningFlush {
   }
 
  private:
+  // The id of this process's thread called `name`; -1 when there is none.
+  static pid_t ThreadId(const std::string& name) {
+    std::error_code error;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", error)) {
+      std::ifstream comm(task.path() / "comm");
+      std::string line;
+      if (std::getline(comm, line) && line == name) {
+        return static_cast<pid_t>(std::stol(task.path().filename().string()));
+      }
+    }
+    return -1;
+  }
+  static void PinThread(pid_t id, int cpu) {
+    if (id < 0) {
+      return;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(id, sizeof set, &set);
+  }
+
   void Run(Logger& log) {
+    if (pinned_) {
+      PinThread(0, cpus_[1]);
+    }
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
       cv_.wait(lock, [this] { return requested_ || stop_; });
@@ -177,6 +224,9 @@ class SpinningFlush {
   bool requested_ = false;
   bool stop_ = false;
   std::atomic<bool> done_{false};
+  cpu_set_t saved_{};
+  int cpus_[2] = {0, 0};
+  bool pinned_ = false;
   std::thread thread_;
 };
 
