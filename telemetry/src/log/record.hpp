@@ -46,18 +46,25 @@ constexpr std::size_t AlignRecord(std::size_t n) noexcept { return (n + 7) & ~st
 
 inline constexpr std::size_t kFieldHeaderSize = 8;
 
-// Field keys are at most kMaxKeySize bytes by construction (Field cuts them).
-inline std::size_t FieldEncodedSize(const Field& f) noexcept {
-  const std::uint64_t sizes = f.packed_sizes();
-  return kFieldHeaderSize + (sizes & 0xFFFF) + (sizes >> 32);
-}
-
-// The parts of Field::packed_sizes().
+// The parts of Field::packed_sizes(), for the reader, which has the word and no Field.
 constexpr std::size_t PackedKeySize(std::uint64_t sizes) noexcept { return sizes & 0xFFFF; }
 constexpr Field::Type PackedType(std::uint64_t sizes) noexcept {
   return static_cast<Field::Type>((sizes >> 16) & 0xFF);
 }
 constexpr std::size_t PackedValueSize(std::uint64_t sizes) noexcept { return sizes >> 32; }
+
+// The layout is Field's (log.hpp); these decoders must read it as its accessors do.
+static_assert(PackedKeySize(Field("four", "value").packed_sizes()) == 4);
+static_assert(PackedType(Field("four", "value").packed_sizes()) == Field::Type::kString);
+static_assert(PackedValueSize(Field("four", "value").packed_sizes()) == 5);
+static_assert(PackedType(Field("k", 1.5).packed_sizes()) == Field::Type::kDouble);
+static_assert(PackedValueSize(Field("k", 1.5).packed_sizes()) == 8);
+
+// Field keys are at most kMaxKeySize bytes by construction (Field cuts them).
+constexpr std::size_t FieldEncodedSize(const Field& f) noexcept {
+  const std::uint64_t sizes = f.packed_sizes();
+  return kFieldHeaderSize + PackedKeySize(sizes) + PackedValueSize(sizes);
+}
 
 // The record size for a call, before alignment. Strings longer than 4 GiB cannot occur:
 // the caller drops any record larger than half its ring, and rings are at most 1 GiB.

@@ -10,8 +10,8 @@
 //
 //   if (char* p = ring->TryReserveFast(size)) {  // producer, common case
 //     Encode(p, size, ...); ring->CommitFast(size);
-//   } else if (char* p = ring->TryReserve(size)) {  // wrap, half full; nullptr when full
-//     Encode(p, size, ...); ring->Commit();
+//   } else if (char* q = ring->TryReserve(size)) {  // wrap, half full; nullptr when full
+//     Encode(q, size, ...); ring->Commit();
 //   }
 //   ring->Consume([&](const char* rec, std::size_t) { formatter.Format(rec, out); });
 //
