@@ -11,6 +11,9 @@
 
 #include <charconv>
 
+#include "date.hpp"
+#include "request_head.hpp"
+
 namespace vigil::http {
 
 namespace bhttp = boost::beast::http;
@@ -50,9 +53,12 @@ Connection::~Connection() {
 
 std::optional<std::uint64_t> Connection::RequestContentLength() const noexcept {
   boost::optional<std::uint64_t> n;
-  if (stream_parser_) n = stream_parser_->content_length();
-  else if (string_parser_) n = string_parser_->content_length();
-  else if (head_parser_ && head_parser_->is_header_done()) n = head_parser_->content_length();
+  if (stream_parser_)
+    n = stream_parser_->content_length();
+  else if (string_parser_)
+    n = string_parser_->content_length();
+  else if (head_parser_ && head_parser_->is_header_done())
+    n = head_parser_->content_length();
   return n ? std::optional<std::uint64_t>(*n) : std::nullopt;
 }
 
@@ -110,10 +116,18 @@ asio::awaitable<bool> Connection::ReadHeader(Exchange& ex, bool first) {
   }
   idle_ = false;
   if (!first) deadline_.Set(opt.header_timeout);
-  const error_code ec = co_await ReadMessage(socket_, buffer_, *head_parser_, ReadUntil::kHeader);
+  const error_code ec = co_await ReadMessage(socket_, buffer_, *head_parser_, ReadUntil::kHeader,
+                                             opt.max_header_bytes);
   ex.request_ = &head_parser_->get();
   request_keep_alive_ = !ec && head_parser_->keep_alive();
-  if (!ec) co_return true;
+  if (!ec) {
+    if (const auto refusal = internal::CheckFraming(head_parser_->get(), opt.max_header_fields)) {
+      ex.CloseAfterResponse();
+      ex.set_error_type(refusal->error_type);
+      Reject(refusal->status, std::string(refusal->detail));
+    }
+    co_return true;
+  }
 
   // A rejection is answered (by the pipeline, so that it carries the request's ids),
   // then the connection closes: what follows in the stream cannot be trusted to start a
@@ -148,10 +162,24 @@ void Connection::Reject(unsigned status, std::string detail) {
 void Connection::Route(Exchange& ex, Handler& handler) {
   const RequestHeader& req = head_parser_->get();
   ex.method_label_ = MethodLabel(req.method());
-  const std::string_view target(req.target().data(), req.target().size());
-  const auto q = target.find('?');
-  ex.path_ = target.substr(0, q);
-  ex.query_ = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  internal::RequestTarget target =
+      internal::ParseTarget(std::string_view(req.target().data(), req.target().size()));
+  if (target.refusal) {
+    // Nothing of the request is trusted, its body included: answer, then close.
+    ex.CloseAfterResponse();
+    unread_input_ = true;
+    ex.set_error_type(target.refusal->error_type);
+    handler = [refusal = *target.refusal](Exchange& e) -> asio::awaitable<void> {
+      e.RespondProblem(refusal.status, refusal.detail);
+      co_return;
+    };
+    return;
+  }
+  ex.target_storage_ = std::move(target.made);
+  ex.target_ = ex.target_storage_.empty() ? target.in_target : ex.target_storage_;
+  const auto q = ex.target_.find('?');
+  ex.path_ = ex.target_.substr(0, q);
+  ex.query_ = q == std::string_view::npos ? std::string_view() : ex.target_.substr(q + 1);
   const std::string_view method(req.method_string().data(), req.method_string().size());
   ex.match_ = server_.routes_.router().Find(method, ex.path_);
 
@@ -298,13 +326,20 @@ asio::awaitable<void> Connection::SendHead(Exchange& ex, const ResponseHeader& h
       stream_response_->insert(field.name_string(), field.value());
     }
   }
+  if (stream_response_->find(bhttp::field::date) == stream_response_->end()) {
+    const std::string_view date = internal::HttpDateNow();
+    stream_response_->set(bhttp::field::date, beast::string_view(date.data(), date.size()));
+  }
   stream_response_->version(ex.request().version() >= 11 ? 11 : 10);
   stream_response_->keep_alive(KeepAlive(ex));
+  // A response to HEAD is the GET's head alone: its framing fields describe the body a
+  // GET would get, and nothing follows them (SendBody and Finish send nothing).
+  const bool head_only = ex.request().method() == bhttp::verb::head;
   if (content_length) {
     stream_response_->content_length(*content_length);
   } else if (stream_response_->version() >= 11) {
     stream_response_->chunked(true);
-  } else {
+  } else if (!head_only) {
     stream_response_->keep_alive(false);
     ex.CloseAfterResponse();
   }
@@ -320,11 +355,12 @@ asio::awaitable<void> Connection::SendHead(Exchange& ex, const ResponseHeader& h
     ex.set_error_type("client_closed");
     throw boost::system::system_error(ec);
   }
+  if (head_only) ex.finished_ = true;
 }
 
 asio::awaitable<void> Connection::SendBody(Exchange& ex, const char* data, std::size_t size) {
   if (!serializer_) throw std::logic_error("SendBody before SendHead");
-  if (size == 0) co_return;
+  if (size == 0 || ex.request().method() == bhttp::verb::head) co_return;
   auto& body = stream_response_->body();
   body.data = const_cast<char*>(data);  // buffer_body only reads through it when writing
   body.size = size;
@@ -363,7 +399,7 @@ asio::awaitable<bool> Connection::WriteResponse(Exchange& ex) {
   if (ex.abort_) co_return false;
   if (ex.head_sent_) {
     // A streamed response that did not finish cannot be completed: the connection ends.
-    co_return ex.finished_ && KeepAlive(ex);
+    co_return ex.finished_&& KeepAlive(ex);
   }
   if (!ex.responded_) ex.RespondProblem(500, "The server could not produce a response.");
   Response& res = ex.response_;
@@ -373,14 +409,20 @@ asio::awaitable<bool> Connection::WriteResponse(Exchange& ex) {
   const bool keep_alive = KeepAlive(ex);
   res.version(ex.request_ != nullptr && ex.request_->version() < 11 ? 10 : 11);
   res.keep_alive(keep_alive);
-  // A response to HEAD keeps the Content-Length its handler set (that of the GET).
+  // An upstream's Date passes through the gateway; every other answer gets ours.
+  if (res.find(bhttp::field::date) == res.end()) {
+    const std::string_view date = internal::HttpDateNow();
+    res.set(bhttp::field::date, beast::string_view(date.data(), date.size()));
+  }
+  // A response to HEAD has the GET's fields and no body: the Content-Length its handler
+  // set (a proxy relays the upstream's), else that of the body the GET would get.
   const bool head = ex.request_ != nullptr && ex.request_->method() == bhttp::verb::head;
-  const std::string head_length =
-      head ? std::string(res[bhttp::field::content_length]) : std::string();
+  std::string head_length = head ? std::string(res[bhttp::field::content_length]) : std::string();
   res.prepare_payload();
-  if (head && !head_length.empty()) {
+  if (head) {
+    if (head_length.empty()) head_length = std::string(res[bhttp::field::content_length]);
     res.body().clear();
-    res.set(bhttp::field::content_length, head_length);
+    if (!head_length.empty()) res.set(bhttp::field::content_length, head_length);
   }
   deadline_.Set(server_.options_.body_timeout);
   const error_code ec = co_await WriteMessage(socket_, res.base(), res.body(), head_buffer_);

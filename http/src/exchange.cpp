@@ -72,6 +72,7 @@ std::string_view Exchange::method() const noexcept {
 }
 
 std::string_view Exchange::target() const noexcept {
+  if (!target_.empty()) return target_;
   if (request_ == nullptr) return {};
   const auto t = request_->target();
   return {t.data(), t.size()};

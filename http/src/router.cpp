@@ -39,12 +39,20 @@ struct Endpoint {
   std::size_t any_method_id = kNoId;
   std::string_view allow;  // the methods joined for an Allow header
 
-  // The id serving `method`, or kNoId. A route for the exact method wins over "*".
+  // The id serving `method`, or kNoId. A route for the exact method wins over "*". HEAD
+  // is served wherever GET is (RFC 9110 section 9.3.2), unless it has a route of its own.
   std::size_t IdFor(std::string_view method) const noexcept {
+    std::size_t get = kNoId;
     for (const MethodId& m : methods) {
       if (m.method == method) {
         return m.id;
       }
+      if (m.method == "GET") {
+        get = m.id;
+      }
+    }
+    if (get != kNoId && method == "HEAD") {
+      return get;
     }
     return any_method_id;
   }
@@ -380,15 +388,21 @@ std::size_t Router::Add(std::string_view method, std::string_view pattern) {
                                        return std::string_view(m.method) < s;
                                      });
     // Made before the method is inserted: if allocating throws, the route is not half-added.
+    std::vector<std::string_view> names;
+    names.reserve(endpoint->methods.size() + 2);
+    for (const Endpoint::MethodId& m : endpoint->methods) {
+      names.push_back(m.method);
+    }
+    names.push_back(method);
+    // GET implies HEAD (see IdFor).
+    if (std::find(names.begin(), names.end(), "GET") != names.end() &&
+        std::find(names.begin(), names.end(), "HEAD") == names.end()) {
+      names.push_back("HEAD");
+    }
+    std::sort(names.begin(), names.end());
     std::string allow;
-    for (auto it = endpoint->methods.begin();; ++it) {
-      if (it == at) {
-        allow.append(allow.empty() ? "" : ", ").append(method);
-      }
-      if (it == endpoint->methods.end()) {
-        break;
-      }
-      allow.append(allow.empty() ? "" : ", ").append(it->method);
+    for (const std::string_view name : names) {
+      allow.append(allow.empty() ? "" : ", ").append(name);
     }
     tree_->allow_lists.push_back(std::move(allow));
     endpoint->methods.insert(at, Endpoint::MethodId{std::string(method), id});

@@ -59,6 +59,8 @@ ServerOptions ServerOptions::FromEnv(std::uint16_t default_port) {
   o.port = static_cast<std::uint16_t>(env::Integer("VIGIL_PORT", default_port, 1, 65535));
   o.max_header_bytes = static_cast<std::size_t>(
       env::Integer("VIGIL_HTTP_MAX_HEADER_BYTES", 16 * 1024, 1024, 1024 * 1024));
+  o.max_header_fields =
+      static_cast<std::size_t>(env::Integer("VIGIL_HTTP_MAX_HEADER_FIELDS", 100, 1, 10000));
   o.max_body_bytes = static_cast<std::uint64_t>(
       env::Integer("VIGIL_HTTP_MAX_BODY_BYTES", 1024 * 1024, 0, std::int64_t{1} << 40));
   o.header_timeout = env::Millis("VIGIL_HTTP_HEADER_TIMEOUT", o.header_timeout);

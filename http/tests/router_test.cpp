@@ -359,13 +359,28 @@ TEST(Router, MethodsAreCaseSensitive) {
   EXPECT_TRUE(r.Find("GET", "/items").found());
   const auto m = r.Find("get", "/items");
   EXPECT_EQ(m.result, Result::kMethodNotAllowed);
-  EXPECT_EQ(m.allow, "GET");
+  EXPECT_EQ(m.allow, "GET, HEAD");
 }
 
-TEST(Router, HeadIsNotGet) {
+// RFC 9110 section 9.3.2: HEAD is answered wherever GET is.
+TEST(Router, HeadIsServedByGetUnlessItHasItsOwnRoute) {
   Router r;
-  r.Add("GET", "/items");
-  EXPECT_EQ(r.Find("HEAD", "/items").result, Result::kMethodNotAllowed);
+  const auto get = r.Add("GET", "/items");
+  r.Add("POST", "/orders");
+  const auto any = r.Add("*", "/proxy/*");
+  const auto proxy_get = r.Add("GET", "/proxy/*");
+  const auto own_get = r.Add("GET", "/own");
+  const auto own_head = r.Add("HEAD", "/own");
+  EXPECT_EQ(r.Find("HEAD", "/items").id, get);
+  EXPECT_TRUE(r.Find("HEAD", "/items").found());
+  EXPECT_EQ(r.Find("HEAD", "/orders").result, Result::kMethodNotAllowed);
+  EXPECT_EQ(r.Find("HEAD", "/orders").allow, "POST");
+  EXPECT_EQ(r.Find("HEAD", "/proxy/x").id, proxy_get);
+  EXPECT_EQ(r.Find("POST", "/proxy/x").id, any);
+  EXPECT_EQ(r.Find("HEAD", "/own").id, own_head);
+  EXPECT_EQ(r.Find("GET", "/own").id, own_get);
+  EXPECT_EQ(r.Find("PUT", "/own").allow, "GET, HEAD");
+  EXPECT_EQ(r.Find("PUT", "/items").allow, "GET, HEAD");
 }
 
 TEST(Router, AnyMethodAcceptsEveryMethod) {
@@ -407,7 +422,7 @@ TEST(Router, MethodNotAllowedListsTheTemplatesMethodsSorted) {
   EXPECT_EQ(m.result, Result::kMethodNotAllowed);
   EXPECT_FALSE(m.found());
   EXPECT_EQ(m.route, "/items/{id}");
-  EXPECT_EQ(m.allow, "DELETE, GET, PUT");
+  EXPECT_EQ(m.allow, "DELETE, GET, HEAD, PUT");
   EXPECT_EQ(m.Param("id"), "42");
 
   m = r.Find("GET", "/login");
@@ -417,7 +432,7 @@ TEST(Router, MethodNotAllowedListsTheTemplatesMethodsSorted) {
 
   m = r.Find("DELETE", "/items");
   EXPECT_EQ(m.result, Result::kMethodNotAllowed);
-  EXPECT_EQ(m.allow, "GET, POST");
+  EXPECT_EQ(m.allow, "GET, HEAD, POST");
 
   m = r.Find("GET", "/items/1/reserve");
   EXPECT_EQ(m.result, Result::kMethodNotAllowed);
@@ -445,7 +460,7 @@ TEST(Router, MethodNotAllowedUsesTheBestRankedTemplate) {
   m = r.Find("OPTIONS", "/items/42/x");
   EXPECT_EQ(m.result, Result::kMethodNotAllowed);
   EXPECT_EQ(m.route, "/items/*");
-  EXPECT_EQ(m.allow, "GET, POST");
+  EXPECT_EQ(m.allow, "GET, HEAD, POST");
 }
 
 TEST(Router, ALowerRankedTemplateForTheMethodBeatsMethodNotAllowed) {
@@ -580,11 +595,11 @@ TEST(Router, ViewsStayValidAfterLaterAdds) {
 
   EXPECT_EQ(route, "/i/{id}");
   EXPECT_EQ(name, "id");
-  EXPECT_EQ(allow, "GET");
+  EXPECT_EQ(allow, "GET, HEAD");
   EXPECT_EQ(long_match.route, "/a/long/template/that/is/not/inline/{name}");
   EXPECT_EQ(long_match.params[0].name, "name");
   EXPECT_EQ(r.Find("GET", "/i/1").route.data(), route.data());
-  EXPECT_EQ(r.Find("POST", "/i/1").allow, "GET, PUT");
+  EXPECT_EQ(r.Find("POST", "/i/1").allow, "GET, HEAD, PUT");
 }
 
 TEST(Router, ViewsSurviveMovingTheRouter) {

@@ -93,6 +93,9 @@ class Exchange {
   std::string_view method() const noexcept;
   // The method for telemetry: a standard method, or "_OTHER" (bounded label values).
   std::string_view method_label() const noexcept { return method_label_; }
+  // The request target in origin form ("/path?query"): an absolute-form target
+  // ("http://host/path?query") gives its path and query. Before routing (a request
+  // refused while its head was read), the target as sent.
   std::string_view target() const noexcept;
   // The target's path (before '?') and query (after it, without '?').
   std::string_view path() const noexcept { return path_; }
@@ -181,6 +184,8 @@ class Exchange {
   Connection* connection_;
   const RequestHeader* request_ = nullptr;
   std::string_view method_label_ = "_OTHER";
+  std::string_view target_;
+  std::string target_storage_;  // the origin form, when it is not a part of the target
   std::string_view path_;
   std::string_view query_;
   Router::Match match_;

@@ -27,9 +27,15 @@ enum class ReadUntil { kHeader, kMessage };
 // until the header (or the whole message) is complete. Returns Beast's and Asio's errors
 // as its async_read would: end_of_stream when the peer closed before a message started,
 // partial_message when it closed in the middle, header_limit, body_limit...
+//
+// `max_head_bytes` (when not 0) bounds the whole head, start line and fields together:
+// Beast's own header_limit applies to what one put() has not consumed yet (it takes
+// complete fields as they arrive), so a head made of many fields arriving in several
+// reads could pass it many times over.
 template <bool isRequest>
 boost::asio::awaitable<boost::system::error_code> ReadMessage(
     boost::asio::ip::tcp::socket& socket, boost::beast::flat_buffer& buffer,
-    boost::beast::http::basic_parser<isRequest>& parser, ReadUntil until);
+    boost::beast::http::basic_parser<isRequest>& parser, ReadUntil until,
+    std::size_t max_head_bytes = 0);
 
 }  // namespace vigil::http

@@ -1,11 +1,12 @@
 // The HTTP/1.1 server every Vigil service runs on.
 //
-// A Runtime owns the worker threads, one io_context each. A Server listens on one port
-// on every worker (SO_REUSEPORT, so the kernel spreads connections) and serves each
-// connection as a coroutine on the worker that accepted it: read a request, route it,
-// run the middleware pipeline and the handler, write the response, repeat while the
-// connection is kept alive. Limits and timeouts are enforced while reading, each with
-// its status (431, 413, 408, 405, 501, 400).
+// A Runtime owns the worker threads, one io_context each. A Server listens on one port;
+// worker 0 accepts for all and hands the connections to the workers in turn, and each
+// connection is served as a coroutine on its worker: read a request, route it, run the
+// middleware pipeline and the handler, write the response, repeat while the connection
+// is kept alive. Framing (RFC 9112: Transfer-Encoding, Content-Length, Host, the target's
+// form), limits and timeouts are enforced while reading, each with its status (400, 408,
+// 413, 431, 501); HEAD is served by a route's GET handler; every response has a Date.
 //
 //   http::Runtime runtime(http::Runtime::WorkersFromEnv());
 //   http::Routes routes;
@@ -79,7 +80,9 @@ class Routes {
 struct ServerOptions {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 0;  // 0: an ephemeral port (see Server::port())
+  // The whole request head: request line and every field line together.
   std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_header_fields = 100;
   std::uint64_t max_body_bytes = 1024 * 1024;
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
@@ -87,7 +90,8 @@ struct ServerOptions {
   std::size_t max_connections = 10000;
 
   // The public listener's options: VIGIL_BIND, VIGIL_PORT (default `default_port`),
-  // VIGIL_HTTP_MAX_HEADER_BYTES, VIGIL_HTTP_MAX_BODY_BYTES, VIGIL_HTTP_HEADER_TIMEOUT,
+  // VIGIL_HTTP_MAX_HEADER_BYTES, VIGIL_HTTP_MAX_HEADER_FIELDS, VIGIL_HTTP_MAX_BODY_BYTES,
+  // VIGIL_HTTP_HEADER_TIMEOUT,
   // VIGIL_HTTP_BODY_TIMEOUT, VIGIL_HTTP_IDLE_TIMEOUT, VIGIL_HTTP_MAX_CONNECTIONS.
   // Throws telemetry::ConfigError naming a malformed variable.
   static ServerOptions FromEnv(std::uint16_t default_port);
