@@ -133,6 +133,22 @@ TEST(Smuggling, DotSegmentsCannotLeaveTheRoutesPrefix) {
   EXPECT_EQ(f.upstream.requests.load(), 1);
 }
 
+TEST(GatewayHead, HeadIsForwardedAndAnsweredWithTheUpstreamsFieldsAndNoBody) {
+  Fixture f;
+  RawClient client(f.gateway.port());
+  const auto get = client.RoundTrip("GET /api/items HTTP/1.1\r\nHost: gw\r\n\r\n");
+  client.Send("HEAD /api/items HTTP/1.1\r\nHost: gw\r\n\r\n");
+  const auto head = client.ReadHead();
+  EXPECT_EQ(head.result_int(), 200u);
+  EXPECT_EQ(head[boost::beast::http::field::content_length],
+            std::to_string(std::string("HEAD /items body=0").size()));
+  EXPECT_FALSE(head[boost::beast::http::field::date].empty());
+  // Nothing followed the head: the next answer on the connection parses.
+  EXPECT_EQ(client.RoundTrip("GET /api/after HTTP/1.1\r\nHost: gw\r\n\r\n").body(),
+            "GET /after body=0");
+  EXPECT_FALSE(get[boost::beast::http::field::date].empty());
+}
+
 TEST(Smuggling, AbsoluteFormIsForwardedInOriginFormWithOneHost) {
   Fixture f;
   RawClient client(f.gateway.port());
