@@ -142,7 +142,10 @@ class TraceState {
 
 // W3C Baggage: name/value pairs with optional properties, percent-encoded on the wire.
 // Limits (the spec's minimums to propagate, applied as maximums here): 64 members and
-// 8192 bytes for the whole header. Values are stored decoded.
+// 8192 bytes for the whole header as ToHeader() writes it. Values are stored decoded
+// (Get() and members() give "DF 28" for `DF%2028`), and ToHeader() percent-encodes every
+// byte of a value that is not a baggage-octet (space, '"', ',', ';', backslash,
+// controls, non-ASCII) and '%' itself, so any value survives the round trip.
 class Baggage {
  public:
   static constexpr std::size_t kMaxMembers = 64;
@@ -227,9 +230,14 @@ ParseResult<TraceState> ParseTracestate(std::string_view header);
 ParseResult<SpanContext> ExtractTraceContext(std::string_view traceparent,
                                              std::string_view tracestate);
 
-// The baggage header. Members are `key=value` with optional `;property` parts; keys are
-// RFC 7230 tokens; values are percent-decoded. Exceeding the limits or any malformed
-// member fails the whole header.
+// The baggage header: one field line, or several combined in order with ',' (RFC 9110
+// §5.3; the limits apply to the combined list). Members are `key=value` with optional
+// `;property` parts; keys are RFC 7230 tokens; values are percent-decoded. Never fails:
+// a malformed member (no '=', a bad key, value, property or percent-escape) is dropped
+// alone, empty members are skipped, and members are kept in order while they fit the
+// limits: one that would make the 65th or take ToHeader() past 8192 bytes is dropped
+// (a later, smaller one may still fit). Duplicate keys are kept, in order. `error` names
+// the first reason a member was dropped.
 ParseResult<Baggage> ParseBaggage(std::string_view header);
 
 // Request ids: 1 to 64 characters of [A-Za-z0-9._:-]. A client-sent id that is not
