@@ -234,7 +234,7 @@ TEST(ExtractTraceContext, TruncatesTracestateWithTooManyMembers) {
   for (int i = 0; i < 33; ++i) state += (i ? ",k" : "k") + std::to_string(i) + "=v";
   const auto r = ExtractTraceContext(kSpecExample, state);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r.value->trace_state.members().size(), 32u);
+  ASSERT_EQ(r.value->trace_state.members().size(), 32u);
   EXPECT_EQ(r.value->trace_state.members().back().key, "k31");
   EXPECT_FALSE(r.error.empty()) << "the dropped member is reported";
 }
