@@ -85,6 +85,28 @@ std::string_view Exchange::header(std::string_view name) const noexcept {
   return {it->value().data(), it->value().size()};
 }
 
+std::size_t Exchange::header_count(std::string_view name) const noexcept {
+  if (request_ == nullptr) return 0;
+  return request_->count(boost::beast::string_view(name.data(), name.size()));
+}
+
+std::string_view Exchange::header_list(std::string_view name, std::string& storage) const {
+  if (request_ == nullptr) return {};
+  const boost::beast::string_view wanted(name.data(), name.size());
+  const auto [first, last] = request_->equal_range(wanted);
+  if (first == last) return {};
+  if (std::next(first) == last) return {first->value().data(), first->value().size()};
+  // The range runs in arrival order from the first line of `name` to its last, and so
+  // also covers the lines of other fields sent in between.
+  storage.clear();
+  for (auto it = first; it != last; ++it) {
+    if (!boost::beast::iequals(it->name_string(), wanted)) continue;
+    if (it != first) storage += ", ";
+    storage.append(it->value().data(), it->value().size());
+  }
+  return storage;
+}
+
 void Exchange::Respond(unsigned status, std::string body, std::string_view content_type) {
   response_.result(status);
   response_.set(bhttp::field::content_type,

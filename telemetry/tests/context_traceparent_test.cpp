@@ -221,7 +221,7 @@ TEST(ExtractTraceContext, KeepsValidTracestate) {
 }
 
 TEST(ExtractTraceContext, DropsInvalidTracestateWithoutFailing) {
-  for (std::string_view bad : {"rojo=1,rojo=2", "UPPER=1", "novalue", "k=a,b=", "k=v=w"}) {
+  for (std::string_view bad : {"UPPER=1", "novalue", "k=a,b=", "k=v=w", "rojo=1,rojo=2,Bad=3"}) {
     const auto r = ExtractTraceContext(kSpecExample, bad);
     ASSERT_TRUE(r) << bad;
     EXPECT_TRUE(r.value->trace_state.empty()) << bad;
@@ -229,12 +229,20 @@ TEST(ExtractTraceContext, DropsInvalidTracestateWithoutFailing) {
   }
 }
 
-TEST(ExtractTraceContext, DropsTracestateWithTooManyMembers) {
+TEST(ExtractTraceContext, TruncatesTracestateWithTooManyMembers) {
   std::string state;
   for (int i = 0; i < 33; ++i) state += (i ? ",k" : "k") + std::to_string(i) + "=v";
   const auto r = ExtractTraceContext(kSpecExample, state);
   ASSERT_TRUE(r);
-  EXPECT_TRUE(r.value->trace_state.empty());
+  ASSERT_EQ(r.value->trace_state.members().size(), 32u);
+  EXPECT_EQ(r.value->trace_state.members().back().key, "k31");
+  EXPECT_FALSE(r.error.empty()) << "the dropped member is reported";
+}
+
+TEST(ExtractTraceContext, KeepsTheFirstOfDuplicateTracestateKeys) {
+  const auto r = ExtractTraceContext(kSpecExample, "rojo=1,congo=2,rojo=3");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r.value->trace_state.ToHeader(), "rojo=1,congo=2");
 }
 
 TEST(ExtractTraceContext, FailsOnInvalidTraceparentWhateverTheTracestate) {

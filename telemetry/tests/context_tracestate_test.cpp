@@ -1,6 +1,7 @@
 // TraceState validation, mutation and the tracestate header.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vigil/telemetry/context.hpp>
 
@@ -16,56 +17,60 @@ std::vector<TraceState::Member> Members(
   return out;
 }
 
-TEST(TraceStateKey, SimpleKeys) {
-  EXPECT_TRUE(TraceState::IsValidKey("rojo"));
-  EXPECT_TRUE(TraceState::IsValidKey("congo"));
-  EXPECT_TRUE(TraceState::IsValidKey("a"));
-  EXPECT_TRUE(TraceState::IsValidKey("a0_-*/z"));
-  EXPECT_FALSE(TraceState::IsValidKey(""));
-  EXPECT_FALSE(TraceState::IsValidKey("Rojo"));
-  EXPECT_FALSE(TraceState::IsValidKey("rOjo"));
-  EXPECT_FALSE(TraceState::IsValidKey("0rojo")) << "a simple key starts with a letter";
-  EXPECT_FALSE(TraceState::IsValidKey("_rojo"));
-  EXPECT_FALSE(TraceState::IsValidKey("ro jo"));
-  EXPECT_FALSE(TraceState::IsValidKey("ro.jo"));
-  EXPECT_FALSE(TraceState::IsValidKey("ro=jo"));
-  EXPECT_FALSE(TraceState::IsValidKey("ro,jo"));
-  EXPECT_FALSE(TraceState::IsValidKey(std::string_view("ro\0jo", 5)));
+// Trace Context Level 2: key = ( lcalpha / DIGIT ) 0*255( keychar ), where keychar is
+// lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@". Level 1's multi-tenant keys are a subset.
+struct KeyCase {
+  std::string key;
+  bool valid;
+};
+
+TEST(TraceStateKey, Level2Grammar) {
+  const KeyCase cases[] = {
+      {"rojo", true},
+      {"congo", true},
+      {"a", true},
+      {"a0_-*/z", true},
+      {"0rojo", true},  // Level 2: a digit may come first
+      {"9", true},
+      {"fw529a3039@dt", true},
+      {"0tenant@sys", true},
+      {"t@s", true},
+      {"t-_*/@s0_-*/", true},
+      {"fw529a3039@0dt", true},  // no separate system-id rule any more
+      {"a@b@c", true},
+      {"foo@", true},
+      {"", false},
+      {"Rojo", false},
+      {"rOjo", false},
+      {"_rojo", false},
+      {"-rojo", false},
+      {"*rojo", false},
+      {"/rojo", false},
+      {"@dt", false},
+      {"ro jo", false},
+      {"ro.jo", false},
+      {"ro=jo", false},
+      {"ro,jo", false},
+      {"Tenant@dt", false},
+      {"tenant@Dt", false},
+      {std::string("ro\0jo", 5), false},
+      {"caf\xc3\xa9", false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(TraceState::IsValidKey(c.key), c.valid) << '"' << c.key << '"';
+  }
 }
 
-TEST(TraceStateKey, SimpleKeyLengthBoundary) {
+TEST(TraceStateKey, LengthBoundary) {
+  // One first character and up to 255 more, whatever the position of any '@'.
   EXPECT_TRUE(TraceState::IsValidKey(Repeat('k', 256)));
   EXPECT_FALSE(TraceState::IsValidKey(Repeat('k', 257)));
-}
-
-TEST(TraceStateKey, MultiTenantKeys) {
-  EXPECT_TRUE(TraceState::IsValidKey("fw529a3039@dt"));
-  EXPECT_TRUE(TraceState::IsValidKey("0tenant@sys"));
-  EXPECT_TRUE(TraceState::IsValidKey("t@s"));
-  EXPECT_TRUE(TraceState::IsValidKey("t-_*/@s0_-*/"));
-  EXPECT_FALSE(TraceState::IsValidKey("@dt"));
-  EXPECT_FALSE(TraceState::IsValidKey("fw529a3039@"));
-  EXPECT_FALSE(TraceState::IsValidKey("fw529a3039@0dt")) << "system-id starts with a letter";
-  EXPECT_FALSE(TraceState::IsValidKey("_tenant@dt"));
-  EXPECT_FALSE(TraceState::IsValidKey("a@b@c"));
-  EXPECT_FALSE(TraceState::IsValidKey("Tenant@dt"));
-  EXPECT_FALSE(TraceState::IsValidKey("tenant@Dt"));
-}
-
-TEST(TraceStateKey, TenantIdLengthBoundary) {
-  // tenant-id = ( lcalpha / DIGIT ) 0*240( keychar ): at most 241 characters.
-  EXPECT_TRUE(TraceState::IsValidKey(Repeat('t', 240) + "@dt"));
-  EXPECT_TRUE(TraceState::IsValidKey(Repeat('t', 241) + "@dt"));
-  EXPECT_FALSE(TraceState::IsValidKey(Repeat('t', 242) + "@dt"));
-}
-
-TEST(TraceStateKey, SystemIdLengthBoundary) {
-  // system-id = lcalpha 0*13( keychar ): at most 14 characters.
-  EXPECT_TRUE(TraceState::IsValidKey("t@" + Repeat('s', 13)));
-  EXPECT_TRUE(TraceState::IsValidKey("t@" + Repeat('s', 14)));
-  EXPECT_FALSE(TraceState::IsValidKey("t@" + Repeat('s', 15)));
-  // The longest multi-tenant key: 241 + 1 + 14 = 256 characters.
+  EXPECT_TRUE(TraceState::IsValidKey("0" + Repeat('k', 255)));
+  EXPECT_FALSE(TraceState::IsValidKey("0" + Repeat('k', 256)));
   EXPECT_TRUE(TraceState::IsValidKey(Repeat('t', 241) + "@" + Repeat('s', 14)));
+  EXPECT_TRUE(TraceState::IsValidKey(Repeat('t', 242) + "@" + Repeat('s', 13)));
+  EXPECT_TRUE(TraceState::IsValidKey("t@" + Repeat('s', 254)));
+  EXPECT_FALSE(TraceState::IsValidKey("t@" + Repeat('s', 255)));
 }
 
 TEST(TraceStateValue, Grammar) {
@@ -148,30 +153,155 @@ TEST(ParseTracestate, RejectsInvalidMembers) {
   EXPECT_FALSE(r.error.empty());
 }
 
-TEST(ParseTracestate, RejectsDuplicateKeys) {
-  const auto r = ParseTracestate("rojo=1,congo=2,rojo=3");
-  EXPECT_FALSE(r);
-  EXPECT_NE(r.error.find("duplicate"), std::string_view::npos);
-  EXPECT_TRUE(ParseTracestate("rojo=1,rojo@t=2"));
+// What a list (one field line, or several joined with ',') becomes: the header we would
+// send, or nullopt when the whole list is unusable, and whether ParseTracestate reports
+// dropped members next to the value.
+struct ListCase {
+  std::string header;
+  std::optional<std::string> sent;
+  bool reports_drop;
+};
+
+void ExpectList(const ListCase& c) {
+  const auto r = ParseTracestate(c.header);
+  if (!c.sent) {
+    EXPECT_FALSE(r) << c.header;
+    EXPECT_FALSE(r.error.empty()) << c.header;
+    return;
+  }
+  ASSERT_TRUE(r) << c.header << ": " << r.error;
+  EXPECT_EQ(r.value->ToHeader(), *c.sent) << c.header;
+  EXPECT_EQ(!r.error.empty(), c.reports_drop) << c.header << ": " << r.error;
 }
 
-std::string MembersHeader(int n) {
+TEST(ParseTracestate, DuplicateKeysKeepTheFirstMember) {
+  const ListCase cases[] = {
+      {"rojo=1,congo=2,rojo=3", "rojo=1,congo=2", true},
+      {"rojo=1,rojo=1", "rojo=1", true},
+      {"rojo=1,congo=2,rojo=3,congo=4,rojo=5", "rojo=1,congo=2", true},
+      // The joined lines of a request that repeated a vendor's line.
+      {"rojo=1,congo=2, rojo=1,congo=2", "rojo=1,congo=2", true},
+      {"rojo=1,rojo@t=2,t@rojo=3", "rojo=1,rojo@t=2,t@rojo=3", false},
+      // A duplicate does not excuse a malformed member elsewhere.
+      {"rojo=1,rojo=2,Bad=3", std::nullopt, false},
+  };
+  for (const auto& c : cases) ExpectList(c);
+}
+
+TEST(ParseTracestate, DigitFirstAndAtSignKeys) {
+  const ListCase cases[] = {
+      {"0rojo=1", "0rojo=1", false},
+      {"rojo=1,1congo=2", "rojo=1,1congo=2", false},
+      {"a@b@c=1,foo@=2", "a@b@c=1,foo@=2", false},
+      {"@dt=1", std::nullopt, false},
+  };
+  for (const auto& c : cases) ExpectList(c);
+}
+
+std::string MembersHeader(int n, int from = 0) {
   std::string h;
-  for (int i = 0; i < n; ++i) {
-    if (i) h += ',';
+  for (int i = from; i < from + n; ++i) {
+    if (i != from) h += ',';
     h += "k" + std::to_string(i) + "=v" + std::to_string(i);
   }
   return h;
 }
 
-TEST(ParseTracestate, MemberCountBoundary) {
-  const auto max = ParseTracestate(MembersHeader(32));
-  ASSERT_TRUE(max) << max.error;
-  EXPECT_EQ(max.value->members().size(), 32u);
-  EXPECT_EQ(max.value->ToHeader(), MembersHeader(32));
-  EXPECT_FALSE(ParseTracestate(MembersHeader(33)));
-  // Empty members do not count.
-  EXPECT_TRUE(ParseTracestate(",," + MembersHeader(32) + ",,"));
+// A member "key=vvv..." of exactly `size` characters.
+std::string MemberOfSize(std::string_view key, std::size_t size) {
+  return std::string(key) + "=" + Repeat('v', size - key.size() - 1);
+}
+
+std::string Join(std::initializer_list<std::string_view> members) {
+  std::string out;
+  for (auto m : members) {
+    if (!out.empty()) out += ',';
+    out += m;
+  }
+  return out;
+}
+
+TEST(ParseTracestate, MemberCountLimitTruncatesFromTheEnd) {
+  const ListCase cases[] = {
+      {MembersHeader(32), MembersHeader(32), false},
+      {MembersHeader(33), MembersHeader(32), true},
+      {MembersHeader(100), MembersHeader(32), true},
+      // Empty members do not count.
+      {",," + MembersHeader(32) + ",,", MembersHeader(32), false},
+      // The limit is on the combined list: two lines of 20 make one list of 40.
+      {MembersHeader(20) + ", " + MembersHeader(20, 20), MembersHeader(32), true},
+      // Members beyond the limit are still read: a malformed one fails the list.
+      {MembersHeader(40) + ",Bad=1", std::nullopt, false},
+  };
+  for (const auto& c : cases) ExpectList(c);
+}
+
+TEST(ParseTracestate, ByteLimitDropsLongMembersFirstThenFromTheEnd) {
+  const std::string a = MemberOfSize("a", 100), b = MemberOfSize("b", 100),
+                    c = MemberOfSize("c", 100), d = MemberOfSize("d", 100),
+                    e = MemberOfSize("e", 100), f = MemberOfSize("f", 108);
+  const std::string long200 = MemberOfSize("long", 200);
+  const std::string x = MemberOfSize("x", 129), y = MemberOfSize("y", 129);
+  const std::string z = MemberOfSize("z", 128);
+  const ListCase cases[] = {
+      {Join({a, b, c, d, e}), Join({a, b, c, d, e}), false},               // 504 bytes
+      {Join({a, b, c, d, f}), Join({a, b, c, d, f}), false},               // 512 bytes exactly
+      {Join({a, b, c, d, e, "g=12345678"}), Join({a, b, c, d, e}), true},  // 515 bytes
+      // A member over 128 characters goes first, wherever it is...
+      {Join({long200, a, b, c, d}), Join({a, b, c, d}), true},
+      // ...the rightmost of them first, and only as many as needed...
+      {Join({x, y, a, b, c}), Join({x, a, b, c}), true},
+      // ...and 128 characters is not long.
+      {Join({z, a, b, c, d}), Join({z, a, b, c}), true},
+      // A long member stays while there is room (503 bytes)...
+      {Join({long200, a, b, c}), Join({long200, a, b, c}), false},
+      // ...and short members that arrive after it still outrank it.
+      {Join({long200, a, b, c, d, e}), Join({a, b, c, d, e}), true},
+      // A member of the longest key and value (513 bytes) never fits.
+      {Join({Repeat('k', 256) + "=" + Repeat('v', 256), "rojo=1"}), "rojo=1", true},
+      // Optional whitespace is not sent, so it does not count.
+      {a + " ,\t " + b + " , " + c + " , " + d + " , " + f, Join({a, b, c, d, f}), false},
+  };
+  for (const auto& lc : cases) ExpectList(lc);
+}
+
+TEST(ParseTracestate, DuplicatesAreDroppedBeforeTruncation) {
+  // "long" is dropped for size, and the later "long=1" repeats its key: the first
+  // occurrence is the most recent position, so an older one does not stand in for it.
+  const std::string huge = MemberOfSize("huge", 260);
+  const std::string long260 = MemberOfSize("long", 260);
+  ExpectList({Join({huge, long260, "long=1", "rojo=2"}), Join({huge, "rojo=2"}), true});
+}
+
+TEST(ParseTracestate, LimitsHoldForLongLists) {
+  // Thousands of members, long and short, many repeated: what is kept fits the limits
+  // and parses back unchanged.
+  std::string h;
+  for (int i = 0; i < 2000; ++i) {
+    h += "k" + std::to_string(i % 700) + "=" + Repeat('v', i % 7 == 0 ? 150u : 3u) + ",";
+  }
+  const auto r = ParseTracestate(h);
+  ASSERT_TRUE(r) << r.error;
+  EXPECT_FALSE(r.error.empty());
+  EXPECT_LE(r.value->members().size(), TraceState::kMaxMembers);
+  const std::string sent = r.value->ToHeader();
+  EXPECT_LE(sent.size(), TraceState::kMaxBytes);
+  const auto back = ParseTracestate(sent);
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back.error.empty()) << back.error;
+  EXPECT_EQ(*back.value, *r.value);
+}
+
+TEST(ExtractTraceContext, ReportsWhatTheTracestateStepDropped) {
+  const std::string_view parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const auto kept = ExtractTraceContext(parent, "rojo=1,rojo=2");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept.value->trace_state.ToHeader(), "rojo=1");
+  EXPECT_NE(kept.error.find("duplicate"), std::string_view::npos) << kept.error;
+
+  const auto clean = ExtractTraceContext(parent, "rojo=1");
+  ASSERT_TRUE(clean);
+  EXPECT_TRUE(clean.error.empty()) << clean.error;
 }
 
 TEST(TraceStateMutation, SetAddsAtTheFront) {
@@ -211,6 +341,37 @@ TEST(TraceStateMutation, SetDropsTheRightmostMemberWhenFull) {
   EXPECT_EQ(ts.members().size(), 32u);
   EXPECT_EQ(ts.members().front().key, "k5");
   EXPECT_EQ(ts.members().back().key, "k30");
+}
+
+TEST(TraceStateMutation, SetKeepsTheByteLimitAndTheMemberJustSet) {
+  const std::string a = MemberOfSize("a", 100), b = MemberOfSize("b", 100),
+                    c = MemberOfSize("c", 100), long200 = MemberOfSize("long", 200);
+  auto ts = *ParseTracestate(Join({a, long200, b, c})).value;  // 503 bytes
+  // 8 + 1 + 503 = 512: fits.
+  EXPECT_TRUE(ts.Set("new", "1234"));
+  EXPECT_EQ(ts.ToHeader(), Join({"new=1234", a, long200, b, c}));
+  // A longer value for the same key no longer fits: the long member goes first.
+  EXPECT_TRUE(ts.Set("new", "12345"));
+  EXPECT_EQ(ts.ToHeader(), Join({"new=12345", a, b, c}));
+  // Then from the end; the member just set stays even when it is long itself.
+  EXPECT_TRUE(ts.Set("big", Repeat('v', 256)));
+  EXPECT_EQ(ts.ToHeader(), Join({"big=" + Repeat('v', 256), "new=12345", a, b}));
+  EXPECT_LE(ts.ToHeader().size(), TraceState::kMaxBytes);
+
+  // A member that alone breaks the limit is refused, changing nothing.
+  const TraceState before = ts;
+  EXPECT_FALSE(ts.Set(Repeat('k', 256), Repeat('v', 256)));
+  EXPECT_EQ(ts, before);
+  EXPECT_TRUE(ts.Set(Repeat('k', 255), Repeat('v', 256)));  // 512 bytes
+  EXPECT_EQ(ts.members().size(), 1u);
+}
+
+TEST(TraceStateMutation, SetAcceptsLevel2Keys) {
+  TraceState ts;
+  EXPECT_TRUE(ts.Set("0vendor", "1"));
+  EXPECT_TRUE(ts.Set("tenant@vendor@region", "2"));
+  EXPECT_EQ(ts.ToHeader(), "tenant@vendor@region=2,0vendor=1");
+  EXPECT_FALSE(ts.Set("@vendor", "3"));
 }
 
 TEST(TraceStateMutation, GetAndErase) {

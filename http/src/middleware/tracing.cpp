@@ -29,10 +29,19 @@ std::string_view SpanName(const Exchange& ex, char (&buffer)[256]) noexcept {
 void TracingMiddleware::Before(Exchange& ex) {
   char name_buffer[256];
   const std::string_view name = SpanName(ex, name_buffer);
-  auto parent = tel::ExtractTraceContext(ex.header("traceparent"), ex.header("tracestate"));
+  // traceparent holds one value and its grammar has no room for the commas that would
+  // join several lines: several lines leave the parent unknown, which like any invalid
+  // traceparent starts a new trace (and leaves tracestate unread, as the spec asks).
+  // tracestate and baggage are lists, and their lines together make one list. Each string
+  // below stays empty, without allocating, unless its field arrived as several lines.
+  std::string joined_state;
+  std::string joined_baggage;
+  const std::string_view traceparent =
+      ex.header_count("traceparent") > 1 ? std::string_view() : ex.header("traceparent");
+  auto parent = tel::ExtractTraceContext(traceparent, ex.header_list("tracestate", joined_state));
   ex.span() = parent ? tracer_.StartSpan(name, *parent.value, tel::SpanKind::kServer)
                      : tracer_.StartRootSpan(name, tel::SpanKind::kServer);
-  if (const auto baggage = ex.header("baggage"); !baggage.empty()) {
+  if (const auto baggage = ex.header_list("baggage", joined_baggage); !baggage.empty()) {
     if (auto parsed = tel::ParseBaggage(baggage)) ex.context().baggage = std::move(*parsed.value);
   }
   ex.context() = tel::WithSpan(std::move(ex.context()), ex.span());

@@ -123,56 +123,73 @@ bool IsValidPropertyList(std::string_view text) noexcept {
 // would collapse the duplicate keys the spec asks us to preserve.
 struct BaggageParser {
   static ParseResult<Baggage> Parse(std::string_view header) {
-    using R = ParseResult<Baggage>;
-    header = w3c::TrimOws(header);
     Baggage bag;
-    if (header.empty()) return R::Ok(std::move(bag));
-    if (header.size() > Baggage::kMaxBytes) return R::Fail("baggage: longer than 8192 bytes");
-
+    std::string_view dropped;  // why the first dropped member was dropped
+    const auto drop = [&dropped](std::string_view why) {
+      if (dropped.empty()) dropped = why;
+    };
     std::size_t canonical_size = 0;
     std::size_t pos = 0;
     while (true) {
       const std::size_t comma = header.find(',', pos);
       const std::string_view member =
           w3c::TrimOws(header.substr(pos, comma == std::string_view::npos ? comma : comma - pos));
-      if (member.empty()) return R::Fail("baggage: empty list member");
-      if (bag.members_.size() == Baggage::kMaxMembers) {
-        return R::Fail("baggage: more than 64 list members");
+      // The grammar has no empty members, but RFC 9110 §5.6.1 tells a recipient to ignore
+      // empty list elements, and combining field lines (one of them empty) makes them.
+      if (!member.empty()) {
+        if (bag.members_.size() == Baggage::kMaxMembers) {
+          drop("baggage: more than 64 list members, later ones dropped");
+        } else {
+          Baggage::Member m;
+          // One bad member costs only itself: the others were set by other parties, and
+          // the spec's limits already have us drop whole members rather than the header.
+          const std::string_view bad = ParseMember(member, m);
+          if (!bad.empty()) {
+            drop(bad);
+          } else {
+            // Decoding can grow a value (each invalid UTF-8 byte becomes U+FFFD, escaped
+            // as nine characters), so the limit is checked on what we would send.
+            const std::size_t size =
+                (bag.members_.empty() ? 0 : 1) + MemberSize(m.key, m.value, m.properties);
+            if (canonical_size + size > Baggage::kMaxBytes) {
+              drop("baggage: longer than 8192 bytes, members dropped");
+            } else {
+              canonical_size += size;
+              if (bag.members_.empty()) bag.members_.reserve(4);
+              bag.members_.push_back(std::move(m));
+            }
+          }
+        }
       }
-
-      std::size_t i = SkipWhile(member, 0, w3c::kToken);
-      if (i == 0) return R::Fail("baggage: key is not a token");
-      const std::string_view key = member.substr(0, i);
-      i = SkipOws(member, i);
-      if (i == member.size() || member[i] != '=') {
-        return R::Fail("baggage: list member without '='");
-      }
-      i = SkipOws(member, i + 1);
-      const std::size_t value_end = SkipWhile(member, i, w3c::kBaggageOctet);
-      const std::string_view raw_value = member.substr(i, value_end - i);
-      i = SkipOws(member, value_end);
-      std::string_view properties;
-      if (i < member.size()) {
-        if (member[i] != ';') return R::Fail("baggage: invalid character in value");
-        properties = w3c::TrimOws(member.substr(i + 1));
-        if (!IsValidPropertyList(properties)) return R::Fail("baggage: invalid property");
-      }
-
-      Baggage::Member m;
-      if (!PercentDecode(raw_value, m.value)) return R::Fail("baggage: bad percent-escape");
-      m.key.assign(key);
-      m.properties.assign(properties);
-      // Decoding can grow a value (each invalid UTF-8 byte becomes U+FFFD, escaped as
-      // nine characters), so the limit is checked on what we would send as well.
-      canonical_size += (bag.members_.empty() ? 0 : 1) + MemberSize(m.key, m.value, m.properties);
-      if (canonical_size > Baggage::kMaxBytes) return R::Fail("baggage: longer than 8192 bytes");
-      if (bag.members_.empty()) bag.members_.reserve(4);
-      bag.members_.push_back(std::move(m));
-
       if (comma == std::string_view::npos) break;
       pos = comma + 1;
     }
-    return R::Ok(std::move(bag));
+    return ParseResult<Baggage>{std::move(bag), dropped};
+  }
+
+ private:
+  // Parses one trimmed, non-empty list member into `m`; returns why it is malformed, or
+  // "" when it is not.
+  static std::string_view ParseMember(std::string_view member, Baggage::Member& m) {
+    std::size_t i = SkipWhile(member, 0, w3c::kToken);
+    if (i == 0) return "baggage: key is not a token";
+    const std::string_view key = member.substr(0, i);
+    i = SkipOws(member, i);
+    if (i == member.size() || member[i] != '=') return "baggage: list member without '='";
+    i = SkipOws(member, i + 1);
+    const std::size_t value_end = SkipWhile(member, i, w3c::kBaggageOctet);
+    const std::string_view raw_value = member.substr(i, value_end - i);
+    i = SkipOws(member, value_end);
+    std::string_view properties;
+    if (i < member.size()) {
+      if (member[i] != ';') return "baggage: invalid character in value";
+      properties = w3c::TrimOws(member.substr(i + 1));
+      if (!IsValidPropertyList(properties)) return "baggage: invalid property";
+    }
+    if (!PercentDecode(raw_value, m.value)) return "baggage: bad percent-escape";
+    m.key.assign(key);
+    m.properties.assign(properties);
+    return {};
   }
 };
 

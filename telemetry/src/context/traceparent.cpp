@@ -195,8 +195,9 @@ ParseResult<SpanContext> ExtractTraceContext(std::string_view traceparent,
                                              std::string_view tracestate) {
   ParseResult<SpanContext> result = ParseTraceparent(traceparent);
   // The spec forbids looking at tracestate without a valid traceparent, and a bad
-  // tracestate must never cost us the traceparent: it is simply not propagated.
-  if (result) w3c::ParseTracestateInto(tracestate, result.value->trace_state);
+  // tracestate must never cost us the traceparent: it is simply not propagated. What
+  // the tracestate step dropped is still worth a debug line, so it becomes the note.
+  if (result) result.error = w3c::ParseTracestateInto(tracestate, result.value->trace_state);
   return result;
 }
 

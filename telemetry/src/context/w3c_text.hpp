@@ -24,7 +24,7 @@ namespace vigil::telemetry::w3c {
 enum CharClass : std::uint8_t {
   kLcAlpha = 1 << 0,       // a-z
   kDigit = 1 << 1,         // 0-9
-  kKeyChar = 1 << 2,       // tracestate: lcalpha / DIGIT / "_" / "-" / "*" / "/"
+  kKeyChar = 1 << 2,       // tracestate: lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
   kStateValue = 1 << 3,    // tracestate nblk-chr: %x21-2B / %x2D-3C / %x3E-7E
   kToken = 1 << 4,         // RFC 7230 tchar
   kBaggageOctet = 1 << 5,  // %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E
@@ -40,7 +40,9 @@ inline constexpr std::array<std::uint8_t, 256> kCharClass = [] {
     const bool digit = c >= '0' && c <= '9';
     if (lower) bits |= kLcAlpha;
     if (digit) bits |= kDigit;
-    if (lower || digit || c == '_' || c == '-' || c == '*' || c == '/') bits |= kKeyChar;
+    if (lower || digit || c == '_' || c == '-' || c == '*' || c == '/' || c == '@') {
+      bits |= kKeyChar;
+    }
     if (c >= 0x21 && c <= 0x7e && c != ',' && c != '=') bits |= kStateValue | kStateChr;
     if (c == ' ') bits |= kStateChr;
     if (text::IsTokenChar(static_cast<char>(c))) bits |= kToken;
@@ -62,8 +64,9 @@ using text::IsOws;
 using text::TrimOws;
 
 // ExtractTraceContext's tracestate step: parses straight into the context being
-// built; on failure `out` is left empty.
-void ParseTracestateInto(std::string_view header, TraceState& out);
+// built. Returns why the list was unusable (`out` is then empty) or why members were
+// dropped; empty when the whole list was kept.
+std::string_view ParseTracestateInto(std::string_view header, TraceState& out);
 
 // Appends the header value of `ts` / `bag` to `out` (ToHeader() without the allocation
 // when `out` already has capacity).

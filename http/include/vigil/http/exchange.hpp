@@ -100,8 +100,18 @@ class Exchange {
   // The target's path (before '?') and query (after it, without '?').
   std::string_view path() const noexcept { return path_; }
   std::string_view query() const noexcept { return query_; }
-  // The first value of header `name` (case-insensitive), or empty when absent.
+  // The first value of header `name` (case-insensitive), or empty when absent. A field
+  // may arrive as several field lines: see header_list() and header_count().
   std::string_view header(std::string_view name) const noexcept;
+  // How many field lines named `name` (case-insensitive) the request has; for a field
+  // that must not repeat (traceparent), more than one makes its value invalid.
+  std::size_t header_count(std::string_view name) const noexcept;
+  // The value of a list field (RFC 9110 §5.6.1: tracestate, baggage, Accept...) from all
+  // its field lines, combined as RFC 9110 §5.3 says: in order, joined by ", ". With one
+  // line, the usual case, the result views the request itself and `storage` is not
+  // touched (no allocation); with several they are joined into `storage`, which the
+  // result then views. Empty when absent.
+  std::string_view header_list(std::string_view name, std::string& storage) const;
   // The matched route template, e.g. "/items/{id}"; empty when no route matched.
   std::string_view route() const noexcept { return match_.route; }
   // A `{name}` captured by the route, still percent-encoded; empty when absent.

@@ -91,12 +91,20 @@ struct TraceFlags {
   friend constexpr bool operator==(TraceFlags, TraceFlags) = default;
 };
 
-// W3C `tracestate`: at most 32 list members, keys unique, most recent first. Keys are
-// `simple-key` or multi-tenant `tenant-id@system-id`; values are 1-256 printable ASCII
-// characters excluding ',' and '=' and not ending in a space.
+// W3C `tracestate`: at most 32 list members and 512 bytes as a header, keys unique, most
+// recent first. Keys follow Trace Context Level 2: 1-256 characters of a-z 0-9 _ - * / @,
+// the first a letter or a digit (this covers Level 1's `tenant-id@system-id` keys).
+// Values are 1-256 printable ASCII characters excluding ',' and '=' and not ending in a
+// space.
+//
+// When a list is over the limits, members are dropped by the spec's rule: the rightmost
+// member longer than 128 characters ("key=value") first, then the rightmost member,
+// until it fits.
 class TraceState {
  public:
   static constexpr std::size_t kMaxMembers = 32;
+  // The spec asks to propagate at least 512 characters; we propagate exactly that.
+  static constexpr std::size_t kMaxBytes = 512;
 
   struct Member {
     std::string key;
@@ -113,8 +121,9 @@ class TraceState {
   // The value stored for `key`, if any.
   std::optional<std::string_view> Get(std::string_view key) const noexcept;
   // Adds or updates `key`, moving it to the front (the spec's mutation rule). Returns
-  // false, changing nothing, when key or value is invalid. When adding a 33rd member the
-  // oldest (rightmost) member is dropped.
+  // false, changing nothing, when key or value is invalid or "key=value" alone is longer
+  // than 512 bytes. When the list then breaks a limit (a 33rd member, more than 512
+  // bytes), other members are dropped by the rule above; the one just set stays.
   bool Set(std::string_view key, std::string_view value);
   // Removes `key`; returns whether it was present.
   bool Erase(std::string_view key);
@@ -133,7 +142,10 @@ class TraceState {
 
 // W3C Baggage: name/value pairs with optional properties, percent-encoded on the wire.
 // Limits (the spec's minimums to propagate, applied as maximums here): 64 members and
-// 8192 bytes for the whole header. Values are stored decoded.
+// 8192 bytes for the whole header as ToHeader() writes it. Values are stored decoded
+// (Get() and members() give "DF 28" for `DF%2028`), and ToHeader() percent-encodes every
+// byte of a value that is not a baggage-octet (space, '"', ',', ';', backslash,
+// controls, non-ASCII) and '%' itself, so any value survives the round trip.
 class Baggage {
  public:
   static constexpr std::size_t kMaxMembers = 64;
@@ -179,11 +191,14 @@ struct SpanContext {
   friend bool operator==(const SpanContext&, const SpanContext&) = default;
 };
 
-// Result of parsing a header: a value, or a short static reason for a debug log.
+// Result of parsing a header: a value, or a short static reason for a debug log. A list
+// header (tracestate, baggage) may yield a value and a reason together: the reason then
+// says why some members were dropped.
 template <typename T>
 struct ParseResult {
   std::optional<T> value;
-  std::string_view error;  // empty on success; a string literal otherwise
+  // Empty when all of the input was used; a string literal otherwise.
+  std::string_view error;
 
   explicit operator bool() const noexcept { return value.has_value(); }
   static ParseResult Ok(T v) { return ParseResult{std::move(v), {}}; }
@@ -200,19 +215,29 @@ static constexpr std::size_t kTraceparentSize = 55;
 void FormatTraceparent(const SpanContext& ctx, char* out) noexcept;
 std::string FormatTraceparent(const SpanContext& ctx);
 
-// The tracestate header (one or several header lines joined with ','). Empty members
-// (",,") and optional whitespace are allowed; a duplicate key, a bad key or value, or
-// more than 32 members fails the whole header, as the spec asks.
+// The tracestate header: one field line, or several combined in order with ',' (RFC 9110
+// §5.3; the limits apply to the combined list). Empty members (",,") and optional
+// whitespace around members are skipped. A member that breaks the grammar (no '=', a bad
+// key or value) fails the whole header, which the spec allows for a header it cannot
+// parse. A later member repeating an earlier key is dropped and the first kept. A list
+// over 32 members or 512 bytes is truncated by the rule above. Drops are reported in
+// `error` next to the value.
 ParseResult<TraceState> ParseTracestate(std::string_view header);
 
 // Combines parsing of both headers: the tracestate is kept only when traceparent is
-// valid, and dropped (without failing) when it is itself invalid.
+// valid, and dropped (without failing) when it is itself invalid. With a valid
+// traceparent, `error` is what ParseTracestate would report, if anything.
 ParseResult<SpanContext> ExtractTraceContext(std::string_view traceparent,
                                              std::string_view tracestate);
 
-// The baggage header. Members are `key=value` with optional `;property` parts; keys are
-// RFC 7230 tokens; values are percent-decoded. Exceeding the limits or any malformed
-// member fails the whole header.
+// The baggage header: one field line, or several combined in order with ',' (RFC 9110
+// §5.3; the limits apply to the combined list). Members are `key=value` with optional
+// `;property` parts; keys are RFC 7230 tokens; values are percent-decoded. Never fails:
+// a malformed member (no '=', a bad key, value, property or percent-escape) is dropped
+// alone, empty members are skipped, and members are kept in order while they fit the
+// limits: one that would make the 65th or take ToHeader() past 8192 bytes is dropped
+// (a later, smaller one may still fit). Duplicate keys are kept, in order. `error` names
+// the first reason a member was dropped.
 ParseResult<Baggage> ParseBaggage(std::string_view header);
 
 // Request ids: 1 to 64 characters of [A-Za-z0-9._:-]. A client-sent id that is not

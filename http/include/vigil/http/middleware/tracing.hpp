@@ -1,10 +1,12 @@
 // Server spans: W3C trace context in, one span per request.
 //
 // Extracts `traceparent`/`tracestate` (an invalid header starts a new trace and never
-// fails the request) and `baggage`, starts a SERVER span named "{METHOD} {route}" (just
-// "{METHOD}" when no route matched) with the OpenTelemetry HTTP attributes, and puts its
-// context in the exchange so that logs, exemplars and outgoing calls carry it. After the
-// handler it records the status code (only 5xx marks the span as an error) and ends it.
+// fails the request; so does a traceparent sent as more than one field line) and
+// `baggage` (of these two lists, all field lines together), starts a SERVER span named
+// "{METHOD} {route}" (just "{METHOD}" when no route matched) with the OpenTelemetry HTTP
+// attributes, and puts its context in the exchange so that logs, exemplars and outgoing
+// calls carry it. After the handler it records the status code (only 5xx marks the span
+// as an error) and ends it.
 //
 //   pipeline.Add<http::TracingMiddleware>(telemetry.tracer());
 //
