@@ -287,7 +287,16 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
       http::ThrowUpstreamFailure(call, e.code(), false, route.timeout);
     }
     conn->SetDeadline(route.timeout);
-    error_code ec = co_await http::WriteBuffers(conn->socket(), head, small_body);
+    std::size_t sent = 0;
+    error_code ec = co_await http::WriteBuffers(conn->socket(), head, small_body, sent);
+    // A reused connection that failed before the kernel took a byte of the request: the
+    // upstream cannot have seen it, and no byte of a streamed body was read from the
+    // client yet, so any request goes again on a new connection (see IsStaleConnection).
+    if (ec && sent == 0 && attempt == 0 && conn->reused() && !conn->expired() &&
+        http::IsStaleConnection(ec)) {
+      pool.Discard(std::move(conn));
+      continue;
+    }
     if (stream_request && !ec) ec = co_await StreamRequestBody(ex, *conn, route, length.has_value());
     if (!ec) {
       response.emplace();
@@ -339,7 +348,7 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
       ex.response().set(bhttp::field::content_length, msg[bhttp::field::content_length]);
     }
     if (reusable) {
-      pool.Release(std::move(conn));
+      pool.Release(std::move(conn), msg);
     } else {
       pool.Discard(std::move(conn));
     }
@@ -382,7 +391,7 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
   }
   co_await ex.Finish();
   if (body.keep_alive()) {
-    pool.Release(std::move(conn));
+    pool.Release(std::move(conn), body.get());
   } else {
     pool.Discard(std::move(conn));
   }
