@@ -466,7 +466,19 @@ asio::awaitable<Client::Response> Client::Send(std::size_t worker,
       pool.Discard(std::move(conn));
       continue;
     }
-    if (!write_failed) {
+    if (write_failed) {
+      // The upstream may have answered before it stopped reading (and that answer is
+      // then in the socket's buffer): it is the response, not a failure.
+      conn->SetDeadline(std::min<std::chrono::milliseconds>(timeout_, kEarlyResponseWait));
+      const error_code early =
+          co_await ReadMessage(conn->socket(), conn->buffer(), parser, ReadUntil::kMessage);
+      if (!early) {
+        Response response = parser.release();
+        pool.Discard(std::move(conn));  // the rest of the request is still unsent
+        call.Finish(response.result_int());
+        co_return response;
+      }
+    } else {
       ec = co_await ReadMessage(conn->socket(), conn->buffer(), parser, ReadUntil::kMessage);
     }
     if (!ec) {

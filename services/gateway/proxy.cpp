@@ -275,6 +275,10 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
 
   std::unique_ptr<http::ClientConnection> conn;
   std::optional<bhttp::response_parser<bhttp::empty_body>> response;
+  // The upstream answered before it took the whole request (a 413 for a body over its
+  // limit, say): the answer is relayed, then both connections close, since neither
+  // stream is at a message boundary.
+  bool answered_early = false;
   for (int attempt = 0;; ++attempt) {
     try {
       // (No co_await inside ?: here: g++ 12 mis-handles it.)
@@ -298,28 +302,43 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
       continue;
     }
     if (stream_request && !ec) ec = co_await StreamRequestBody(ex, *conn, route, length.has_value());
-    if (!ec) {
-      response.emplace();
-      response->header_limit(kUpstreamHeaderLimit);
-      response->body_limit(boost::none);
-      if (in.method() == bhttp::verb::head) response->skip(true);
+    const bool write_failed = static_cast<bool>(ec);
+    const bool write_timed_out = conn->expired();
+    response.emplace();
+    response->header_limit(kUpstreamHeaderLimit);
+    response->body_limit(boost::none);
+    if (in.method() == bhttp::verb::head) response->skip(true);
+    if (write_failed) {
+      // An upstream that stops reading (it closed, reset, or stalled) may have answered
+      // first, and that answer is then in the socket's buffer ahead of the reset: it is
+      // the response, not a failure.
+      conn->SetDeadline(
+          std::min<std::chrono::milliseconds>(route.timeout, http::kEarlyResponseWait));
+      const error_code early = co_await http::ReadMessage(conn->socket(), conn->buffer(), *response,
+                                                          http::ReadUntil::kHeader);
+      if (!early) {
+        answered_early = true;
+        break;
+      }
+    } else {
       ec = co_await http::ReadMessage(conn->socket(), conn->buffer(), *response,
                                       http::ReadUntil::kHeader);
+      if (!ec) break;
     }
-    if (!ec) break;
     // A reused connection the upstream had closed while idle: one retry on a fresh one,
-    // when the request can be sent again safely.
-    const bool nothing_received = !response || !response->got_some();
-    if (attempt == 0 && conn->reused() && !conn->expired() && nothing_received &&
-        !stream_request && http::IsIdempotent(in.method()) && http::IsStaleConnection(ec)) {
+    // when the request can be sent again safely: an idempotent method whose body is
+    // still at hand (see IsStaleConnection).
+    const bool timed_out = write_failed ? write_timed_out : conn->expired();
+    if (attempt == 0 && conn->reused() && !timed_out && !response->got_some() && !stream_request &&
+        http::IsIdempotent(in.method()) && http::IsStaleConnection(ec)) {
       pool.Discard(std::move(conn));
       response.reset();
       continue;
     }
-    const bool timed_out = conn->expired();
     pool.Discard(std::move(conn));
     http::ThrowUpstreamFailure(call, ec, timed_out, route.timeout);
   }
+  if (answered_early) ex.CloseAfterResponse();
 
   // The response: small ones whole (one write to the client), others streamed.
   const unsigned status = response->get().result_int();
@@ -347,7 +366,7 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
     if (in.method() == bhttp::verb::head && msg.has_content_length()) {
       ex.response().set(bhttp::field::content_length, msg[bhttp::field::content_length]);
     }
-    if (reusable) {
+    if (reusable && !answered_early) {
       pool.Release(std::move(conn), msg);
     } else {
       pool.Discard(std::move(conn));
@@ -390,7 +409,7 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
     if (got > 0) co_await ex.SendBody(chunk.get(), got);
   }
   co_await ex.Finish();
-  if (body.keep_alive()) {
+  if (body.keep_alive() && !answered_early) {
     pool.Release(std::move(conn), body.get());
   } else {
     pool.Discard(std::move(conn));

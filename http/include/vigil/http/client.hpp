@@ -239,6 +239,11 @@ std::optional<std::chrono::seconds> KeepAliveTimeout(std::string_view value) noe
 std::chrono::milliseconds IdleLifetime(const beast::http::fields& response,
                                        std::chrono::milliseconds idle_timeout) noexcept;
 
+// After writing a request failed, how long to wait for the answer the upstream may have
+// sent before it stopped reading (a 413 for a body over its limit, say). Such an answer
+// is normally in the socket's buffer already, ahead of the reset that failed the write.
+inline constexpr std::chrono::milliseconds kEarlyResponseWait{500};
+
 // A small client for one upstream, for handlers that call another service: one request,
 // the whole response in memory. Pooled connections, a CLIENT span, injected context,
 // metrics, one retry on a stale connection (idempotent methods), and failures as
