@@ -3,14 +3,18 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
 #include <vigil/http/client.hpp>
 #include <vigil/http/exchange.hpp>
 #include <vigil/http/read.hpp>
-#include <vigil/http/write.hpp>
 #include <vigil/http/server.hpp>
+#include <vigil/http/write.hpp>
 #include <vigil/telemetry/env.hpp>
 
 #include "deadline.hpp"
@@ -18,6 +22,7 @@
 namespace vigil::http {
 
 namespace tel = vigil::telemetry;
+namespace bhttp = boost::beast::http;
 using asio::ip::tcp;
 using boost::system::error_code;
 
@@ -107,22 +112,46 @@ ConnectionPool::~ConnectionPool() {
   if (gauges_.idle != nullptr) gauges_.idle->Dec(static_cast<double>(idle_.size()));
 }
 
-void ConnectionPool::EvictExpired() noexcept {
-  // Idle connections are kept oldest first; the oldest expire first.
-  const auto cutoff = std::chrono::steady_clock::now() - options_.idle_timeout;
-  std::size_t stale = 0;
-  while (stale < idle_.size() && idle_[stale]->idle_since_ < cutoff) ++stale;
-  if (stale == 0) return;
-  idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(stale));
-  if (gauges_.idle != nullptr) gauges_.idle->Dec(static_cast<double>(stale));
+void ConnectionPool::EvictExpired(std::chrono::steady_clock::time_point now) noexcept {
+  if (now < next_expiry_) return;
+  std::size_t kept = 0;
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (auto& c : idle_) {
+    if (c->expires_ <= now) continue;  // closed by its destructor below
+    next = std::min(next, c->expires_);
+    idle_[kept++] = std::move(c);
+  }
+  const std::size_t evicted = idle_.size() - kept;
+  idle_.resize(kept);
+  next_expiry_ = next;
+  if (evicted != 0 && gauges_.idle != nullptr) gauges_.idle->Dec(static_cast<double>(evicted));
 }
 
+namespace {
+
+// True when an idle connection shows no sign of having been closed by its upstream: the
+// socket has nothing to read and no error. One non-blocking peek (a syscall, ~1 us) per
+// reuse; it finds what a write would not: a write on a connection whose FIN arrived
+// succeeds, and the request would be lost with the connection. Bytes an upstream sent
+// unasked mean it is out of step (or answering a request we never sent): unusable too.
+bool StillOpen(tcp::socket& socket) noexcept {
+  char byte;
+  for (;;) {
+    const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+}
+
+}  // namespace
+
 asio::awaitable<std::unique_ptr<ClientConnection>> ConnectionPool::Acquire() {
-  EvictExpired();
-  if (!idle_.empty()) {
+  EvictExpired(std::chrono::steady_clock::now());
+  while (!idle_.empty()) {
     auto c = std::move(idle_.back());
     idle_.pop_back();
     if (gauges_.idle != nullptr) gauges_.idle->Dec();
+    if (!StillOpen(c->socket_)) continue;  // closed by its destructor; try the next one
     if (gauges_.active != nullptr) gauges_.active->Inc();
     ++c->uses_;
     co_return c;
@@ -157,19 +186,23 @@ asio::awaitable<std::unique_ptr<ClientConnection>> ConnectionPool::Connect() {
   co_return c;
 }
 
-void ConnectionPool::Release(std::unique_ptr<ClientConnection> c) noexcept {
+void ConnectionPool::Release(std::unique_ptr<ClientConnection> c,
+                             const bhttp::fields& response) noexcept {
   if (!c) return;
   if (gauges_.active != nullptr) gauges_.active->Dec();
-  if (idle_.size() >= options_.max_idle || !c->socket_.is_open() || c->buffer_.size() != 0) {
+  const auto lifetime = IdleLifetime(response, options_.idle_timeout);
+  if (idle_.size() >= options_.max_idle || !c->socket_.is_open() || c->buffer_.size() != 0 ||
+      lifetime.count() <= 0) {
     return;  // closed by the destructor
   }
   c->deadline_->Clear();
-  c->idle_since_ = std::chrono::steady_clock::now();
+  c->expires_ = std::chrono::steady_clock::now() + lifetime;
   try {
     idle_.push_back(std::move(c));
   } catch (...) {
     return;
   }
+  next_expiry_ = std::min(next_expiry_, idle_.back()->expires_);
   if (gauges_.idle != nullptr) gauges_.idle->Inc();
 }
 
@@ -293,8 +326,6 @@ void ClientCall::Finish(unsigned status, std::string_view error_type) noexcept {
 
 // ---------------------------------------------------------------------------- failures
 
-namespace bhttp = boost::beast::http;
-
 void ThrowUpstreamFailure(ClientCall& call, const error_code& ec, bool timed_out,
                           std::chrono::milliseconds timeout) {
   if (timed_out || ec == asio::error::timed_out) {
@@ -339,6 +370,49 @@ bool IsStaleConnection(const error_code& ec) noexcept {
          ec == bhttp::error::partial_message;
 }
 
+// ---------------------------------------------------------------------------- keep-alive
+
+std::optional<std::chrono::seconds> KeepAliveTimeout(std::string_view value) noexcept {
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  while (!value.empty()) {
+    const auto comma = value.find(',');
+    const std::string_view param = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    const auto eq = param.find('=');
+    if (eq == std::string_view::npos) continue;
+    if (!beast::iequals(trim(param.substr(0, eq)), "timeout")) continue;
+    std::string_view number = trim(param.substr(eq + 1));
+    if (number.size() >= 2 && number.front() == '"' && number.back() == '"') {
+      number = number.substr(1, number.size() - 2);
+    }
+    std::uint32_t seconds = 0;
+    const auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), seconds);
+    if (ec == std::errc::result_out_of_range) return std::chrono::seconds(UINT32_MAX);
+    if (ec != std::errc() || ptr != number.data() + number.size() || number.empty()) {
+      return std::nullopt;
+    }
+    return std::chrono::seconds(seconds);
+  }
+  return std::nullopt;
+}
+
+std::chrono::milliseconds IdleLifetime(const bhttp::fields& response,
+                                       std::chrono::milliseconds idle_timeout) noexcept {
+  const auto field = response.find(bhttp::field::keep_alive);
+  if (field == response.end()) return idle_timeout;
+  const auto timeout = KeepAliveTimeout({field->value().data(), field->value().size()});
+  if (!timeout) return idle_timeout;
+  // The upstream's clock starts when it finished writing the response, ours a little
+  // later, and a request needs time to reach it: N exactly would race its close.
+  const std::chrono::milliseconds announced = *timeout;
+  const auto margin = std::min<std::chrono::milliseconds>(announced / 2, std::chrono::seconds(1));
+  return std::min(idle_timeout, announced - margin);
+}
+
 // ---------------------------------------------------------------------------- client
 
 Client::Client(Upstream& upstream, tel::Tracer tracer, ClientInstruments& instruments,
@@ -376,25 +450,49 @@ asio::awaitable<Client::Response> Client::Send(std::size_t worker,
       ThrowUpstreamFailure(call, e.code(), false, timeout_);
     }
     conn->SetDeadline(timeout_);
-    error_code ec = co_await WriteMessage(conn->socket(), request.base(), request.body(),
-                                          conn->head_buffer());
+    SerializeHead(request.base(), conn->head_buffer());
+    std::size_t sent = 0;
+    error_code ec =
+        co_await WriteBuffers(conn->socket(), conn->head_buffer(), request.body(), sent);
+    const bool write_failed = static_cast<bool>(ec);
+    const bool write_timed_out = conn->expired();
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(max_response_bytes_);
     if (request.method() == bhttp::verb::head) parser.skip(true);
-    if (!ec) {
+    // A reused connection that failed before the kernel took a byte of the request: the
+    // upstream cannot have seen it, so any method may go again on a new connection.
+    if (write_failed && sent == 0 && attempt == 0 && conn->reused() && !write_timed_out &&
+        IsStaleConnection(ec)) {
+      pool.Discard(std::move(conn));
+      continue;
+    }
+    if (write_failed) {
+      // The upstream may have answered before it stopped reading (and that answer is
+      // then in the socket's buffer): it is the response, not a failure.
+      conn->SetDeadline(std::min<std::chrono::milliseconds>(timeout_, kEarlyResponseWait));
+      const error_code early =
+          co_await ReadMessage(conn->socket(), conn->buffer(), parser, ReadUntil::kMessage);
+      if (!early) {
+        Response response = parser.release();
+        pool.Discard(std::move(conn));  // the rest of the request is still unsent
+        call.Finish(response.result_int());
+        co_return response;
+      }
+    } else {
       ec = co_await ReadMessage(conn->socket(), conn->buffer(), parser, ReadUntil::kMessage);
     }
     if (!ec) {
       Response response = parser.release();
       if (response.keep_alive()) {
-        pool.Release(std::move(conn));
+        pool.Release(std::move(conn), response);
       } else {
         pool.Discard(std::move(conn));
       }
       call.Finish(response.result_int());
       co_return response;
     }
-    const bool timed_out = conn->expired();
+    const bool timed_out = write_failed ? write_timed_out : conn->expired();
+    // Otherwise only an idempotent request is sent again (see IsStaleConnection).
     const bool retry = attempt == 0 && conn->reused() && !timed_out && !parser.got_some() &&
                        IsIdempotent(request.method()) && IsStaleConnection(ec);
     pool.Discard(std::move(conn));

@@ -56,27 +56,45 @@ void SerializeHead(const bhttp::header<isRequest>& head, std::string& out) {
   out.append("\r\n");
 }
 
-asio::awaitable<error_code> WriteBuffers(asio::ip::tcp::socket& socket, std::string_view head,
-                                         std::string_view body) {
+namespace {
+
+// Both overloads of WriteBuffers; `sent` may be null. (They forward without a coroutine
+// of their own, so that the common overload costs no extra frame.)
+asio::awaitable<error_code> Write(asio::ip::tcp::socket& socket, std::string_view head,
+                                  std::string_view body, std::size_t* sent) {
   std::array<asio::const_buffer, 2> buffers{asio::buffer(head.data(), head.size()),
                                             asio::buffer(body.data(), body.size())};
   const std::size_t total = head.size() + body.size();
   error_code ec;
+  std::size_t done = 0;
   if (!socket.non_blocking()) socket.non_blocking(true, ec);
-  std::size_t sent = 0;
-  if (!ec) sent = socket.write_some(buffers, ec);
-  if (!ec && sent == total) co_return error_code{};
+  if (!ec) done = socket.write_some(buffers, ec);
+  if (sent != nullptr) *sent = done;
+  if (!ec && done == total) co_return error_code{};
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
   // The send buffer is full: the rest goes out as the peer reads.
-  if (sent < head.size()) {
-    buffers[0] = asio::buffer(head.data() + sent, head.size() - sent);
+  if (done < head.size()) {
+    buffers[0] = asio::buffer(head.data() + done, head.size() - done);
   } else {
     buffers[0] = asio::const_buffer();
-    buffers[1] = asio::buffer(body.data() + (sent - head.size()), total - sent);
+    buffers[1] = asio::buffer(body.data() + (done - head.size()), total - done);
   }
   auto [wec, n] = co_await asio::async_write(socket, buffers, asio::as_tuple(asio::use_awaitable));
-  (void)n;
+  if (sent != nullptr) *sent = done + n;
   co_return wec;
+}
+
+}  // namespace
+
+asio::awaitable<error_code> WriteBuffers(asio::ip::tcp::socket& socket, std::string_view head,
+                                         std::string_view body) {
+  return Write(socket, head, body, nullptr);
+}
+
+asio::awaitable<error_code> WriteBuffers(asio::ip::tcp::socket& socket, std::string_view head,
+                                         std::string_view body, std::size_t& sent) {
+  sent = 0;
+  return Write(socket, head, body, &sent);
 }
 
 template <bool isRequest>

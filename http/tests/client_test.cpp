@@ -2,10 +2,14 @@
 // http::Client, both on loopback.
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 
+#include <optional>
+#include <thread>
 #include <vigil/http/client.hpp>
 #include <vigil/http/middleware/errors.hpp>
 #include <vigil/http/middleware/request_id.hpp>
@@ -32,6 +36,18 @@ Routes UpstreamRoutes() {
   });
   r.Add("POST", "/count", [](Exchange& ex) -> asio::awaitable<void> {
     ex.Respond(201, std::to_string(ex.body().size()), "text/plain");
+    co_return;
+  });
+  // The client's port: which connection carried the request.
+  r.Add("GET", "/peer", [](Exchange& ex) -> asio::awaitable<void> {
+    ex.Respond(200, std::to_string(ex.peer().port()), "text/plain");
+    co_return;
+  });
+  // The same, announcing that idle connections are closed after 1 s (as Node and Apache
+  // announce theirs); this server keeps them longer, so only the client's pool can act.
+  r.Add("GET", "/peer-keep-alive-1", [](Exchange& ex) -> asio::awaitable<void> {
+    ex.Respond(200, std::to_string(ex.peer().port()), "text/plain");
+    ex.response().set(bhttp::field::keep_alive, "timeout=1, max=100");
     co_return;
   });
   r.Add("GET", "/slow", [](Exchange& ex) -> asio::awaitable<void> {
@@ -140,6 +156,67 @@ TEST(ClientTest, RetriesAStaleConnectionOnce) {
   EXPECT_EQ(c.RoundTrip(Get("/call/whoami")).result_int(), 200u);
 }
 
+// Polls `done` until it is true or 5 s passed.
+template <typename Done>
+bool WaitUntil(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+std::string Post(std::string_view target, std::string_view body) {
+  return "POST " + std::string(target) +
+         " HTTP/1.1\r\nHost: front\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+         std::string(body);
+}
+
+TEST(ClientTest, PostsAfterTheUpstreamClosedTheIdleConnection) {
+  ServerOptions quick_idle;
+  quick_idle.idle_timeout = std::chrono::milliseconds(100);
+  RunningServer upstream(UpstreamRoutes(), Pipeline{}, quick_idle);
+  Front front(upstream.port());
+  RawClient c(front.server.port());
+  for (int i = 0; i < 3; ++i) {
+    auto res = c.RoundTrip(Post("/call/count", "abc"));
+    EXPECT_EQ(res.result_int(), 201u) << i << ": " << res.body();
+    // The upstream closes its idle keep-alive connection; the pool has it still. A POST
+    // is not retried after it was sent: the connection must be found closed before.
+    ASSERT_TRUE(WaitUntil([&] { return upstream.server().connections() == 0; }));
+  }
+  EXPECT_EQ(c.RoundTrip(Post("/call/count", "abcd")).body(), "4");
+}
+
+TEST(ClientTest, PostsAfterTheUpstreamRestartedOnTheSamePort) {
+  auto upstream = std::make_unique<RunningServer>(UpstreamRoutes(), Pipeline{});
+  const std::uint16_t port = upstream->port();
+  Front front(port);
+  RawClient c(front.server.port());
+  EXPECT_EQ(c.RoundTrip(Post("/call/count", "ab")).result_int(), 201u);
+  upstream.reset();  // its shutdown closes the pooled connection from its side
+  upstream = std::make_unique<RunningServer>(port, UpstreamRoutes(), Pipeline{});
+  for (int i = 0; i < 3; ++i) {
+    auto res = c.RoundTrip(Post("/call/count", "abc"));
+    EXPECT_EQ(res.result_int(), 201u) << i << ": " << res.body();
+  }
+}
+
+TEST(ClientTest, AConnectionIsNotReusedPastTheUpstreamsKeepAliveTimeout) {
+  RunningServer upstream(UpstreamRoutes(), Pipeline{});  // keeps idle connections 60 s
+  Front front(upstream.port());
+  RawClient c(front.server.port());
+  const std::string first = c.RoundTrip(Get("/call/peer")).body();
+  EXPECT_EQ(c.RoundTrip(Get("/call/peer")).body(), first) << "kept for the pool's 30 s";
+  EXPECT_EQ(c.RoundTrip(Get("/call/peer-keep-alive-1")).body(), first);
+  // Kept 1 s less the margin (500 ms) from now: waiting past that is the condition itself.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const std::string next = c.RoundTrip(Get("/call/peer")).body();
+  EXPECT_NE(next, first) << "the connection the upstream would close was reused";
+  EXPECT_EQ(c.RoundTrip(Get("/call/peer")).body(), next) << "the new one is kept";
+}
+
 TEST(ClientTest, FailuresBecome502And504) {
   std::uint16_t closed_port;
   {
@@ -158,6 +235,125 @@ TEST(ClientTest, FailuresBecome502And504) {
   auto slow = c2.RoundTrip(Get("/call/slow"));
   EXPECT_EQ(slow.result_int(), 504u);
   EXPECT_NE(slow.body().find("1000 ms"), std::string::npos) << slow.body();
+}
+
+TEST(KeepAliveTest, ParsesTheTimeoutParameter) {
+  using std::chrono::seconds;
+  EXPECT_EQ(KeepAliveTimeout("timeout=5"), seconds(5));
+  EXPECT_EQ(KeepAliveTimeout("timeout=5, max=1000"), seconds(5));
+  EXPECT_EQ(KeepAliveTimeout("max=100,  Timeout = 15 "), seconds(15));
+  EXPECT_EQ(KeepAliveTimeout("TIMEOUT=\"3\""), seconds(3));
+  EXPECT_EQ(KeepAliveTimeout("timeout=0"), seconds(0));
+  EXPECT_EQ(KeepAliveTimeout("timeout=99999999999"), seconds(UINT32_MAX));
+  for (const char* none : {"", "max=5", "5", "timeout", "timeout=", "timeout=-1", "timeout=5s",
+                           "timeout=1.5", "timeouts=5", "xtimeout=5"}) {
+    EXPECT_EQ(KeepAliveTimeout(none), std::nullopt) << none;
+  }
+}
+
+TEST(KeepAliveTest, IdleLifetimeIsTheAnnouncedTimeoutLessAMarginAndAtMostThePools) {
+  using std::chrono::milliseconds;
+  const milliseconds pool(30000);
+  bhttp::fields f;
+  EXPECT_EQ(IdleLifetime(f, pool), pool) << "nothing announced";
+  f.set(bhttp::field::keep_alive, "timeout=5");  // Node's default
+  EXPECT_EQ(IdleLifetime(f, pool), milliseconds(4000));
+  f.set(bhttp::field::keep_alive, "timeout=1");
+  EXPECT_EQ(IdleLifetime(f, pool), milliseconds(500));
+  f.set(bhttp::field::keep_alive, "timeout=0");
+  EXPECT_EQ(IdleLifetime(f, pool), milliseconds(0)) << "not kept at all";
+  f.set(bhttp::field::keep_alive, "timeout=300");
+  EXPECT_EQ(IdleLifetime(f, pool), pool) << "never longer than the pool's own limit";
+  f.set(bhttp::field::keep_alive, "timeout=99999999999");
+  EXPECT_EQ(IdleLifetime(f, pool), pool);
+  f.set(bhttp::field::keep_alive, "max=3");
+  EXPECT_EQ(IdleLifetime(f, pool), pool);
+}
+
+// The pool on its own, driven on this thread, against a plain listening socket.
+struct PoolBench {
+  PoolBench() : acceptor(io, {asio::ip::make_address("127.0.0.1"), 0}) {
+    address = UpstreamAddress::Parse("http://127.0.0.1:" +
+                                     std::to_string(acceptor.local_endpoint().port()));
+    pool.emplace(io, address, PoolOptions{}, PoolGauges{});
+  }
+  // Runs `body` as a coroutine to completion.
+  template <typename Body>
+  void Run(Body body) {
+    bool done = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          co_await body();
+          done = true;
+        },
+        [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        });
+    io.run();
+    io.restart();
+    EXPECT_TRUE(done);
+  }
+  // A pooled connection and the upstream's end of it.
+  asio::awaitable<std::pair<std::unique_ptr<ClientConnection>, asio::ip::tcp::socket>> Connect() {
+    auto c = co_await pool->Connect();
+    auto peer = co_await acceptor.async_accept(asio::use_awaitable);
+    co_return std::make_pair(std::move(c), std::move(peer));
+  }
+  static std::uint16_t Port(ClientConnection& c) { return c.socket().local_endpoint().port(); }
+
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor;
+  UpstreamAddress address;
+  std::optional<ConnectionPool> pool;
+};
+
+TEST(ConnectionPoolTest, EachIdleConnectionExpiresAtItsOwnTime) {
+  PoolBench b;
+  b.Run([&]() -> asio::awaitable<void> {
+    auto [plain, plain_peer] = co_await b.Connect();
+    auto [brief, brief_peer] = co_await b.Connect();
+    const std::uint16_t plain_port = PoolBench::Port(*plain);
+    bhttp::fields none;
+    bhttp::fields one_second;
+    one_second.set(bhttp::field::keep_alive, "timeout=1");
+    b.pool->Release(std::move(plain), none);
+    // Released last, so first in line for reuse, but only for 500 ms.
+    b.pool->Release(std::move(brief), one_second);
+    EXPECT_EQ(b.pool->idle(), 2u);
+    asio::steady_timer t(b.io, std::chrono::milliseconds(600));
+    co_await t.async_wait(asio::use_awaitable);
+    auto c = co_await b.pool->Acquire();
+    EXPECT_EQ(PoolBench::Port(*c), plain_port) << "the expired newer connection was reused";
+    EXPECT_EQ(b.pool->idle(), 0u);
+    b.pool->Discard(std::move(c));
+  });
+}
+
+TEST(ConnectionPoolTest, AcquireSkipsIdleConnectionsTheUpstreamClosedOrWroteTo) {
+  PoolBench b;
+  b.Run([&]() -> asio::awaitable<void> {
+    auto [good, good_peer] = co_await b.Connect();
+    auto [closed, closed_peer] = co_await b.Connect();
+    auto [chatty, chatty_peer] = co_await b.Connect();
+    const std::uint16_t good_port = PoolBench::Port(*good);
+    bhttp::fields none;
+    b.pool->Release(std::move(good), none);
+    b.pool->Release(std::move(closed), none);
+    b.pool->Release(std::move(chatty), none);
+    closed_peer.close();  // FIN: the upstream's idle timeout, or its restart
+    co_await asio::async_write(chatty_peer, asio::buffer("HTTP/1.1 200 OK\r\n", 17),
+                               asio::use_awaitable);  // out of step
+    // Both are seen at once over loopback; the newest two are skipped.
+    auto c = co_await b.pool->Acquire();
+    EXPECT_EQ(PoolBench::Port(*c), good_port);
+    EXPECT_EQ(b.pool->idle(), 0u);
+    b.pool->Discard(std::move(c));
+    // With none left, Acquire connects.
+    auto fresh = co_await b.pool->Acquire();
+    EXPECT_FALSE(fresh->reused());
+    b.pool->Discard(std::move(fresh));
+  });
 }
 
 TEST(UpstreamAddressTest, ParsesAndRejects) {

@@ -10,6 +10,9 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <poll.h>
+
+#include <chrono>
 #include <future>
 #include <memory>
 #include <string>
@@ -36,6 +39,11 @@ class RunningServer {
       : runtime_(workers) {
     Start(std::move(routes), std::move(pipeline), std::move(options));
   }
+  // Listens on `port`, one an earlier RunningServer had (an upstream that restarted).
+  RunningServer(std::uint16_t port, Routes routes, Pipeline pipeline, ServerOptions options = {})
+      : runtime_(1), fixed_port_(port) {
+    Start(std::move(routes), std::move(pipeline), std::move(options));
+  }
   // For routes whose handlers need the Runtime (a proxy's pools): `make` builds them and
   // may return an object to keep alive while the server runs (destroyed before the
   // Runtime).
@@ -57,7 +65,7 @@ class RunningServer {
   Runtime& runtime() { return runtime_; }
 
   void Start(Routes routes, Pipeline pipeline, ServerOptions options) {
-    options.port = 0;
+    options.port = fixed_port_;
     server_ = std::make_unique<Server>(runtime_, std::move(options), std::move(routes),
                                        std::move(pipeline));
     server_->Start();
@@ -82,6 +90,7 @@ class RunningServer {
   std::shared_ptr<void> keep_alive_;
   std::unique_ptr<Server> server_;
   std::thread thread_;
+  std::uint16_t fixed_port_ = 0;
   bool shut_down_ = false;
 };
 
@@ -118,6 +127,13 @@ class RawClient {
     boost::system::error_code ec;
     socket_.read_some(boost::asio::buffer(&byte, 1), ec);
     return ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset;
+  }
+  // The same, waiting at most `within` for it: false when the connection stays open.
+  bool ClosedByServerWithin(std::chrono::milliseconds within) {
+    if (buffer_.size() != 0) return false;
+    pollfd p{socket_.native_handle(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(within.count())) <= 0) return false;
+    return ClosedByServer();
   }
   boost::asio::ip::tcp::socket& socket() { return socket_; }
 

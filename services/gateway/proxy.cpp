@@ -275,6 +275,10 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
 
   std::unique_ptr<http::ClientConnection> conn;
   std::optional<bhttp::response_parser<bhttp::empty_body>> response;
+  // The upstream answered before it took the whole request (a 413 for a body over its
+  // limit, say): the answer is relayed, then both connections close, since neither
+  // stream is at a message boundary.
+  bool answered_early = false;
   for (int attempt = 0;; ++attempt) {
     try {
       // (No co_await inside ?: here: g++ 12 mis-handles it.)
@@ -287,30 +291,54 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
       http::ThrowUpstreamFailure(call, e.code(), false, route.timeout);
     }
     conn->SetDeadline(route.timeout);
-    error_code ec = co_await http::WriteBuffers(conn->socket(), head, small_body);
+    std::size_t sent = 0;
+    error_code ec = co_await http::WriteBuffers(conn->socket(), head, small_body, sent);
+    // A reused connection that failed before the kernel took a byte of the request: the
+    // upstream cannot have seen it, and no byte of a streamed body was read from the
+    // client yet, so any request goes again on a new connection (see IsStaleConnection).
+    if (ec && sent == 0 && attempt == 0 && conn->reused() && !conn->expired() &&
+        http::IsStaleConnection(ec)) {
+      pool.Discard(std::move(conn));
+      continue;
+    }
     if (stream_request && !ec) ec = co_await StreamRequestBody(ex, *conn, route, length.has_value());
-    if (!ec) {
-      response.emplace();
-      response->header_limit(kUpstreamHeaderLimit);
-      response->body_limit(boost::none);
-      if (in.method() == bhttp::verb::head) response->skip(true);
+    const bool write_failed = static_cast<bool>(ec);
+    const bool write_timed_out = conn->expired();
+    response.emplace();
+    response->header_limit(kUpstreamHeaderLimit);
+    response->body_limit(boost::none);
+    if (in.method() == bhttp::verb::head) response->skip(true);
+    if (write_failed) {
+      // An upstream that stops reading (it closed, reset, or stalled) may have answered
+      // first, and that answer is then in the socket's buffer ahead of the reset: it is
+      // the response, not a failure.
+      conn->SetDeadline(
+          std::min<std::chrono::milliseconds>(route.timeout, http::kEarlyResponseWait));
+      const error_code early = co_await http::ReadMessage(conn->socket(), conn->buffer(), *response,
+                                                          http::ReadUntil::kHeader);
+      if (!early) {
+        answered_early = true;
+        break;
+      }
+    } else {
       ec = co_await http::ReadMessage(conn->socket(), conn->buffer(), *response,
                                       http::ReadUntil::kHeader);
+      if (!ec) break;
     }
-    if (!ec) break;
     // A reused connection the upstream had closed while idle: one retry on a fresh one,
-    // when the request can be sent again safely.
-    const bool nothing_received = !response || !response->got_some();
-    if (attempt == 0 && conn->reused() && !conn->expired() && nothing_received &&
-        !stream_request && http::IsIdempotent(in.method()) && http::IsStaleConnection(ec)) {
+    // when the request can be sent again safely: an idempotent method whose body is
+    // still at hand (see IsStaleConnection).
+    const bool timed_out = write_failed ? write_timed_out : conn->expired();
+    if (attempt == 0 && conn->reused() && !timed_out && !response->got_some() && !stream_request &&
+        http::IsIdempotent(in.method()) && http::IsStaleConnection(ec)) {
       pool.Discard(std::move(conn));
       response.reset();
       continue;
     }
-    const bool timed_out = conn->expired();
     pool.Discard(std::move(conn));
     http::ThrowUpstreamFailure(call, ec, timed_out, route.timeout);
   }
+  if (answered_early) ex.CloseAfterResponse();
 
   // The response: small ones whole (one write to the client), others streamed.
   const unsigned status = response->get().result_int();
@@ -338,8 +366,8 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
     if (in.method() == bhttp::verb::head && msg.has_content_length()) {
       ex.response().set(bhttp::field::content_length, msg[bhttp::field::content_length]);
     }
-    if (reusable) {
-      pool.Release(std::move(conn));
+    if (reusable && !answered_early) {
+      pool.Release(std::move(conn), msg);
     } else {
       pool.Discard(std::move(conn));
     }
@@ -381,8 +409,8 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, const Target& target) {
     if (got > 0) co_await ex.SendBody(chunk.get(), got);
   }
   co_await ex.Finish();
-  if (body.keep_alive()) {
-    pool.Release(std::move(conn));
+  if (body.keep_alive() && !answered_early) {
+    pool.Release(std::move(conn), body.get());
   } else {
     pool.Discard(std::move(conn));
   }

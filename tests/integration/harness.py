@@ -317,8 +317,8 @@ def wait_ready(proc, condition, what, timeout=20.0, interval=0.05):
                        + (f" (last error: {last_error})" if last_error else ""))
 
 
-def _start_http_program(sandbox, argv, name, env):
-    port, admin = free_port(), free_port()
+def _start_http_program(sandbox, argv, name, env, port=None):
+    port, admin = port or free_port(), free_port()
     full_env = {"VIGIL_PORT": str(port), "VIGIL_ADMIN_PORT": str(admin)}
     full_env.update(env or {})
     proc = sandbox.start(argv, name, full_env)
@@ -329,10 +329,11 @@ def _start_http_program(sandbox, argv, name, env):
     return server
 
 
-def start_echo(sandbox, env=None, name="echo"):
-    """Starts vigil-echo on free ports (VIGIL_PORT / VIGIL_ADMIN_PORT); returns a Server
-    once its admin /readyz answers 200 and its public port accepts connections."""
-    return _start_http_program(sandbox, [binary(ECHO_BINARY)], name, env)
+def start_echo(sandbox, env=None, name="echo", port=None):
+    """Starts vigil-echo on free ports (VIGIL_PORT / VIGIL_ADMIN_PORT), or on public
+    `port` (that of an echo stopped before: a restart); returns a Server once its admin
+    /readyz answers 200 and its public port accepts connections."""
+    return _start_http_program(sandbox, [binary(ECHO_BINARY)], name, env, port)
 
 
 def write_gateway_config(sandbox, routes, name="gateway"):

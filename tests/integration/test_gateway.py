@@ -438,6 +438,79 @@ class GatewayTraceTest(unittest.TestCase):
             self.assertGreaterEqual(int(outer["endTimeUnixNano"]), int(inner["endTimeUnixNano"]))
 
 
+def upload_while_taken(port, target, body_size, chunked, timeout=15.0):
+    """Sends a POST of `body_size` bytes for as long as the gateway takes them (it may
+    answer and close before the end), then reads its answer."""
+    with RawConnection(port, timeout=timeout) as c:
+        framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {body_size}"
+        piece = b"u" * 16384
+        try:
+            c.send(f"POST {target} HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n".encode())
+            for _ in range(body_size // len(piece)):
+                c.send(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            if chunked:
+                c.send(b"0\r\n\r\n")
+        except OSError:  # reset or closed: the answer came first
+            pass
+        return c.read_response("POST")
+
+
+class GatewayUpstreamConnectionsTest(unittest.TestCase):
+    """What an upstream does to the gateway's pooled connections: closes them when idle
+    (Node's 5 s keep-alive timeout is shorter than the pool's 30 s), closes them all when
+    it restarts, stops reading a body it refuses. None of it may surface as a 502."""
+
+    def setUp(self):
+        self.sandbox = Sandbox()
+        self.addCleanup(self.sandbox.close)
+
+    def test_posts_spaced_past_the_upstreams_idle_timeout(self):
+        echo = start_echo(self.sandbox, env={"VIGIL_HTTP_IDLE_TIMEOUT": "1000"})
+        gateway = start_gateway(self.sandbox, routes_for(echo.url))
+        statuses = []
+        with RawConnection(gateway.port) as c:
+            for i in range(4):
+                if i:
+                    time.sleep(1.2)  # past the upstream's 1 s: the condition under test
+                body = os.urandom(100 + i)
+                r = c.exchange("POST", f"/echo-api/echo/spaced/{i}", body=body)
+                statuses.append(r.status)
+                if r.status == 200:
+                    self.assertEqual(r.json()["body_fnv1a"], fnv1a64_hex(body))
+        self.assertEqual(statuses, [200] * 4)
+        self.assertEqual(status_count(gateway.admin, "/echo-api/*", "502"), 0)
+
+    def test_posts_across_upstream_restarts_on_the_same_port(self):
+        echo = start_echo(self.sandbox)
+        gateway = start_gateway(self.sandbox, routes_for(echo.url))
+        statuses = []
+        with RawConnection(gateway.port) as c:
+            for i in range(4):
+                if i:
+                    self.assertEqual(echo.proc.stop(), 0)
+                    echo = start_echo(self.sandbox, name=f"echo-{i}", port=echo.port)
+                r = c.exchange("POST", f"/echo-api/echo/restart/{i}", body=b"r" * 10)
+                statuses.append(r.status)
+        self.assertEqual(statuses, [200] * 4)
+        self.assertEqual(status_count(gateway.admin, "/echo-api/*", "502"), 0)
+
+    def test_upload_over_the_upstreams_body_limit_gets_its_413(self):
+        echo = start_echo(self.sandbox, env={"VIGIL_HTTP_MAX_BODY_BYTES": "65536"})
+        gateway = start_gateway(self.sandbox, routes_for(echo.url, big=64 * MiB))
+        # Chunked: the upstream answers when the limit is crossed; Content-Length: at
+        # once, and it reads and discards at most 4 MiB more before closing.
+        for chunked, size, tries in ((True, 1 * MiB, 20), (False, 6 * MiB, 3)):
+            statuses = []
+            for _ in range(tries):
+                r = upload_while_taken(gateway.port, "/echo-api/echo/up", size, chunked)
+                statuses.append(r.status)
+                if r.status == 413:
+                    self.assertIn("65536", assert_problem(self, r, 413)["detail"],
+                                  "not the upstream's own answer")
+            self.assertEqual(statuses, [413] * tries, "chunked" if chunked else "content-length")
+        self.assertEqual(status_count(gateway.admin, "/echo-api/*", "502"), 0)
+
+
 class GatewayShutdownTest(unittest.TestCase):
     def setUp(self):
         self.sandbox = Sandbox()

@@ -6,7 +6,11 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <boost/asio/write.hpp>
+
 #include <cstdio>
+#include <memory>
+#include <thread>
 #include <vigil/http/middleware/errors.hpp>
 #include <vigil/http/middleware/request_id.hpp>
 #include <vigil/http/middleware/tracing.hpp>
@@ -81,18 +85,50 @@ http::Routes UpstreamRoutes() {
   return r;
 }
 
+// An upstream with a small body limit (64 KiB, the route's at the gateway is 16 MiB),
+// which answers 413 before reading an upload over it: at once for a Content-Length, when
+// the limit is crossed for a chunked body.
+http::Routes LimitedRoutes() {
+  http::Routes r;
+  r.Add("POST", "/upload",
+        [](Exchange& ex) -> asio::awaitable<void> {
+          char chunk[4096];
+          std::uint64_t bytes = 0;
+          for (;;) {
+            const std::size_t n = co_await ex.ReadSome(chunk, sizeof chunk);
+            if (n == 0) break;
+            bytes += n;
+          }
+          ex.Respond(200, "body: " + std::to_string(bytes), "text/plain");
+        },
+        {.body = http::BodyMode::kStreamed});
+  return r;
+}
+
+http::ServerOptions LimitedOptions() {
+  http::ServerOptions o;
+  o.max_body_bytes = 64 * 1024;
+  return o;
+}
+
 struct Fixture {
   explicit Fixture(http::ServerOptions upstream_options = {})
-      : upstream(UpstreamRoutes(), http::Pipeline{}, upstream_options, 1),
+      : upstream(std::make_unique<RunningServer>(UpstreamRoutes(), http::Pipeline{},
+                                                 upstream_options, 1)),
         telemetry(http::testing::QuietTelemetry("gateway-test")),
+        limited(LimitedRoutes(), Pipeline(), LimitedOptions(), 1),
         gateway(
             [this](http::Runtime& runtime, http::Routes& routes) {
               GatewayConfig config = ParseGatewayConfig(
                   R"({"routes":[
                     {"prefix":"/api","upstream":"http://127.0.0.1:)" +
-                      std::to_string(upstream.port()) + R"(","strip_prefix":true,"max_body_bytes":16777216},
+                      std::to_string(upstream->port()) +
+                      R"(","strip_prefix":true,"max_body_bytes":16777216},
+                    {"prefix":"/limited","upstream":"http://127.0.0.1:)" +
+                      std::to_string(limited.port()) +
+                      R"(","strip_prefix":true,"max_body_bytes":16777216},
                     {"prefix":"/quick","upstream":"http://127.0.0.1:)" +
-                      std::to_string(upstream.port()) + R"(","strip_prefix":true,"timeout_ms":100},
+                      std::to_string(upstream->port()) + R"(","strip_prefix":true,"timeout_ms":100},
                     {"prefix":"/down","upstream":"http://127.0.0.1:1"}]})",
                   "test");
               auto proxy = std::make_shared<Proxy>(runtime, config, telemetry, http::PoolOptions{});
@@ -109,8 +145,16 @@ struct Fixture {
     return p;
   }
 
-  RunningServer upstream;
+  // Stops the upstream (which closes its connections) and starts it again on its port.
+  void RestartUpstream() {
+    const std::uint16_t port = upstream->port();
+    upstream.reset();
+    upstream = std::make_unique<RunningServer>(port, UpstreamRoutes(), http::Pipeline{});
+  }
+
+  std::unique_ptr<RunningServer> upstream;
   tel::Telemetry telemetry;
+  RunningServer limited;
   RunningServer gateway;
 };
 
@@ -214,6 +258,96 @@ TEST(ProxyTest, RetriesOnceWhenAReusedConnectionWasClosedByTheUpstream) {
   // The upstream closes its idle keep-alive connection; the pool does not know yet.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(c.RoundTrip(Get("/api/seen/2")).result_int(), 200u);
+}
+
+// Polls `done` until it is true or 5 s passed.
+template <typename Done>
+bool WaitUntil(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+std::string Post(std::string_view target, std::string_view body) {
+  return "POST " + std::string(target) +
+         " HTTP/1.1\r\nHost: gw\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+         std::string(body);
+}
+
+TEST(ProxyTest, PostsAfterTheUpstreamClosedTheIdleConnection) {
+  http::ServerOptions upstream;
+  upstream.idle_timeout = std::chrono::milliseconds(100);
+  Fixture f(upstream);
+  RawClient c(f.gateway.port());
+  for (int i = 0; i < 3; ++i) {
+    auto res = c.RoundTrip(Post("/api/seen/p", "abc"));
+    EXPECT_EQ(res.result_int(), 200u) << i << ": " << res.body();
+    // A POST is not retried after it was sent: the closed connection must be found first.
+    ASSERT_TRUE(WaitUntil([&] { return f.upstream->server().connections() == 0; }));
+  }
+}
+
+TEST(ProxyTest, PostsAfterTheUpstreamRestartedOnTheSamePort) {
+  Fixture f;
+  RawClient c(f.gateway.port());
+  EXPECT_EQ(c.RoundTrip(Post("/api/seen/p", "ab")).result_int(), 200u);
+  f.RestartUpstream();
+  for (int i = 0; i < 3; ++i) {
+    auto res = c.RoundTrip(Post("/api/seen/p", "abc"));
+    EXPECT_EQ(res.result_int(), 200u) << i << ": " << res.body();
+    EXPECT_TRUE(Has(res.body(), "body: 3\n")) << res.body();
+  }
+}
+
+// Sends what the peer still takes; false once it stopped taking (closed or reset).
+bool SendWhileOpen(RawClient& c, std::string_view bytes) {
+  boost::system::error_code ec;
+  boost::asio::write(c.socket(), boost::asio::buffer(bytes), ec);
+  return !ec;
+}
+
+TEST(ProxyTest, RelaysTheUpstreamsEarly413ForAChunkedUploadOverItsLimit) {
+  Fixture f;
+  const std::string chunk = "4000\r\n" + std::string(0x4000, 'u') + "\r\n";
+  for (int i = 0; i < 20; ++i) {
+    RawClient c(f.gateway.port());
+    bool open = SendWhileOpen(
+        c, "POST /limited/upload HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int k = 0; k < 64 && open; ++k) open = SendWhileOpen(c, chunk);  // 1 MiB
+    if (open) SendWhileOpen(c, "0\r\n\r\n");
+    auto res = c.Read();
+    EXPECT_EQ(res.result_int(), 413u) << "try " << i << ": " << res.body();
+    EXPECT_TRUE(Has(res.body(), "65536 bytes")) << "the upstream's own answer: " << res.body();
+    if (res.keep_alive()) {
+      // The gateway had sent the whole body before the upstream stopped reading.
+      EXPECT_EQ(c.RoundTrip(Post("/limited/upload", "small")).body(), "body: 5") << "try " << i;
+    } else {
+      // The rest of the body was never read: the connection cannot go on.
+      EXPECT_TRUE(c.ClosedByServerWithin(std::chrono::seconds(5))) << "try " << i;
+    }
+  }
+  RawClient after(f.gateway.port());
+  EXPECT_EQ(after.RoundTrip(Post("/limited/upload", "small")).body(), "body: 5");
+}
+
+TEST(ProxyTest, RelaysTheUpstreamsEarly413ForAContentLengthUploadOverItsLimit) {
+  Fixture f;
+  // Larger than what the upstream reads and discards after answering (4 MiB), so that it
+  // closes while the gateway is still sending.
+  const std::string body(6 << 20, 'u');
+  for (int i = 0; i < 3; ++i) {
+    RawClient c(f.gateway.port());
+    if (SendWhileOpen(c, "POST /limited/upload HTTP/1.1\r\nHost: gw\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\n\r\n")) {
+      SendWhileOpen(c, body);
+    }
+    auto res = c.Read();
+    EXPECT_EQ(res.result_int(), 413u) << "try " << i << ": " << res.body();
+    EXPECT_TRUE(Has(res.body(), "65536 bytes")) << res.body();
+  }
 }
 
 }  // namespace

@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,7 +61,8 @@ struct UpstreamAddress {
 struct PoolOptions {
   // Idle connections kept per worker; more are closed when released.
   std::size_t max_idle = 64;
-  // An idle connection older than this is closed instead of reused.
+  // An idle connection older than this is closed instead of reused; sooner when the
+  // upstream's `Keep-Alive: timeout=N` says it closes them sooner (see IdleLifetime).
   std::chrono::milliseconds idle_timeout{30000};
   std::chrono::milliseconds connect_timeout{2000};
 
@@ -93,7 +95,7 @@ class ClientConnection {
   beast::flat_buffer buffer_;
   std::string head_buffer_;
   std::unique_ptr<internal::Deadline> deadline_;
-  std::chrono::steady_clock::time_point idle_since_;
+  std::chrono::steady_clock::time_point expires_;  // while idle: when it may no longer be used
   std::uint64_t uses_ = 0;
 };
 
@@ -112,28 +114,36 @@ class ConnectionPool {
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
-  // The most recently used idle connection still within its idle timeout, or a new one.
+  // The most recently used idle connection still within its idle lifetime that the
+  // upstream has not closed, or a new one. Each idle candidate is checked with one
+  // non-blocking peek at its socket: end of stream, an error or unexpected bytes mean the
+  // upstream closed it (or broke it) while idle, and it is closed instead of used.
   // Throws boost::system::system_error: asio::error::timed_out when connecting took
   // longer than connect_timeout, or the connection or resolution error.
   asio::awaitable<std::unique_ptr<ClientConnection>> Acquire();
   // A new connection, never an idle one (for the retry after a reused one failed).
   asio::awaitable<std::unique_ptr<ClientConnection>> Connect();
-  // Gives back a connection whose last response was read completely and which the
-  // upstream keeps alive; it is kept for reuse (or closed when the pool is full).
-  void Release(std::unique_ptr<ClientConnection> connection) noexcept;
+  // Gives back a connection whose last response (`response`, its header) was read
+  // completely and which the upstream keeps alive; it is kept for reuse (or closed when
+  // the pool is full) for IdleLifetime(response, idle_timeout).
+  void Release(std::unique_ptr<ClientConnection> connection,
+               const beast::http::fields& response) noexcept;
   // Drops a connection that cannot be reused.
   void Discard(std::unique_ptr<ClientConnection> connection) noexcept;
 
   std::size_t idle() const noexcept { return idle_.size(); }
 
  private:
-  void EvictExpired() noexcept;
+  void EvictExpired(std::chrono::steady_clock::time_point now) noexcept;
 
   asio::io_context& context_;
   const UpstreamAddress& address_;
   PoolOptions options_;
   PoolGauges gauges_;
+  // Most recently released last. Lifetimes differ per connection (Keep-Alive), so this is
+  // not ordered by expiry: next_expiry_ (the earliest, or later) saves scanning it.
   std::vector<std::unique_ptr<ClientConnection>> idle_;
+  std::chrono::steady_clock::time_point next_expiry_ = std::chrono::steady_clock::time_point::max();
   std::vector<asio::ip::tcp::endpoint> endpoints_;  // resolved once, on first connect
   std::shared_ptr<bool> alive_;
 };
@@ -209,8 +219,30 @@ class ClientCall {
 bool IsIdempotent(beast::http::verb method) noexcept;
 
 // True when `ec`, before any response byte, means that a reused connection had been
-// closed by the upstream while idle, so that sending again on a new one is safe.
+// closed by the upstream while idle. Sending again on a new connection is then safe for
+// an idempotent method, and for any method when nothing of the request had left the
+// process (WriteBuffers' `sent` was 0): an upstream cannot act on a request it never got.
+// A request that was sent (even in part) and not answered may have been processed before
+// the connection died (a crash looks the same), so a POST is never sent again then.
 bool IsStaleConnection(const boost::system::error_code& ec) noexcept;
+
+// The seconds of a `Keep-Alive: timeout=N` field value ("timeout=5, max=100"; the
+// parameter name in any case, the value a token or a quoted string), or nullopt when it
+// has none that is a whole number.
+std::optional<std::chrono::seconds> KeepAliveTimeout(std::string_view value) noexcept;
+
+// How long a connection may stay idle in a pool whose own limit is `idle_timeout`, after
+// a response with these fields: `idle_timeout`, or less when the upstream announces with
+// Keep-Alive that it closes idle connections after N seconds: then N less a margin for
+// the time a request takes to reach it (half of N, at most 1 s), so that a request is
+// not sent on a connection the upstream is closing. 0: do not keep it.
+std::chrono::milliseconds IdleLifetime(const beast::http::fields& response,
+                                       std::chrono::milliseconds idle_timeout) noexcept;
+
+// After writing a request failed, how long to wait for the answer the upstream may have
+// sent before it stopped reading (a 413 for a body over its limit, say). Such an answer
+// is normally in the socket's buffer already, ahead of the reset that failed the write.
+inline constexpr std::chrono::milliseconds kEarlyResponseWait{500};
 
 // A small client for one upstream, for handlers that call another service: one request,
 // the whole response in memory. Pooled connections, a CLIENT span, injected context,

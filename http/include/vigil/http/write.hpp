@@ -47,6 +47,13 @@ boost::asio::awaitable<boost::system::error_code> WriteMessage(
 boost::asio::awaitable<boost::system::error_code> WriteBuffers(boost::asio::ip::tcp::socket& socket,
                                                                std::string_view head,
                                                                std::string_view body);
+// The same, and `sent` tells how many bytes the kernel took before the call ended (all of
+// them on success). A client uses it to know that a failed request never left the
+// process (0), which makes sending it again safe whatever its method.
+boost::asio::awaitable<boost::system::error_code> WriteBuffers(boost::asio::ip::tcp::socket& socket,
+                                                               std::string_view head,
+                                                               std::string_view body,
+                                                               std::size_t& sent);
 
 // Appends "name: value\r\n" to a head being laid out by hand.
 inline void AppendField(std::string& out, std::string_view name, std::string_view value) {
