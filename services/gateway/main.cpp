@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
                                               : gateway::LoadGatewayConfig(config_path);
     tel::ServiceInfo service;
     service.name = "gateway";
-    service.version = "0.1.0";
+    service.version = std::string(vigil::service::PlatformVersion());
     tel::TelemetryOptions options = tel::OptionsFromEnv(service);
     const http::ServerOptions public_options = http::ServerOptions::FromEnv(8080);
     const http::ServerOptions admin_options = http::ServerOptions::AdminFromEnv(9080);

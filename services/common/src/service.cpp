@@ -58,7 +58,7 @@ asio::awaitable<void> RunEvery(Schedule schedule, const http::Health& health,
 
 }  // namespace
 
-std::string_view PlatformVersion() noexcept { return "0.1.0"; }
+std::string_view PlatformVersion() noexcept { return VIGIL_PLATFORM_VERSION; }
 
 void LimitRetainedMemory() noexcept {
   // glibc raises its mmap threshold each time a large block is freed, after which blocks

@@ -49,7 +49,7 @@ struct ServiceDefinition {
   std::string_view usage;
 };
 
-// The version every service reports (service.version, vigil_build_info).
+// The version every service reports (service.version): the project version CMake builds.
 std::string_view PlatformVersion() noexcept;
 
 // Tunes the allocator so that memory freed after a burst (password hashes, large bodies)
