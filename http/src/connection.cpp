@@ -461,14 +461,19 @@ asio::awaitable<void> Connection::Run() {
     if (!ex.responded_ && ex.error_) {
       ex.RespondProblem(500, "The server could not produce a response.");
     }
-    if (!co_await WriteResponse(ex)) break;
-    // A body the handler left unread would be taken for the next request.
-    // (A request answered without routing had no body, or is closing already.)
+    const bool keep_alive = co_await WriteResponse(ex);
+    if (ex.aborted()) break;
+    // A body the handler left unread would be taken for the next request, and closing
+    // with it unread would reset the connection under the response (see
+    // DrainBeforeClose), whether or not the response said "close" already (a body over
+    // its limit, an upstream's early answer relayed by a proxy). A request answered
+    // without routing had no body, or set unread_input_ itself.
     if ((string_parser_ && !string_parser_->is_done()) ||
         (stream_parser_ && !stream_parser_->is_done())) {
       unread_input_ = true;
       break;
     }
+    if (!keep_alive) break;
   }
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   if (unread_input_) co_await DrainBeforeClose();
