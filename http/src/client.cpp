@@ -16,6 +16,7 @@
 #include <vigil/http/server.hpp>
 #include <vigil/http/write.hpp>
 #include <vigil/telemetry/env.hpp>
+#include <vigil/telemetry/text.hpp>
 
 #include "deadline.hpp"
 
@@ -73,7 +74,8 @@ UpstreamAddress UpstreamAddress::Parse(std::string_view url) {
 
 PoolOptions PoolOptions::FromEnv() {
   PoolOptions o;
-  o.max_idle = static_cast<std::size_t>(tel::env::Integer("VIGIL_UPSTREAM_MAX_IDLE", 64, 0, 100000));
+  o.max_idle =
+      static_cast<std::size_t>(tel::env::Integer("VIGIL_UPSTREAM_MAX_IDLE", 64, 0, 100000));
   o.idle_timeout = tel::env::Millis("VIGIL_UPSTREAM_IDLE_TIMEOUT", o.idle_timeout);
   o.connect_timeout = tel::env::Millis("VIGIL_UPSTREAM_CONNECT_TIMEOUT", o.connect_timeout);
   if (o.connect_timeout.count() == 0) {
@@ -315,10 +317,12 @@ void ClientCall::Finish(unsigned status, std::string_view error_type) noexcept {
   } catch (...) {
   }
   if (span_.IsRecording()) {
-    if (status != 0) span_.SetAttribute("http.response.status_code", static_cast<std::int64_t>(status));
+    if (status != 0)
+      span_.SetAttribute("http.response.status_code", static_cast<std::int64_t>(status));
     if (status == 0 || status >= 400) {
       span_.SetStatus(tel::StatusCode::kError);
-      span_.SetAttribute("error.type", !error_type.empty() ? error_type : std::string_view(code_text));
+      span_.SetAttribute("error.type",
+                         !error_type.empty() ? error_type : std::string_view(code_text));
     }
   }
   span_.End();
@@ -330,8 +334,8 @@ void ThrowUpstreamFailure(ClientCall& call, const error_code& ec, bool timed_out
                           std::chrono::milliseconds timeout) {
   if (timed_out || ec == asio::error::timed_out) {
     call.Finish(0, "timeout");
-    throw HttpError(504, "The upstream did not answer within " + std::to_string(timeout.count()) +
-                             " ms.")
+    throw HttpError(
+        504, "The upstream did not answer within " + std::to_string(timeout.count()) + " ms.")
         .WithErrorType("timeout");
   }
   if (ec == asio::error::connection_refused) {
@@ -373,19 +377,14 @@ bool IsStaleConnection(const error_code& ec) noexcept {
 // ---------------------------------------------------------------------------- keep-alive
 
 std::optional<std::chrono::seconds> KeepAliveTimeout(std::string_view value) noexcept {
-  auto trim = [](std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    return v;
-  };
   while (!value.empty()) {
     const auto comma = value.find(',');
     const std::string_view param = value.substr(0, comma);
     value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
     const auto eq = param.find('=');
     if (eq == std::string_view::npos) continue;
-    if (!beast::iequals(trim(param.substr(0, eq)), "timeout")) continue;
-    std::string_view number = trim(param.substr(eq + 1));
+    if (!tel::text::EqualsIgnoreCase(tel::text::TrimOws(param.substr(0, eq)), "timeout")) continue;
+    std::string_view number = tel::text::TrimOws(param.substr(eq + 1));
     if (number.size() >= 2 && number.front() == '"' && number.back() == '"') {
       number = number.substr(1, number.size() - 2);
     }
