@@ -1,4 +1,4 @@
-// The line format of CONVENTIONS.md "Log lines": key order, every field type, escaping,
+// The line format of docs/conventions.md "Log lines": key order, every field type, escaping,
 // redaction, fixed-key collisions, levels.
 #include <gtest/gtest.h>
 #include <sys/mman.h>

@@ -1,5 +1,5 @@
 // Turns one encoded record (record.hpp) into one JSON line in an OutBuffer, in the key
-// order of CONVENTIONS.md "Log lines", applying redaction and the fixed-key rule.
+// order of docs/conventions.md "Log lines", applying redaction and the fixed-key rule.
 //
 //   LineFormatter fmt(options);
 //   fmt.Format(record_bytes, out);   // {"time":"...","level":"info",...}\n

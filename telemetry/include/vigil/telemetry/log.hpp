@@ -1,6 +1,6 @@
 // Structured JSON logs, written asynchronously: one JSON object per line.
 //
-// A `Logger` turns each call into one line in the shape CONVENTIONS.md ("Log lines")
+// A `Logger` turns each call into one line in the shape docs/conventions.md ("Log lines")
 // fixes: `time`, `level`, `msg`, `service`, `version`, `env`, then `trace_id`, `span_id`,
 // `request_id` when a request is in scope, then the call's fields in call order. Use
 // it for every line a service prints; pass the request's `RequestContext` whenever one

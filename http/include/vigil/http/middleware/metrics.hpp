@@ -1,4 +1,4 @@
-// RED metrics for the server side of HTTP, named as CONVENTIONS.md fixes them:
+// RED metrics for the server side of HTTP, named as docs/conventions.md fixes them:
 //   http_server_request_duration_seconds{http_request_method, http_route,
 //                                        http_response_status_code}   histogram
 //   http_server_active_requests{http_request_method}                    gauge
