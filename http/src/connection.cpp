@@ -53,12 +53,13 @@ Connection::~Connection() {
 
 std::optional<std::uint64_t> Connection::RequestContentLength() const noexcept {
   boost::optional<std::uint64_t> n;
-  if (stream_parser_)
+  if (stream_parser_) {
     n = stream_parser_->content_length();
-  else if (string_parser_)
+  } else if (string_parser_) {
     n = string_parser_->content_length();
-  else if (head_parser_ && head_parser_->is_header_done())
+  } else if (head_parser_ && head_parser_->is_header_done()) {
     n = head_parser_->content_length();
+  }
   return n ? std::optional<std::uint64_t>(*n) : std::nullopt;
 }
 
@@ -399,7 +400,8 @@ asio::awaitable<bool> Connection::WriteResponse(Exchange& ex) {
   if (ex.abort_) co_return false;
   if (ex.head_sent_) {
     // A streamed response that did not finish cannot be completed: the connection ends.
-    co_return ex.finished_&& KeepAlive(ex);
+    const bool reusable = ex.finished_ && KeepAlive(ex);
+    co_return reusable;
   }
   if (!ex.responded_) ex.RespondProblem(500, "The server could not produce a response.");
   Response& res = ex.response_;
