@@ -10,7 +10,7 @@
 Readable lines read: local time, level, service, the trace id's first 8 hex digits, the
 message, then the request's key fields and the other attributes:
 
-    13:05:10.123 INFO  gateway  4bf92f35 request completed  POST /api/auth/login 200 12.4ms
+    13:05:10.123 INFO  auth     4bf92f35 request completed  POST /login 200 12.4ms
 
 Standard library only: `./vigil` runs it with Debian's python3 and nothing else.
 """
@@ -30,7 +30,8 @@ import threading
 from pathlib import Path
 
 LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
-# Shown in their own columns, or not at all (the same for every line of a service).
+# Shown in their own columns, or not at all: version and env are the same on every line of
+# a service, and a request's spans and lines are found through its trace id.
 COLUMN_KEYS = {"time", "level", "msg", "service", "version", "env", "trace_id", "span_id",
                "request_id"}
 # Shown right after the message, in this order, without their names.
@@ -217,7 +218,7 @@ class Display:
             self.items.append((None, self.skipped))
             self.skipped = {}
 
-    def notice(self, skipped):
+    def _notice(self, skipped):
         return "".join(f"… {n:,} lines not shown (all in {self.paths[s]})\n"
                        for s, n in skipped.items())
 
@@ -230,7 +231,7 @@ class Display:
                     return
                 batch = list(self.items)
                 self.items.clear()
-            data = b"".join(self.notice(line).encode() if service is None
+            data = b"".join(self._notice(line).encode() if service is None
                             else self.render(service, line) for service, line in batch)
             try:
                 write_all(self.fd, data)
