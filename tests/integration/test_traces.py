@@ -137,7 +137,7 @@ class TracesTest(unittest.TestCase):
                 requests += 1
             rss_peak = max(rss_peak, metric(admin, "process_resident_memory_bytes", {}))
         dropped = metric(admin, "vigil_telemetry_dropped_total",
-                         {"signal": "spans", "reason": "export_failed"})
+                         {"signal": "spans", "reason": "export_failed", "exporter": "otlp"})
         self.assertGreater(dropped, 0, "lost spans must be counted")
         assert_memory_below(self, rss_peak - rss_start, 32 * 2**20,
                             f"memory grew from {rss_start} to {rss_peak} over {requests} requests")

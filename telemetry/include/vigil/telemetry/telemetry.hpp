@@ -88,6 +88,9 @@ class Telemetry {
  private:
   ServiceInfo service_;
   std::unique_ptr<Registry> registry_;
+  // Where log lines go ("stdout", "file" or "fd"): the exporter label of their counters.
+  // Taken from the options before the logger consumes them.
+  const char* log_sink_;
   std::unique_ptr<Logger> logger_;
   std::unique_ptr<BatchSpanProcessor> processor_;
   Tracer tracer_;
