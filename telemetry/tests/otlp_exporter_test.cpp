@@ -332,6 +332,39 @@ TEST_F(OtlpExporterTest, DeadReceiverFailsWithinTheTimeout) {
   EXPECT_NE(errors()[0].find("gave up"), std::string::npos) << errors()[0];
 }
 
+TEST_F(OtlpExporterTest, ADownReceiverIsProbedOncePerBackoffNotRetriedForEveryBatch) {
+  // Without this every batch held the export thread for the whole timeout while the
+  // processor's queue filled up behind it.
+  auto options = Options("http://127.0.0.1:" + std::to_string(DeadPort()) + "/v1/traces");
+  options.timeout = milliseconds(100);
+  options.initial_backoff = milliseconds(400);  // the first wait outlasts the timeout
+  options.max_backoff = milliseconds(400);
+  OtlpHttpExporter exporter(options, resource_, scope_);
+  ASSERT_EQ(exporter.Export(batch_).drop_reason, "export_failed");
+  ASSERT_EQ(exporter.stats().requests, 1u);
+
+  // Within the backoff (200-400 ms): dropped at once, no request.
+  const auto start = Clock::now();
+  const ExportOutcome skipped = exporter.Export(batch_);
+  EXPECT_LT(Clock::now() - start, milliseconds(50));
+  EXPECT_EQ(skipped.dropped, 5u);
+  EXPECT_EQ(skipped.drop_reason, "export_failed");
+  EXPECT_EQ(exporter.stats().requests, 1u);
+  EXPECT_EQ(exporter.stats().batches_skipped, 1u);
+  EXPECT_EQ(exporter.stats().spans_failed, 10u);
+
+  // Once the backoff is over, one attempt and no retries decides the next batch.
+  std::this_thread::sleep_for(milliseconds(450));  // the backoff itself is what is tested
+  const ExportOutcome probed = exporter.Export(batch_);
+  EXPECT_EQ(probed.drop_reason, "export_failed");
+  EXPECT_EQ(exporter.stats().requests, 2u);
+  EXPECT_EQ(exporter.stats().retries, 0u);
+  const auto lines = errors();
+  ASSERT_EQ(lines.size(), 3u) << "one line per lost batch";
+  EXPECT_NE(lines[1].find("receiver down"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find("still down"), std::string::npos) << lines[2];
+}
+
 TEST_F(OtlpExporterTest, ShutdownEndsABackoffWaitPromptly) {
   auto options = Options("http://127.0.0.1:" + std::to_string(DeadPort()) + "/v1/traces");
   options.timeout = milliseconds(60000);

@@ -10,7 +10,7 @@ import time
 import unittest
 
 from harness import (Receiver, Sandbox, assert_memory_below, binary, free_port, http_get,
-                     node_decode, start_demo, wait_for)
+                     metric_sum, node_decode, start_demo, wait_for)
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN = "00f067aa0ba902b7"
@@ -33,6 +33,14 @@ def metric(admin_url, name, labels):
             return float(match.group(2))
     plain = re.search(r"^" + re.escape(name) + r" (\S+)$", body.decode(), re.M)
     return float(plain.group(1)) if plain and not labels else None
+
+
+def rss_bytes(pid):
+    """The process' resident set size right now (VmRSS), in bytes."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
 
 
 def spans_in(receiver):
@@ -117,6 +125,52 @@ class TracesTest(unittest.TestCase):
             self.assertEqual(span["parentSpanId"], PARENT_SPAN)
             self.assertIn(span["spanId"], logged, "a span whose id no log line carries")
             self.assertEqual(logged[span["spanId"]]["trace_id"], span["traceId"])
+
+    def test_memory_stops_growing_while_the_receiver_is_down(self):
+        """Steady load with the collector down: after the first batch has used up its
+        retries the process must reach a steady state, not pile spans up behind the
+        exporter (which grew memory for minutes and starved the traces file)."""
+        traces = self.sandbox.dir / "traces.jsonl"
+        demo, public, admin = start_demo(self.sandbox, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",  # nothing listens
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "3000", "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "64",
+            # A queue that would take minutes to fill at this rate, so that spans piling
+            # up show as growth rather than as a plateau at the bound.
+            "OTEL_BSP_MAX_QUEUE_SIZE": "8192",
+            # Each log thread's ring is touched page by page until it wraps; a small ring
+            # wraps within seconds, so its warm-up does not read as growth.
+            "VIGIL_LOG_QUEUE_BYTES": "65536",
+            "VIGIL_TRACES_FILE": str(traces)})
+        rate, start = 100, time.monotonic()
+        samples, sent = {}, 0
+        while time.monotonic() - start < 40:
+            status, _, _ = http_get(public + "/work")
+            self.assertEqual(status, 200, "a request failed while the receiver was down")
+            sent += 1
+            for mark in (20, 40):
+                if mark not in samples and time.monotonic() - start >= mark - 0.5:
+                    samples[mark] = rss_bytes(demo.proc.pid)
+            ahead = start + sent / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)  # pacing the load, not waiting for anything
+        grown = samples[40] - samples[20]
+        print(f"\nRSS {samples[20] / 2**20:.2f} MiB at 20 s, {samples[40] / 2**20:.2f} MiB "
+              f"at 40 s, {sent} requests")
+        assert_memory_below(self, grown, 512 * 1024,
+                            f"RSS grew by {grown} bytes from 20 s to 40 s under steady load")
+
+        # What the receiver missed is counted under its own name, and the traces file got
+        # (nearly) every span: the collector's outage no longer holds the other exporter up.
+        def file_caught_up():
+            return metric_sum(admin, "vigil_telemetry_exported_total",
+                              {"signal": "spans", "exporter": "file"}) >= 0.95 * sent
+        wait_for(file_caught_up, timeout=10, what="the traces file to have the spans")
+        self.assertGreater(metric_sum(admin, "vigil_telemetry_dropped_total",
+                                      {"signal": "spans", "reason": "export_failed",
+                                       "exporter": "otlp"}), 0.5 * sent)
+        self.assertEqual(metric_sum(admin, "vigil_telemetry_exported_total",
+                                    {"signal": "spans", "exporter": "otlp"}), 0)
 
     def test_receiver_down_for_a_minute(self):
         port = free_port()

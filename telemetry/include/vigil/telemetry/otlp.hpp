@@ -99,12 +99,13 @@ std::vector<std::pair<std::string, std::string>> ParseOtlpHeaders(std::string_vi
 
 // Counters since construction, for tests and self-monitoring.
 struct OtlpExporterStats {
-  std::uint64_t requests = 0;        // HTTP attempts started
-  std::uint64_t retries = 0;         // attempts after the first, over all batches
-  std::uint64_t spans_exported = 0;  // accepted by the receiver
-  std::uint64_t spans_rejected = 0;  // refused: 4xx or partial success
-  std::uint64_t spans_failed = 0;    // lost to errors, timeouts or shutdown
-  std::uint64_t bytes_sent = 0;      // request bodies, after compression
+  std::uint64_t requests = 0;         // HTTP attempts started
+  std::uint64_t retries = 0;          // attempts after the first, over all batches
+  std::uint64_t spans_exported = 0;   // accepted by the receiver
+  std::uint64_t spans_rejected = 0;   // refused: 4xx or partial success
+  std::uint64_t spans_failed = 0;     // lost to errors, timeouts or shutdown
+  std::uint64_t bytes_sent = 0;       // request bodies, after compression
+  std::uint64_t batches_skipped = 0;  // dropped without a request: the receiver was down
 };
 
 // Sends batches to an OTLP/HTTP receiver over one kept-alive libcurl connection.
@@ -115,6 +116,12 @@ struct OtlpExporterStats {
 // all within `timeout`; a wait that would end past it gives up at once. Other answers
 // drop the batch ("rejected" for 4xx, "export_failed" otherwise) with one on_error line.
 // A 2xx body carrying partial_success counts rejected_spans as dropped ("rejected").
+//
+// A batch whose retries ran out marks the receiver down: later batches are dropped at once
+// ("export_failed", one on_error line each) except for one attempt per backoff period
+// (initial_backoff doubling up to max_backoff, or the receiver's Retry-After), without
+// retries, until an attempt gets an answer. So an outage never holds the exporting thread
+// longer than one timeout, and spans do not pile up behind it.
 //
 // Thread-safety: Export() from one thread at a time; Shutdown() and stats() from any
 // thread, also while an Export() runs.
