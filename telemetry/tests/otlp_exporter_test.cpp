@@ -475,7 +475,8 @@ TEST_F(OtlpFileExporterTest, OneJsonLinePerBatchAppended) {
 
 TEST_F(OtlpFileExporterTest, ReopenFollowsRotation) {
   const auto path = dir_ / "traces.jsonl";
-  OtlpFileExporter exporter({path.string(), nullptr}, resource_, scope_);
+  // Without size rotation the exporter leaves moving the file to logrotate and Reopen().
+  OtlpFileExporter exporter({path.string(), nullptr, 0}, resource_, scope_);
   exporter.Export(batch_);
   std::filesystem::rename(path, dir_ / "traces.jsonl.1");
   exporter.Export(batch_);  // still the old file
@@ -483,6 +484,64 @@ TEST_F(OtlpFileExporterTest, ReopenFollowsRotation) {
   exporter.Export(batch_);
   EXPECT_EQ(Lines(dir_ / "traces.jsonl.1").size(), 2u);
   EXPECT_EQ(Lines(path).size(), 1u);
+}
+
+TEST_F(OtlpFileExporterTest, RotatesBySizeAndKeepsTheNewestFiles) {
+  const auto path = dir_ / "traces.jsonl";
+  std::string line;
+  EncodeTracesJson(resource_, scope_, batch_, line);
+  const std::uint64_t max_bytes = 2 * (line.size() + 1) + 10;  // two lines fit, not three
+  OtlpFileExporter exporter({path.string(), nullptr, max_bytes, 3}, resource_, scope_);
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_EQ(exporter.Export(batch_).exported, 5u) << i;
+  }
+  // Nine lines, two per file: the current file and two older ones hold the newest six.
+  EXPECT_EQ(Lines(path).size(), 1u);
+  EXPECT_EQ(Lines(dir_ / "traces.jsonl.1").size(), 2u);
+  EXPECT_EQ(Lines(dir_ / "traces.jsonl.2").size(), 2u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "traces.jsonl.3"));
+  for (const char* name : {"traces.jsonl", "traces.jsonl.1", "traces.jsonl.2"}) {
+    EXPECT_LE(std::filesystem::file_size(dir_ / name), max_bytes) << name;
+  }
+}
+
+TEST_F(OtlpFileExporterTest, RotationKeepsOrderAndNeverSplitsALine) {
+  const auto path = dir_ / "traces.jsonl";
+  std::string big, small;
+  EncodeTracesJson(resource_, scope_, batch_, big);
+  EncodeTracesJson(resource_, scope_, std::span(batch_).first(1), small);
+  // Smaller than one big line: each big line is written whole, alone in its file.
+  OtlpFileExporter exporter({path.string(), nullptr, big.size() / 2, 4}, resource_, scope_);
+  exporter.Export(std::span(batch_).first(1));
+  exporter.Export(batch_);
+  exporter.Export(std::span(batch_).first(1));
+  EXPECT_EQ(Lines(dir_ / "traces.jsonl.2"), std::vector<std::string>{small});
+  EXPECT_EQ(Lines(dir_ / "traces.jsonl.1"), std::vector<std::string>{big});
+  EXPECT_EQ(Lines(path), std::vector<std::string>{small});
+}
+
+TEST_F(OtlpFileExporterTest, WritersSharingAPathRotateItTogether) {
+  // Two exporters on one path stand for two services sharing build/run/traces.jsonl. A
+  // writer that did not rotate must follow the other's rotation, or it would go on
+  // appending to traces.jsonl.1 without bound.
+  const auto path = dir_ / "traces.jsonl";
+  std::string line;
+  EncodeTracesJson(resource_, scope_, batch_, line);
+  const std::uint64_t max_bytes = 3 * (line.size() + 1);
+  OtlpFileExporter a({path.string(), nullptr, max_bytes, 100}, resource_, scope_);
+  OtlpFileExporter b({path.string(), nullptr, max_bytes, 100}, resource_, scope_);
+  constexpr int kRounds = 20;
+  for (int i = 0; i < kRounds; ++i) {
+    EXPECT_EQ(a.Export(batch_).exported, 5u);
+    EXPECT_EQ(b.Export(batch_).exported, 5u);
+  }
+  std::size_t lines = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    EXPECT_LE(entry.file_size(), max_bytes) << entry.path();
+    lines += Lines(entry.path()).size();
+  }
+  EXPECT_EQ(lines, 2u * kRounds) << "every line is in exactly one file";
+  EXPECT_EQ(Lines(path).size(), 1u) << "3 per file: 40 lines end with one in the newest";
 }
 
 TEST_F(OtlpFileExporterTest, WriteErrorsDropTheBatchWithOneLine) {

@@ -119,6 +119,10 @@ TEST(OptionsFromEnvTest, EveryBadValueNamesItsVariable) {
       {"OTEL_BSP_MAX_QUEUE_SIZE", "-5"},
       {"OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://collector"},
       {"OTEL_RESOURCE_ATTRIBUTES", "broken%zz=1"},
+      {"VIGIL_TRACES_FILE_MAX_BYTES", "64M"},
+      {"VIGIL_TRACES_FILE_MAX_BYTES", "-1"},
+      {"VIGIL_TRACES_FILE_KEEP", "0"},
+      {"VIGIL_TRACES_FILE_KEEP", "101"},
   };
   for (const auto& [name, value] : cases) {
     ScopedEnv v(name, value);

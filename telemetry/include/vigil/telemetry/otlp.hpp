@@ -150,17 +150,36 @@ class OtlpHttpExporter final : public SpanExporter {
 // ---------------------------------------------------------------------------- file exporter
 
 struct OtlpFileExporterOptions {
+  static constexpr unsigned kMaxKeep = 100;
+
   std::string path;
   OtlpErrorCallback on_error;
+  // Size rotation: a line that would take the file past max_bytes first moves it to
+  // path.1 (path.1 to path.2, and so on), so at most `keep` files exist: path and
+  // path.1 .. path.<keep-1>, the oldest deleted. 0 never rotates. A single line larger
+  // than max_bytes is still written whole, alone in its file.
+  std::uint64_t max_bytes = std::uint64_t{64} << 20;
+  unsigned keep = 3;  // 1 to kMaxKeep files, the current one included
 };
 
 // The options when VIGIL_TRACES_FILE is set and non-empty; nullopt otherwise.
+//   VIGIL_TRACES_FILE_MAX_BYTES  rotate past this size (default 67108864; 0: never)
+//   VIGIL_TRACES_FILE_KEEP       files kept, the current one included (default 3, 1-100)
+// Throws std::invalid_argument, whose message starts with the variable's name, for a
+// value that is not a whole number in range.
 std::optional<OtlpFileExporterOptions> OtlpFileExporterOptionsFromEnv();
 
 // Appends each batch to a file as one line of OTLP/JSON (one ExportTraceServiceRequest),
 // the format of the OpenTelemetry Collector's file exporter and otlpjsonfile receiver.
 // Each line is written with a single write(2) to a file opened with O_APPEND, so lines
 // from several processes sharing the file do not interleave.
+//
+// The file is rotated by size (options.max_bytes, options.keep). Processes sharing one
+// path rotate it together: the size checked is the file's own (every writer's lines), the
+// renames happen under an flock(2) on the file, and a writer that finds the path moved
+// to another file by someone else's rotation reopens it before its next line. A line is
+// never split across files, so a trace's spans may straddle a rotation (several lines),
+// never one span.
 //
 // Thread-safety: Export() from one thread at a time; Reopen() and Shutdown() from any
 // thread.
