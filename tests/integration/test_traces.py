@@ -209,5 +209,77 @@ class TracesTest(unittest.TestCase):
                  what="export to resume after the receiver came back")
 
 
+def otlp_line(*spans, service="svc"):
+    """One traces-file line (an OTLP/JSON export request) holding `spans`, each given as
+    (trace_id, span_id, parent_span_id, name, start_s, end_s) in seconds past a base."""
+    base = 1_700_000_000 * 10**9
+    return json.dumps({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeSpans": [{"scope": {"name": "vigil"}, "spans": [
+            {"traceId": t, "spanId": sid, "parentSpanId": parent, "name": name, "kind": 2,
+             "startTimeUnixNano": str(base + int(start * 1e9)),
+             "endTimeUnixNano": str(base + int(end * 1e9))}
+            for t, sid, parent, name, start, end in spans]}]}]}) + "\n"
+
+
+class TraceViewRotationTest(unittest.TestCase):
+    """vigil-trace on a file the exporter rotated: newest file first, older files only
+    when the answer may lie there, and a trace that straddles a rotation shown whole."""
+
+    A, B, C, D = ("a" * 32), ("b" * 32), ("c" * 32), ("d" * 32)
+
+    def setUp(self):
+        self.sandbox = Sandbox()
+        self.addCleanup(self.sandbox.close)
+        self.path = self.sandbox.dir / "traces.jsonl"
+        # Oldest to newest. B's child ended (and was written) before the rotation, its root
+        # after. traces.jsonl.2 ends with a malformed line naming every trace: vigil-trace
+        # reports it exactly when it reads that file.
+        (self.sandbox.dir / "traces.jsonl.2").write_text(
+            otlp_line((self.A, "a1", "", "GET /a", 1000, 1001))
+            + "{not json " + self.A + self.B + self.C + self.D + "\n")
+        (self.sandbox.dir / "traces.jsonl.1").write_text(
+            otlp_line((self.D, "d1", "", "GET /d", 2000, 2001))
+            + otlp_line((self.B, "b2", "b1", "SELECT items", 3000.1, 3000.2)))
+        self.path.write_text(otlp_line((self.B, "b1", "", "GET /b", 3000, 3003))
+                             + otlp_line((self.C, "c1", "", "GET /c", 4000, 4001)))
+
+    def view(self, *args):
+        return subprocess.run([binary("telemetry/tools/vigil-trace"), *args, "--file",
+                               str(self.path), "--no-color"], capture_output=True, text=True,
+                              timeout=30)
+
+    def test_a_trace_straddling_a_rotation_is_shown_whole(self):
+        out = self.view(self.B)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(f"trace {self.B}  2 spans", out.stdout)
+        self.assertIn("SELECT items", out.stdout)
+        self.assertNotIn("malformed", out.stderr, "read a file older than the trace")
+
+    def test_the_newest_trace_needs_only_the_newest_file(self):
+        out = self.view(self.C[:8])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(f"trace {self.C}  1 spans", out.stdout)
+        self.assertNotIn("malformed", out.stderr)
+
+    def test_an_old_trace_is_found_in_the_oldest_file(self):
+        out = self.view(self.A)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(f"trace {self.A}", out.stdout)
+        self.assertIn("skipped 1 malformed lines", out.stderr)
+
+    def test_the_list_reads_as_far_back_as_its_length_needs(self):
+        short = self.view("--limit", "2")
+        self.assertEqual(short.returncode, 0, short.stderr)
+        rows = [l.split() for l in short.stdout.splitlines() if re.match(r"^[0-9a-f]{32} ", l)]
+        self.assertEqual([(r[0], r[1]) for r in rows], [(self.C, "1"), (self.B, "2")])
+        self.assertNotIn("malformed", short.stderr)
+
+        full = self.view("--limit", "10")
+        ids = [l.split()[0] for l in full.stdout.splitlines() if re.match(r"^[0-9a-f]{32} ", l)]
+        self.assertEqual(ids, [self.C, self.B, self.D, self.A])
+        self.assertIn("skipped 1 malformed lines", full.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
