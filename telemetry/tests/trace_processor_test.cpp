@@ -439,7 +439,8 @@ TEST(BatchSpanProcessorTest, SpansLostBeforeExportCountForEveryExporter) {
   EndSpans(tracer, 150);             // 100 fit in the queue, 50 do not
   gate.Open();
   ASSERT_TRUE(processor.ForceFlush(Clock::now() + 10s));
-  for (const ExporterStats& e : processor.stats().exporters()) {
+  const auto stats = processor.stats();  // exporters() views into it: keep it alive
+  for (const ExporterStats& e : stats.exporters()) {
     EXPECT_EQ(e.dropped_queue_full, 50u) << e.name;
     EXPECT_EQ(e.exported, 110u) << e.name;
     EXPECT_EQ(Accounted(e), 160u) << e.name;

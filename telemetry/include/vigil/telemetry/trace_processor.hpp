@@ -113,10 +113,13 @@ class BatchSpanProcessor {
     std::uint64_t queued = 0;              // waiting right now (not a counter)
     std::uint64_t worker_cpu_ns = 0;       // CPU time of the worker, as of its last export
 
-    // One entry per exporter, in the order given to the constructor.
-    std::span<const ExporterStats> exporters() const noexcept {
+    // One entry per exporter, in the order given to the constructor. A view into this
+    // Stats: not callable on a temporary, whose array would be gone before the view is
+    // used (`for (auto& e : p.stats().exporters())` would read freed stack).
+    std::span<const ExporterStats> exporters() const& noexcept {
       return {by_exporter.data(), exporter_count};
     }
+    std::span<const ExporterStats> exporters() const&& = delete;
   };
 
   // Starts the worker thread. Throws std::invalid_argument for no exporter, a null one,
