@@ -135,7 +135,7 @@ struct OtlpHttpExporter::State {
   // dropped without a request; then one attempt, no retries, decides.
   unsigned down_probes = 0;  // 0: up; else failed probes so far, for the backoff
   Clock::time_point next_probe{};
-  std::string down_reason;  // what the last attempt got, for the log lines
+  std::uint64_t spans_skipped_unlogged = 0;
 
   State(OtlpHttpExporterOptions o, Resource r, InstrumentationScope s)
       : options(std::move(o)), resource(std::move(r)), scope(std::move(s)) {
@@ -378,20 +378,32 @@ struct OtlpHttpExporter::State {
     if (down_probes == 0 || Clock::now() >= next_probe) {
       return std::nullopt;
     }
+    // Counted now, logged with the next attempt: at full load a line per skipped batch
+    // would be several warn lines a second for as long as the outage lasts.
     batches_skipped.fetch_add(1, std::memory_order_relaxed);
-    return Drop(n, kExportFailed,
-                "OTLP trace export to " + log_endpoint + " skipped: receiver down (" + down_reason +
-                    "), next attempt in " + Seconds(next_probe - Clock::now()));
+    spans_failed.fetch_add(n, std::memory_order_relaxed);
+    spans_skipped_unlogged += n;
+    return ExportOutcome{0, n, kExportFailed};
+  }
+
+  // " (and N spans dropped unsent while the receiver was down)", once per attempt.
+  std::string SkippedNote() {
+    if (spans_skipped_unlogged == 0) {
+      return {};
+    }
+    std::string note = " (and " + std::to_string(spans_skipped_unlogged) +
+                       " spans dropped unsent while the receiver was down)";
+    spans_skipped_unlogged = 0;
+    return note;
   }
 
   // After a failed probe or a batch whose retries ran out: wait longer before the next
   // probe (the backoff of the failed probes so far, or the receiver's Retry-After).
-  void MarkDown(const Attempt& a, std::optional<milliseconds> retry_after) {
+  void MarkDown(std::optional<milliseconds> retry_after) {
     const milliseconds wait = retry_after.value_or(
         otlp::BackoffDelay(down_probes, options.initial_backoff, options.max_backoff, RandomU64()));
     ++down_probes;
     next_probe = Clock::now() + wait;
-    down_reason = Describe(a);
   }
 
   ExportOutcome Deliver(std::string_view payload, std::size_t n) {
@@ -405,6 +417,9 @@ struct OtlpHttpExporter::State {
       Attempt a = Perform(payload, deadline);
       if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) {
         down_probes = 0;
+        if (std::string note = SkippedNote(); !note.empty()) {
+          Report("OTLP receiver " + log_endpoint + " answers again" + note);
+        }
         return Accepted(a, n);
       }
 
@@ -417,20 +432,22 @@ struct OtlpHttpExporter::State {
         // The receiver answered: it is up, whatever it thought of this batch.
         down_probes = 0;
         const bool client_error = a.code == CURLE_OK && a.status >= 400 && a.status < 500;
-        return Drop(n, client_error ? kRejected : kExportFailed, FailureLine("failed", a));
+        return Drop(n, client_error ? kRejected : kExportFailed,
+                    FailureLine("failed", a) + SkippedNote());
       }
       if (probe) {
-        MarkDown(a, a.retry_after);
+        MarkDown(a.retry_after);
         return Drop(n, kExportFailed,
                     FailureLine("failed (receiver still down, next attempt in " +
                                     Seconds(next_probe - Clock::now()) + ")",
-                                a));
+                                a) +
+                        SkippedNote());
       }
       const milliseconds wait = a.retry_after.value_or(
           otlp::BackoffDelay(attempt, options.initial_backoff, options.max_backoff, RandomU64()));
       const auto now = Clock::now();
       if (now >= deadline || wait >= deadline - now) {
-        MarkDown(a, a.retry_after);
+        MarkDown(a.retry_after);
         return GaveUp(n, attempt, a, now - start, wait);
       }
       // Shutdown() may come while this thread is between the wait and the next attempt.

@@ -118,9 +118,9 @@ struct OtlpExporterStats {
 // A 2xx body carrying partial_success counts rejected_spans as dropped ("rejected").
 //
 // A batch whose retries ran out marks the receiver down: later batches are dropped at once
-// ("export_failed", one on_error line each) except for one attempt per backoff period
-// (initial_backoff doubling up to max_backoff, or the receiver's Retry-After), without
-// retries, until an attempt gets an answer. So an outage never holds the exporting thread
+// ("export_failed"; the next attempt's on_error line says how many) except for one attempt
+// per backoff period (initial_backoff doubling up to max_backoff, or the receiver's
+// Retry-After), without retries, until an attempt gets an answer. So an outage never holds the exporting thread
 // longer than one timeout, and spans do not pile up behind it.
 //
 // Thread-safety: Export() from one thread at a time; Shutdown() and stats() from any
