@@ -68,7 +68,8 @@ vt::SpanContext Parent(bool sampled) {
 
 void ReportDrops(benchmark::State& state, vt::BatchSpanProcessor& processor) {
   processor.Shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(10));
-  const auto stats = processor.stats();
+  const auto all = processor.stats();
+  const auto& stats = all.exporters().front();
   state.counters["dropped"] = static_cast<double>(stats.dropped());
   state.counters["exported"] = static_cast<double>(stats.exported);
 }
@@ -197,7 +198,8 @@ void ProducerFullSpeed(benchmark::State& state, const vt::BatchOptions& options)
     }
     state.PauseTiming();
     processor.Shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(10));
-    dropped += processor.stats().dropped();
+    const auto stats = processor.stats();
+    dropped += stats.exporters().front().dropped();
     state.ResumeTiming();
   }
   state.SetItemsProcessed(state.iterations() * kSpans);

@@ -415,7 +415,7 @@ def sink_stats(tmp):
 
 
 def metric_sums(text, names):
-    """Sums of the samples of each metric in names, by label set 'signal'/'reason'."""
+    """Sums of the samples of each metric in names, by label set 'signal'/'reason'/'exporter'."""
     out = {}
     for line in text.splitlines():
         if line.startswith("#") or not line.strip():
@@ -425,7 +425,7 @@ def metric_sums(text, names):
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
         key = m.group(1)
-        sub = ",".join(f"{k}={labels[k]}" for k in ("signal", "reason") if k in labels)
+        sub = ",".join(f"{k}={labels[k]}" for k in ("signal", "reason", "exporter") if k in labels)
         if sub:
             key += "{" + sub + "}"
         try:

@@ -332,6 +332,40 @@ TEST_F(OtlpExporterTest, DeadReceiverFailsWithinTheTimeout) {
   EXPECT_NE(errors()[0].find("gave up"), std::string::npos) << errors()[0];
 }
 
+TEST_F(OtlpExporterTest, ADownReceiverIsProbedOncePerBackoffNotRetriedForEveryBatch) {
+  // Without this every batch held the export thread for the whole timeout while the
+  // processor's queue filled up behind it.
+  auto options = Options("http://127.0.0.1:" + std::to_string(DeadPort()) + "/v1/traces");
+  options.timeout = milliseconds(100);
+  options.initial_backoff = milliseconds(400);  // the first wait outlasts the timeout
+  options.max_backoff = milliseconds(400);
+  OtlpHttpExporter exporter(options, resource_, scope_);
+  ASSERT_EQ(exporter.Export(batch_).drop_reason, "export_failed");
+  ASSERT_EQ(exporter.stats().requests, 1u);
+
+  // Within the backoff (200-400 ms): dropped at once, no request.
+  const auto start = Clock::now();
+  const ExportOutcome skipped = exporter.Export(batch_);
+  EXPECT_LT(Clock::now() - start, milliseconds(50));
+  EXPECT_EQ(skipped.dropped, 5u);
+  EXPECT_EQ(skipped.drop_reason, "export_failed");
+  EXPECT_EQ(exporter.stats().requests, 1u);
+  EXPECT_EQ(exporter.stats().batches_skipped, 1u);
+  EXPECT_EQ(exporter.stats().spans_failed, 10u);
+
+  // Once the backoff is over, one attempt and no retries decides the next batch.
+  std::this_thread::sleep_for(milliseconds(450));  // the backoff itself is what is tested
+  const ExportOutcome probed = exporter.Export(batch_);
+  EXPECT_EQ(probed.drop_reason, "export_failed");
+  EXPECT_EQ(exporter.stats().requests, 2u);
+  EXPECT_EQ(exporter.stats().retries, 0u);
+  // The skipped batch is not a line of its own: the next attempt's line reports it.
+  const auto lines = errors();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[1].find("still down"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("and 5 spans dropped unsent"), std::string::npos) << lines[1];
+}
+
 TEST_F(OtlpExporterTest, ShutdownEndsABackoffWaitPromptly) {
   auto options = Options("http://127.0.0.1:" + std::to_string(DeadPort()) + "/v1/traces");
   options.timeout = milliseconds(60000);
@@ -442,7 +476,8 @@ TEST_F(OtlpFileExporterTest, OneJsonLinePerBatchAppended) {
 
 TEST_F(OtlpFileExporterTest, ReopenFollowsRotation) {
   const auto path = dir_ / "traces.jsonl";
-  OtlpFileExporter exporter({path.string(), nullptr}, resource_, scope_);
+  // Without size rotation the exporter leaves moving the file to logrotate and Reopen().
+  OtlpFileExporter exporter({path.string(), nullptr, 0}, resource_, scope_);
   exporter.Export(batch_);
   std::filesystem::rename(path, dir_ / "traces.jsonl.1");
   exporter.Export(batch_);  // still the old file
@@ -450,6 +485,64 @@ TEST_F(OtlpFileExporterTest, ReopenFollowsRotation) {
   exporter.Export(batch_);
   EXPECT_EQ(Lines(dir_ / "traces.jsonl.1").size(), 2u);
   EXPECT_EQ(Lines(path).size(), 1u);
+}
+
+TEST_F(OtlpFileExporterTest, RotatesBySizeAndKeepsTheNewestFiles) {
+  const auto path = dir_ / "traces.jsonl";
+  std::string line;
+  EncodeTracesJson(resource_, scope_, batch_, line);
+  const std::uint64_t max_bytes = 2 * (line.size() + 1) + 10;  // two lines fit, not three
+  OtlpFileExporter exporter({path.string(), nullptr, max_bytes, 3}, resource_, scope_);
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_EQ(exporter.Export(batch_).exported, 5u) << i;
+  }
+  // Nine lines, two per file: the current file and two older ones hold the newest six.
+  EXPECT_EQ(Lines(path).size(), 1u);
+  EXPECT_EQ(Lines(dir_ / "traces.jsonl.1").size(), 2u);
+  EXPECT_EQ(Lines(dir_ / "traces.jsonl.2").size(), 2u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "traces.jsonl.3"));
+  for (const char* name : {"traces.jsonl", "traces.jsonl.1", "traces.jsonl.2"}) {
+    EXPECT_LE(std::filesystem::file_size(dir_ / name), max_bytes) << name;
+  }
+}
+
+TEST_F(OtlpFileExporterTest, RotationKeepsOrderAndNeverSplitsALine) {
+  const auto path = dir_ / "traces.jsonl";
+  std::string big, small;
+  EncodeTracesJson(resource_, scope_, batch_, big);
+  EncodeTracesJson(resource_, scope_, std::span(batch_).first(1), small);
+  // Smaller than one big line: each big line is written whole, alone in its file.
+  OtlpFileExporter exporter({path.string(), nullptr, big.size() / 2, 4}, resource_, scope_);
+  exporter.Export(std::span(batch_).first(1));
+  exporter.Export(batch_);
+  exporter.Export(std::span(batch_).first(1));
+  EXPECT_EQ(Lines(dir_ / "traces.jsonl.2"), std::vector<std::string>{small});
+  EXPECT_EQ(Lines(dir_ / "traces.jsonl.1"), std::vector<std::string>{big});
+  EXPECT_EQ(Lines(path), std::vector<std::string>{small});
+}
+
+TEST_F(OtlpFileExporterTest, WritersSharingAPathRotateItTogether) {
+  // Two exporters on one path stand for two services sharing build/run/traces.jsonl. A
+  // writer that did not rotate must follow the other's rotation, or it would go on
+  // appending to traces.jsonl.1 without bound.
+  const auto path = dir_ / "traces.jsonl";
+  std::string line;
+  EncodeTracesJson(resource_, scope_, batch_, line);
+  const std::uint64_t max_bytes = 3 * (line.size() + 1);
+  OtlpFileExporter a({path.string(), nullptr, max_bytes, 100}, resource_, scope_);
+  OtlpFileExporter b({path.string(), nullptr, max_bytes, 100}, resource_, scope_);
+  constexpr int kRounds = 20;
+  for (int i = 0; i < kRounds; ++i) {
+    EXPECT_EQ(a.Export(batch_).exported, 5u);
+    EXPECT_EQ(b.Export(batch_).exported, 5u);
+  }
+  std::size_t lines = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    EXPECT_LE(entry.file_size(), max_bytes) << entry.path();
+    lines += Lines(entry.path()).size();
+  }
+  EXPECT_EQ(lines, 2u * kRounds) << "every line is in exactly one file";
+  EXPECT_EQ(Lines(path).size(), 1u) << "3 per file: 40 lines end with one in the newest";
 }
 
 TEST_F(OtlpFileExporterTest, WriteErrorsDropTheBatchWithOneLine) {

@@ -1,10 +1,15 @@
 // Start-up configuration: typed environment reading and OptionsFromEnv. A malformed
 // value must stop start-up with an error naming the variable; defaults must work.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <regex>
 #include <vigil/telemetry/env.hpp>
 #include <vigil/telemetry/telemetry.hpp>
 
+#include "temp_dir.hpp"
 #include "test_env.hpp"
 
 namespace vigil::telemetry {
@@ -114,6 +119,10 @@ TEST(OptionsFromEnvTest, EveryBadValueNamesItsVariable) {
       {"OTEL_BSP_MAX_QUEUE_SIZE", "-5"},
       {"OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://collector"},
       {"OTEL_RESOURCE_ATTRIBUTES", "broken%zz=1"},
+      {"VIGIL_TRACES_FILE_MAX_BYTES", "64M"},
+      {"VIGIL_TRACES_FILE_MAX_BYTES", "-1"},
+      {"VIGIL_TRACES_FILE_KEEP", "0"},
+      {"VIGIL_TRACES_FILE_KEEP", "101"},
   };
   for (const auto& [name, value] : cases) {
     ScopedEnv v(name, value);
@@ -134,17 +143,84 @@ TEST(TelemetryTest, ExposesItsOwnCountersAndShutsDownTwice) {
   Telemetry t(std::move(o));
   t.log().Info("hello");
   const std::string text = t.metrics().Expose(ExpositionFormat::kPrometheusText);
-  for (const char* want : {"vigil_telemetry_exported_total{signal=\"logs\"}",
-                           "vigil_telemetry_exported_total{signal=\"spans\"}",
-                           "vigil_telemetry_dropped_total{signal=\"spans\",reason=\"queue_full\"}",
-                           "vigil_telemetry_thread_cpu_seconds_total{thread=\"vigil-log\"}",
-                           "vigil_build_info{", "process_resident_memory_bytes "}) {
+  for (const char* want :
+       {"vigil_telemetry_exported_total{signal=\"logs\",exporter=\"fd\"}",
+        "vigil_telemetry_dropped_total{signal=\"logs\",reason=\"queue_full\",exporter=\"fd\"}",
+        "vigil_telemetry_thread_cpu_seconds_total{thread=\"vigil-log\"}", "vigil_build_info{",
+        "process_resident_memory_bytes "}) {
     EXPECT_NE(text.find(want), std::string::npos) << want;
   }
-  // No exporter configured: no span worker, so no series for it.
+  // No exporter configured: no span worker and no span can be exported or dropped, so
+  // no series for either.
   EXPECT_EQ(text.find("thread=\"vigil-spans\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("signal=\"spans\""), std::string::npos) << text;
   t.Shutdown();
   t.Shutdown();
+}
+
+// A TCP port on which nothing listens: connections to it are refused at once.
+int ClosedPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ::close(fd);  // bound, never listened on: the port stays unused
+  return ntohs(addr.sin_port);
+}
+
+// The value of the one sample of `name` whose labels are exactly `labels`; -1 if absent.
+double Sample(const std::string& text, const std::string& name, const std::string& labels) {
+  const std::string prefix = name + "{" + labels + "} ";
+  const auto at = text.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + prefix.size()));
+}
+
+TEST(TelemetryTest, CountsSpansPerExporterWhenTheCollectorIsDown) {
+  // What `./vigil up` runs with the collector down: OTLP gives up on every batch while the
+  // traces file takes them. Each destination's counts must be its own.
+  test_support::TempDir dir("sdk-exporters");
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(ClosedPort());
+  const std::string traces = dir.File("traces.jsonl");
+  ScopedEnv a("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.c_str());
+  ScopedEnv b("OTEL_EXPORTER_OTLP_TIMEOUT", "300");  // no time for a retry: give up at once
+  ScopedEnv c("VIGIL_TRACES_FILE", traces.c_str());
+  ScopedEnv d("OTEL_TRACES_EXPORTER", nullptr);
+  ScopedEnv e("OTEL_SDK_DISABLED", nullptr);
+  TelemetryOptions o = OptionsFromEnv(Demo());
+  o.log.fd = 2;
+  o.log.handle_signals = false;
+  Telemetry t(std::move(o));
+  for (int i = 0; i < 30; ++i) t.tracer().StartRootSpan("GET /x", SpanKind::kServer).End();
+  t.Shutdown();  // exports the queued spans to both destinations
+
+  const std::string text = t.metrics().Expose(ExpositionFormat::kPrometheusText);
+  const std::string exported = "vigil_telemetry_exported_total";
+  const std::string dropped = "vigil_telemetry_dropped_total";
+  EXPECT_EQ(Sample(text, exported, "signal=\"spans\",exporter=\"file\""), 30) << text;
+  EXPECT_EQ(Sample(text, exported, "signal=\"spans\",exporter=\"otlp\""), 0) << text;
+  EXPECT_EQ(Sample(text, dropped, "signal=\"spans\",reason=\"export_failed\",exporter=\"otlp\""),
+            30)
+      << text;
+  EXPECT_EQ(Sample(text, dropped, "signal=\"spans\",reason=\"export_failed\",exporter=\"file\""), 0)
+      << text;
+  // Every sample of the two families has the same label names (what Prometheus expects of
+  // a family): signal and exporter, plus reason on drops.
+  const std::regex sample("^vigil_telemetry_(exported|dropped)_total\\{([^}]*)\\}",
+                          std::regex::multiline);
+  int samples = 0;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), sample);
+       it != std::sregex_iterator(); ++it, ++samples) {
+    const std::string labels = (*it)[2];
+    const std::string want = (*it)[1] == "exported"
+                                 ? "^signal=\"[a-z]+\",exporter=\"[a-z]+\"$"
+                                 : "^signal=\"[a-z]+\",reason=\"[a-z_]+\",exporter=\"[a-z]+\"$";
+    EXPECT_TRUE(std::regex_match(labels, std::regex(want))) << labels;
+  }
+  EXPECT_EQ(samples, 1 + 2 + 2 + 2 * 4) << text;  // logs and two span exporters
 }
 
 }  // namespace

@@ -143,12 +143,21 @@ void EndSpans(const Tracer& tracer, int n) {
   }
 }
 
-std::uint64_t Accounted(const BatchSpanProcessor::Stats& s) { return s.exported + s.dropped(); }
+using ExporterStats = BatchSpanProcessor::ExporterStats;
+
+// The counts of a processor's one exporter.
+ExporterStats Only(const BatchSpanProcessor& p) {
+  const auto stats = p.stats();
+  EXPECT_EQ(stats.exporters().size(), 1u);
+  return stats.exporters().front();
+}
+
+std::uint64_t Accounted(const ExporterStats& s) { return s.exported + s.dropped(); }
 
 // The exporter sees a batch before the processor counts its outcome; wait for the count.
 bool WaitForExported(const BatchSpanProcessor& p, std::uint64_t n, Clock::duration timeout) {
   const auto deadline = Clock::now() + timeout;
-  while (p.stats().exported < n) {
+  while (Only(p).exported < n) {
     if (Clock::now() > deadline) return false;
     std::this_thread::sleep_for(1ms);
   }
@@ -172,10 +181,10 @@ TEST(BatchSpanProcessorTest, ExportsEverythingUnderNormalLoad) {
         << "burst " << b;
   }
   ASSERT_TRUE(WaitForExported(processor, kBursts * kBurst, 10s));
-  const auto stats = processor.stats();
+  const auto stats = Only(processor);
   EXPECT_EQ(stats.exported, static_cast<std::uint64_t>(kBursts * kBurst));
   EXPECT_EQ(stats.dropped(), 0u);
-  EXPECT_EQ(stats.queued, 0u);
+  EXPECT_EQ(processor.stats().queued, 0u);
   std::lock_guard lock(state.mu);
   EXPECT_EQ(state.largest_batch, 512u);
   EXPECT_EQ(state.batches, static_cast<std::size_t>(2 * kBursts));
@@ -227,7 +236,7 @@ TEST(BatchSpanProcessorTest, ManyProducerThreads) {
     t.join();
   }
   ASSERT_TRUE(processor.ForceFlush(Clock::now() + 30s));
-  const auto stats = processor.stats();
+  const auto stats = Only(processor);
   EXPECT_EQ(stats.exported, static_cast<std::uint64_t>(kThreads * kPerThread));
   EXPECT_EQ(stats.dropped(), 0u);
 }
@@ -251,7 +260,7 @@ TEST(BatchSpanProcessorTest, ScheduleDelayExportsAPartialBatch) {
   EndSpans(tracer, 7);
   ASSERT_TRUE(CountingExporter::WaitFor(state, 7, 10s));
   ASSERT_TRUE(WaitForExported(processor, 7, 10s));
-  EXPECT_EQ(processor.stats().exported, 7u);
+  EXPECT_EQ(Only(processor).exported, 7u);
 }
 
 TEST(BatchSpanProcessorTest, ZeroDelayExportsAsSoonAsSpansArrive) {
@@ -269,12 +278,12 @@ TEST(BatchSpanProcessorTest, DropsAndCountsWhenTheQueueIsFull) {
   EndSpans(tracer, 10);  // one full batch: the worker takes it and blocks in Export
   ASSERT_TRUE(gate.WaitEntered(1));
   EndSpans(tracer, 200);  // 100 fit in the queue, 100 do not
-  auto stats = processor.stats();
+  auto stats = Only(processor);
   EXPECT_EQ(stats.dropped_queue_full, 100u);
-  EXPECT_EQ(stats.queued, 100u);
+  EXPECT_EQ(processor.stats().queued, 100u);
   gate.Open();
   ASSERT_TRUE(processor.ForceFlush(Clock::now() + 10s));
-  stats = processor.stats();
+  stats = Only(processor);
   EXPECT_EQ(stats.exported, 110u);
   EXPECT_EQ(stats.dropped_queue_full, 100u);
   EXPECT_EQ(Accounted(stats), 210u);
@@ -291,7 +300,7 @@ TEST(BatchSpanProcessorTest, NeverBlocksTheProducer) {
   gate.Open();
   ASSERT_TRUE(finished) << "the producer was blocked";
   ASSERT_TRUE(processor.ForceFlush(Clock::now() + 10s));
-  const auto stats = processor.stats();
+  const auto stats = Only(processor);
   EXPECT_EQ(Accounted(stats), static_cast<std::uint64_t>(kSpans));
   EXPECT_GE(stats.dropped_queue_full, static_cast<std::uint64_t>(kSpans - 2048 - 512));
 }
@@ -308,7 +317,7 @@ TEST(BatchSpanProcessorTest, ForceFlushHonoursItsDeadline) {
   EXPECT_LT(waited, 5s);
   gate.Open();
   EXPECT_TRUE(processor.ForceFlush(Clock::now() + 10s));
-  EXPECT_EQ(processor.stats().exported, 5u);
+  EXPECT_EQ(Only(processor).exported, 5u);
 }
 
 TEST(BatchSpanProcessorTest, ShutdownExportsWhatIsQueuedThenStopsTheExporter) {
@@ -323,7 +332,7 @@ TEST(BatchSpanProcessorTest, ShutdownExportsWhatIsQueuedThenStopsTheExporter) {
     EXPECT_EQ(state.spans_at_shutdown, 300u);  // exported before the exporter stopped
   }
   EndSpans(tracer, 4);  // too late
-  const auto stats = processor.stats();
+  const auto stats = Only(processor);
   EXPECT_EQ(stats.exported, 300u);
   EXPECT_EQ(stats.dropped_shutdown, 4u);
   EXPECT_TRUE(processor.Shutdown(Clock::now() + 10s));  // again: same answer
@@ -343,7 +352,7 @@ TEST(BatchSpanProcessorTest, ShutdownReturnsByItsDeadlineWhenTheExporterHangs) {
   EXPECT_LT(took, 2s);
   // A second call waits for the worker to finish; then every span is accounted for.
   EXPECT_FALSE(processor.Shutdown(Clock::now() + 10s));
-  const auto stats = processor.stats();
+  const auto stats = Only(processor);
   EXPECT_EQ(stats.exported, 0u);
   EXPECT_EQ(stats.dropped_shutdown, 50u);
   EXPECT_EQ(Accounted(stats), 50u);
@@ -366,11 +375,11 @@ TEST(BatchSpanProcessorTest, ShutdownReturnsEvenIfTheExporterIgnoresIt) {
 
 TEST(BatchSpanProcessorTest, ExportOutcomesAreCountedByReason) {
   for (const auto& [reason, field] :
-       std::vector<std::pair<std::string_view, std::uint64_t BatchSpanProcessor::Stats::*>>{
-           {"rejected", &BatchSpanProcessor::Stats::dropped_rejected},
-           {"export_failed", &BatchSpanProcessor::Stats::dropped_export_failed},
-           {"shutdown", &BatchSpanProcessor::Stats::dropped_shutdown},
-           {"something new", &BatchSpanProcessor::Stats::dropped_export_failed}}) {
+       std::vector<std::pair<std::string_view, std::uint64_t ExporterStats::*>>{
+           {"rejected", &ExporterStats::dropped_rejected},
+           {"export_failed", &ExporterStats::dropped_export_failed},
+           {"shutdown", &ExporterStats::dropped_shutdown},
+           {"something new", &ExporterStats::dropped_export_failed}}) {
     CountingExporter::State state;
     state.exported_per_batch = 3;
     state.drop_reason = reason;
@@ -378,11 +387,76 @@ TEST(BatchSpanProcessorTest, ExportOutcomesAreCountedByReason) {
     const Tracer tracer(Sampler::AlwaysOn(), &processor);
     EndSpans(tracer, 10);
     ASSERT_TRUE(processor.ForceFlush(Clock::now() + 10s));
-    const auto stats = processor.stats();
+    const auto stats = Only(processor);
     EXPECT_EQ(stats.exported, 3u) << reason;
     EXPECT_EQ(stats.*field, 7u) << reason;
     EXPECT_EQ(stats.dropped(), 7u) << reason;
   }
+}
+
+TEST(BatchSpanProcessorTest, EachExporterIsCreditedWithItsOwnOutcome) {
+  // The set-up `./vigil up` runs: a collector that gives up on every batch beside a file
+  // that takes them all. The collector's losses must show under its name even though the
+  // file delivered the same spans, and the file's deliveries under its own.
+  CountingExporter::State failing, working;
+  failing.exported_per_batch = 0;
+  failing.drop_reason = "export_failed";
+  std::vector<NamedSpanExporter> exporters;
+  exporters.push_back({"otlp", std::make_unique<CountingExporter>(&failing)});
+  exporters.push_back({"file", std::make_unique<CountingExporter>(&working)});
+  BatchSpanProcessor processor(std::move(exporters), Options(2048, 10, 1h));
+  const Tracer tracer(Sampler::AlwaysOn(), &processor);
+  EndSpans(tracer, 30);
+  ASSERT_TRUE(processor.ForceFlush(Clock::now() + 10s));
+
+  const auto stats = processor.stats();
+  ASSERT_EQ(stats.exporters().size(), 2u);
+  const ExporterStats otlp = stats.exporters()[0];
+  const ExporterStats file = stats.exporters()[1];
+  EXPECT_EQ(otlp.name, "otlp");
+  EXPECT_EQ(otlp.exported, 0u);
+  EXPECT_EQ(otlp.dropped_export_failed, 30u);
+  EXPECT_EQ(otlp.dropped(), 30u);
+  EXPECT_EQ(file.name, "file");
+  EXPECT_EQ(file.exported, 30u);
+  EXPECT_EQ(file.dropped(), 0u);
+  EXPECT_EQ(failing.spans, 30u) << "each exporter sees every span";
+  EXPECT_EQ(working.spans, 30u);
+}
+
+TEST(BatchSpanProcessorTest, SpansLostBeforeExportCountForEveryExporter) {
+  // Nothing drains the queue until the gate opens: what does not fit is lost for both
+  // destinations, so each one's exported + dropped still adds up to the spans ended.
+  GateExporter::State gate;
+  CountingExporter::State counting;
+  std::vector<NamedSpanExporter> exporters;
+  exporters.push_back({"otlp", std::make_unique<GateExporter>(&gate)});
+  exporters.push_back({"file", std::make_unique<CountingExporter>(&counting)});
+  BatchSpanProcessor processor(std::move(exporters), Options(100, 10, 1h));
+  const Tracer tracer(Sampler::AlwaysOn(), &processor);
+  EndSpans(tracer, 10);
+  ASSERT_TRUE(gate.WaitEntered(1));  // the worker holds one batch of 10
+  EndSpans(tracer, 150);             // 100 fit in the queue, 50 do not
+  gate.Open();
+  ASSERT_TRUE(processor.ForceFlush(Clock::now() + 10s));
+  const auto stats = processor.stats();  // exporters() views into it: keep it alive
+  for (const ExporterStats& e : stats.exporters()) {
+    EXPECT_EQ(e.dropped_queue_full, 50u) << e.name;
+    EXPECT_EQ(e.exported, 110u) << e.name;
+    EXPECT_EQ(Accounted(e), 160u) << e.name;
+  }
+}
+
+TEST(BatchSpanProcessorTest, ExporterNamesMustBeDistinct) {
+  const auto make = [](std::vector<std::string> names) {
+    std::vector<NamedSpanExporter> exporters;
+    for (auto& n : names) exporters.push_back({n, std::make_unique<DiscardExporter>()});
+    return exporters;
+  };
+  EXPECT_THROW(BatchSpanProcessor(make({"otlp", "otlp"})), std::invalid_argument);
+  EXPECT_THROW(BatchSpanProcessor(make({""})), std::invalid_argument);
+  EXPECT_THROW(BatchSpanProcessor(make({})), std::invalid_argument);
+  EXPECT_THROW(BatchSpanProcessor(make({"a", "b", "c", "d", "e"})), std::invalid_argument);
 }
 
 TEST(BatchSpanProcessorTest, UnsampledSpansNeverReachTheProcessor) {
@@ -391,7 +465,7 @@ TEST(BatchSpanProcessorTest, UnsampledSpansNeverReachTheProcessor) {
   const Tracer tracer(Sampler::AlwaysOff(), &processor);
   EndSpans(tracer, 100);
   ASSERT_TRUE(processor.ForceFlush(Clock::now() + 10s));
-  EXPECT_EQ(Accounted(processor.stats()), 0u);
+  EXPECT_EQ(Accounted(Only(processor)), 0u);
 }
 
 TEST(BatchSpanProcessorTest, RecordPoolStaysBounded) {

@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,6 +29,10 @@ constexpr const char* kUsage =
 Prints the trace TRACE_ID (32 hex digits, or a unique prefix) from an OTLP/JSON lines file
 as a waterfall: service, span name, start offset, duration bar, status and key attributes.
 Without TRACE_ID, lists the most recent traces in the file.
+
+The files the exporter rotated (F.1, F.2, ...) are read too, newest first, and only as far
+back as the answer needs: the trace's own files (and the one before, when the trace may
+have begun there), or enough files for the list.
 
   --file F     the traces file (default: $VIGIL_TRACES_FILE)
   --limit N    how many traces to list (default 20)
@@ -225,6 +231,87 @@ void PrintWaterfall(std::vector<SpanRow> spans, int width, const Style& st) {
   }
 }
 
+// How long after a span ended its line may be written: the span waits for its batch
+// (OTEL_BSP_SCHEDULE_DELAY, 5 s by default) and the batch's export. A file's first line
+// was thus written by its spans' latest end plus this; its predecessor was finished by
+// then, so it can hold spans of a trace only if the trace began before that. A trace's
+// root ends last and is written last, in the newest file holding the trace, so the
+// earliest start found there is the trace's own.
+constexpr std::uint64_t kStraddleNanos = 60ULL * 1'000'000'000;
+
+bool FileExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+struct FileSpans {
+  std::vector<SpanRow> spans;
+  std::size_t bad_lines = 0;
+  // The latest span end in the file's first line: about when the file was begun (that
+  // line was written after its spans ended). 0 for an empty file.
+  std::uint64_t first_line_end = 0;
+  bool missing = false;
+};
+
+// Every span of one file, or only those of lines containing `filter` when it is not empty
+// (a cheap test before parsing: a line without the id cannot hold the trace).
+FileSpans ReadFile(const std::string& path, const std::string& filter) {
+  FileSpans out;
+  std::ifstream in(path);
+  if (!in) {
+    out.missing = true;
+    return out;
+  }
+  std::string line;
+  bool first = true;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const bool wanted = filter.empty() || line.find(filter) != std::string::npos;
+    if (!wanted && !first) continue;
+    boost::system::error_code ec;
+    json::value v = json::parse(line, ec);
+    if (ec) {
+      ++out.bad_lines;
+      continue;
+    }
+    std::vector<SpanRow> rows;
+    CollectSpans(v, rows);
+    if (first) {
+      first = false;
+      for (const auto& r : rows) out.first_line_end = std::max(out.first_line_end, r.end);
+    }
+    if (!wanted) continue;
+    out.spans.insert(out.spans.end(), std::make_move_iterator(rows.begin()),
+                     std::make_move_iterator(rows.end()));
+  }
+  return out;
+}
+
+// The earliest start of the spans of the trace(s) `prefix` names; 0 when none was found
+// yet (the next older file must then be read).
+std::uint64_t EarliestStart(const std::vector<SpanRow>& spans, const std::string& prefix) {
+  std::uint64_t start = 0;
+  for (const auto& s : spans) {
+    if (s.trace_id.rfind(prefix, 0) != 0) continue;
+    if (start == 0 || s.start < start) start = s.start;
+  }
+  return start;
+}
+
+// The start of the oldest of the `limit` most recently started traces; 0 while fewer
+// than `limit` traces are known.
+std::uint64_t OldestOfNewest(const std::vector<SpanRow>& spans, std::size_t limit) {
+  std::map<std::string_view, std::uint64_t> starts;
+  for (const auto& s : spans) {
+    auto [it, inserted] = starts.try_emplace(s.trace_id, s.start);
+    if (!inserted) it->second = std::min(it->second, s.start);
+  }
+  if (limit == 0 || starts.size() < limit) return 0;
+  std::vector<std::uint64_t> v;
+  v.reserve(starts.size());
+  for (const auto& [id, start] : starts) v.push_back(start);
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(limit - 1), v.end(),
+                   std::greater<>());
+  return v[limit - 1];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -264,27 +351,36 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vigil-trace: no traces file: pass --file F or set VIGIL_TRACES_FILE\n");
     return 2;
   }
-  std::ifstream in(file);
-  if (!in) {
+  for (char& c : trace_arg) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+
+  // The file and its rotated predecessors, newest first: F, F.1, F.2, ...
+  std::vector<std::string> files;
+  for (std::size_t n = 0;; ++n) {
+    std::string name = n == 0 ? file : file + "." + std::to_string(n);
+    if (!FileExists(name)) break;
+    files.push_back(std::move(name));
+  }
+  if (files.empty()) {
     std::fprintf(stderr, "vigil-trace: cannot open %s\n", file.c_str());
     return 1;
   }
-  for (char& c : trace_arg) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
 
+  // Reads newest first and stops once the older files cannot change the answer: for one
+  // trace, when a file holding it began after the trace had started plus kStraddle (so
+  // nothing of it was written before); for the list, when `limit` traces are known and
+  // the file read last began after the oldest of them had started.
   std::vector<SpanRow> spans;
   std::size_t bad_lines = 0;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    // Cheap filter before parsing: a line without the id cannot hold the trace.
-    if (!trace_arg.empty() && line.find(trace_arg) == std::string::npos) continue;
-    boost::system::error_code ec;
-    json::value v = json::parse(line, ec);
-    if (ec) {
-      ++bad_lines;
-      continue;
-    }
-    CollectSpans(v, spans);
+  for (const std::string& name : files) {
+    const FileSpans got = ReadFile(name, trace_arg);
+    if (got.missing) continue;  // rotated away between the listing and the read
+    bad_lines += got.bad_lines;
+    spans.insert(spans.end(), std::make_move_iterator(got.spans.begin()),
+                 std::make_move_iterator(got.spans.end()));
+    if (got.first_line_end == 0) continue;  // empty: it says nothing about older files
+    const std::uint64_t wanted_start =
+        trace_arg.empty() ? OldestOfNewest(spans, limit) : EarliestStart(spans, trace_arg);
+    if (wanted_start != 0 && wanted_start > got.first_line_end + kStraddleNanos) break;
   }
   // Reported last, after the table, so the note does not interleave with it.
   struct Note {

@@ -166,11 +166,34 @@ OtlpHttpExporterOptions OtlpHttpExporterOptionsFromEnv() {
 }
 
 std::optional<OtlpFileExporterOptions> OtlpFileExporterOptionsFromEnv() {
+  OtlpFileExporterOptions options;
+  // Checked even without a file, so that a typo fails at once rather than on the day the
+  // file is switched on. Whole numbers only: a size with a unit ("64M") or a negative count is
+  // refused rather than read as something else.
+  const auto whole = [](const char* name, std::int64_t min, std::int64_t max,
+                        std::int64_t fallback) {
+    auto raw = Get(name);
+    if (!raw) {
+      return fallback;
+    }
+    std::int64_t v = 0;
+    const char* end = raw->data() + raw->size();
+    auto [ptr, ec] = std::from_chars(raw->data(), end, v);
+    if (ec != std::errc() || ptr != end || v < min || v > max) {
+      Invalid(name, *raw,
+              "a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+    }
+    return v;
+  };
+  options.max_bytes =
+      static_cast<std::uint64_t>(whole("VIGIL_TRACES_FILE_MAX_BYTES", 0, std::int64_t{1} << 40,
+                                       static_cast<std::int64_t>(options.max_bytes)));
+  options.keep = static_cast<unsigned>(
+      whole("VIGIL_TRACES_FILE_KEEP", 1, OtlpFileExporterOptions::kMaxKeep, options.keep));
   auto path = Get("VIGIL_TRACES_FILE");
   if (!path) {
     return std::nullopt;
   }
-  OtlpFileExporterOptions options;
   options.path = std::move(*path);
   return options;
 }

@@ -5,6 +5,14 @@
 // interrupt with curl_multi_wakeup() from another thread. Waits between attempts are on
 // a condition variable for the same reason. The whole series of attempts for one batch
 // lives within options.timeout.
+//
+// A receiver that is down is tried with one batch at a time: once a batch has used up
+// its retries, later batches are dropped at once ("export_failed") and only one attempt
+// per backoff period probes whether the receiver is back. Otherwise every batch would
+// hold the export thread for the whole timeout, while spans piled up in the processor's
+// queue (each a full record, ~1 KiB) and the other exporters (the traces file) waited
+// behind it: memory grew for minutes until the queue was full, and the file lost most
+// spans to a full queue.
 
 #include <curl/curl.h>
 
@@ -120,7 +128,14 @@ struct OtlpHttpExporter::State {
   std::atomic<Clock::rep> shutdown_deadline{std::numeric_limits<Clock::rep>::max()};
 
   std::atomic<std::uint64_t> requests{0}, retries{0}, spans_exported{0}, spans_rejected{0},
-      spans_failed{0}, bytes_sent{0};
+      spans_failed{0}, bytes_sent{0}, batches_skipped{0};
+
+  // The receiver is taken as down after a batch used up its retries on retryable errors
+  // (the exporting thread only reads and writes these): until `next_probe` batches are
+  // dropped without a request; then one attempt, no retries, decides.
+  unsigned down_probes = 0;  // 0: up; else failed probes so far, for the backoff
+  Clock::time_point next_probe{};
+  std::uint64_t spans_skipped_unlogged = 0;
 
   State(OtlpHttpExporterOptions o, Resource r, InstrumentationScope s)
       : options(std::move(o)), resource(std::move(r)), scope(std::move(s)) {
@@ -358,15 +373,53 @@ struct OtlpHttpExporter::State {
     return ExportOutcome{n - rejected, rejected, rejected > 0 ? kRejected : std::string_view{}};
   }
 
+  // Drops a batch without a request while the receiver is down and no probe is due.
+  std::optional<ExportOutcome> SkipWhileDown(std::size_t n) {
+    if (down_probes == 0 || Clock::now() >= next_probe) {
+      return std::nullopt;
+    }
+    // Counted now, logged with the next attempt: at full load a line per skipped batch
+    // would be several warn lines a second for as long as the outage lasts.
+    batches_skipped.fetch_add(1, std::memory_order_relaxed);
+    spans_failed.fetch_add(n, std::memory_order_relaxed);
+    spans_skipped_unlogged += n;
+    return ExportOutcome{0, n, kExportFailed};
+  }
+
+  // " (and N spans dropped unsent while the receiver was down)", once per attempt.
+  std::string SkippedNote() {
+    if (spans_skipped_unlogged == 0) {
+      return {};
+    }
+    std::string note = " (and " + std::to_string(spans_skipped_unlogged) +
+                       " spans dropped unsent while the receiver was down)";
+    spans_skipped_unlogged = 0;
+    return note;
+  }
+
+  // After a failed probe or a batch whose retries ran out: wait longer before the next
+  // probe (the backoff of the failed probes so far, or the receiver's Retry-After).
+  void MarkDown(std::optional<milliseconds> retry_after) {
+    const milliseconds wait = retry_after.value_or(
+        otlp::BackoffDelay(down_probes, options.initial_backoff, options.max_backoff, RandomU64()));
+    ++down_probes;
+    next_probe = Clock::now() + wait;
+  }
+
   ExportOutcome Deliver(std::string_view payload, std::size_t n) {
     const auto start = Clock::now();
     const auto deadline = start + options.timeout;
+    const bool probe = down_probes > 0;
     for (unsigned attempt = 0;; ++attempt) {
       if (attempt > 0) {
         retries.fetch_add(1, std::memory_order_relaxed);
       }
       Attempt a = Perform(payload, deadline);
       if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) {
+        down_probes = 0;
+        if (std::string note = SkippedNote(); !note.empty()) {
+          Report("OTLP receiver " + log_endpoint + " answers again" + note);
+        }
         return Accepted(a, n);
       }
 
@@ -376,13 +429,25 @@ struct OtlpHttpExporter::State {
       const bool retryable =
           a.code == CURLE_OK ? otlp::IsRetryableStatus(a.status) : !IsPermanentCurlError(a.code);
       if (!retryable) {
+        // The receiver answered: it is up, whatever it thought of this batch.
+        down_probes = 0;
         const bool client_error = a.code == CURLE_OK && a.status >= 400 && a.status < 500;
-        return Drop(n, client_error ? kRejected : kExportFailed, FailureLine("failed", a));
+        return Drop(n, client_error ? kRejected : kExportFailed,
+                    FailureLine("failed", a) + SkippedNote());
+      }
+      if (probe) {
+        MarkDown(a.retry_after);
+        return Drop(n, kExportFailed,
+                    FailureLine("failed (receiver still down, next attempt in " +
+                                    Seconds(next_probe - Clock::now()) + ")",
+                                a) +
+                        SkippedNote());
       }
       const milliseconds wait = a.retry_after.value_or(
           otlp::BackoffDelay(attempt, options.initial_backoff, options.max_backoff, RandomU64()));
       const auto now = Clock::now();
       if (now >= deadline || wait >= deadline - now) {
+        MarkDown(a.retry_after);
         return GaveUp(n, attempt, a, now - start, wait);
       }
       // Shutdown() may come while this thread is between the wait and the next attempt.
@@ -451,6 +516,9 @@ ExportOutcome OtlpHttpExporter::Export(std::span<const SpanData* const> batch) n
   if (n == 0) {
     return ExportOutcome{};
   }
+  if (auto skipped = s.SkipWhileDown(n)) {
+    return *skipped;
+  }
   try {
     s.body.clear();
     if (s.options.protocol == OtlpProtocol::kHttpJson) {
@@ -497,6 +565,7 @@ OtlpExporterStats OtlpHttpExporter::stats() const noexcept {
   out.spans_rejected = s.spans_rejected.load(std::memory_order_relaxed);
   out.spans_failed = s.spans_failed.load(std::memory_order_relaxed);
   out.bytes_sent = s.bytes_sent.load(std::memory_order_relaxed);
+  out.batches_skipped = s.batches_skipped.load(std::memory_order_relaxed);
   return out;
 }
 

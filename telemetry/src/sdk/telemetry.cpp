@@ -44,29 +44,11 @@ std::optional<bool> ParseTracesExporter(std::string_view v) {
   return std::nullopt;
 }
 
-// Sends each batch to every destination; a span counts as exported when at least one
-// destination took it.
-class FanOutExporter final : public SpanExporter {
- public:
-  explicit FanOutExporter(std::vector<std::unique_ptr<SpanExporter>> exporters)
-      : exporters_(std::move(exporters)) {}
-
-  ExportOutcome Export(std::span<const SpanData* const> batch) noexcept override {
-    ExportOutcome best{0, batch.size(), "export_failed"};
-    for (auto& e : exporters_) {
-      ExportOutcome o = e->Export(batch);
-      if (o.exported >= best.exported) best = o;
-    }
-    return best;
-  }
-
-  void Shutdown(std::chrono::steady_clock::time_point deadline) noexcept override {
-    for (auto& e : exporters_) e->Shutdown(deadline);
-  }
-
- private:
-  std::vector<std::unique_ptr<SpanExporter>> exporters_;
-};
+// The exporter label of the log lines' one destination.
+const char* LogSinkName(const LoggerOptions& o) {
+  if (o.fd >= 0) return "fd";
+  return o.file_path.empty() ? "stdout" : "file";
+}
 
 }  // namespace
 
@@ -104,11 +86,13 @@ TelemetryOptions OptionsFromEnv(ServiceInfo service) {
 Telemetry::Telemetry(TelemetryOptions options)
     : service_(std::move(options.service)),
       registry_(std::make_unique<Registry>()),
+      log_sink_(LogSinkName(options.log)),
       logger_(std::make_unique<Logger>(std::move(options.log))) {
   RegisterProcessMetrics(*registry_);
   RegisterBuildInfo(*registry_, build::kVersion, build::kRevision);
 
   Logger* logger = logger_.get();
+  const char* log_sink = log_sink_;
   auto report = [logger](std::string_view what) {
     logger->Warn("trace export failed", {{"error.type", what}});
   };
@@ -116,22 +100,21 @@ Telemetry::Telemetry(TelemetryOptions options)
     return BuildResource(service_.name, service_.version, service_.env, service_.instance_id);
   });
   InstrumentationScope scope{"vigil", build::kVersion};
-  std::vector<std::unique_ptr<SpanExporter>> exporters;
+  // The names are the exporter label of the SDK's counters: one fixed word per kind of
+  // destination, so the label's values stay few whatever the configuration.
+  std::vector<NamedSpanExporter> exporters;
   if (options.traces.otlp) {
     options.traces.otlp->on_error = report;
-    exporters.push_back(
-        std::make_unique<OtlpHttpExporter>(std::move(*options.traces.otlp), resource, scope));
+    exporters.push_back({"otlp", std::make_unique<OtlpHttpExporter>(std::move(*options.traces.otlp),
+                                                                    resource, scope)});
   }
   if (options.traces.file) {
     options.traces.file->on_error = report;
-    exporters.push_back(
-        std::make_unique<OtlpFileExporter>(std::move(*options.traces.file), resource, scope));
+    exporters.push_back({"file", std::make_unique<OtlpFileExporter>(std::move(*options.traces.file),
+                                                                    resource, scope)});
   }
   if (!exporters.empty()) {
-    std::unique_ptr<SpanExporter> exporter =
-        exporters.size() == 1 ? std::move(exporters.front())
-                              : std::make_unique<FanOutExporter>(std::move(exporters));
-    processor_ = std::make_unique<BatchSpanProcessor>(std::move(exporter), options.traces.batch);
+    processor_ = std::make_unique<BatchSpanProcessor>(std::move(exporters), options.traces.batch);
     tracer_ = Tracer(options.traces.sampler, processor_.get(), options.traces.limits);
   } else {
     // No destination: spans still get ids and decisions so traces continue downstream.
@@ -139,30 +122,42 @@ Telemetry::Telemetry(TelemetryOptions options)
   }
 
   BatchSpanProcessor* processor = processor_.get();
-  registry_->AddCollector([logger, processor](MetricWriter& w) {
+  registry_->AddCollector([logger, processor, log_sink](MetricWriter& w) {
+    // Every sample carries signal and exporter (and drops a reason), so each family has
+    // one label set. A span lost before any exporter saw it (queue full, shutdown) is
+    // counted under every exporter: each one's exported + dropped then adds up to the
+    // spans ended, and a destination's loss ratio reads off its own series.
     const Logger::Stats logs = logger->stats();
-    constexpr const char* kExportedHelp = "Telemetry items that left the process, by signal.";
-    constexpr const char* kDroppedHelp =
-        "Telemetry items dropped before export, by signal and reason.";
-    w.Counter("vigil_telemetry_exported_total", kExportedHelp, {{"signal", "logs"}},
-              static_cast<double>(logs.written));
     BatchSpanProcessor::Stats spans;
     if (processor != nullptr) spans = processor->stats();
-    w.Counter("vigil_telemetry_exported_total", kExportedHelp, {{"signal", "spans"}},
-              static_cast<double>(spans.exported));
+    // A family's samples must be written one after the other: all exports, then all drops.
+    constexpr const char* kExportedHelp =
+        "Telemetry items that left the process, by signal and exporter.";
+    w.Counter("vigil_telemetry_exported_total", kExportedHelp,
+              {{"signal", "logs"}, {"exporter", log_sink}}, static_cast<double>(logs.written));
+    for (const auto& e : spans.exporters()) {
+      w.Counter("vigil_telemetry_exported_total", kExportedHelp,
+                {{"signal", "spans"}, {"exporter", e.name}}, static_cast<double>(e.exported));
+    }
+    constexpr const char* kDroppedHelp =
+        "Telemetry items lost before export, by signal, reason and exporter.";
     w.Counter("vigil_telemetry_dropped_total", kDroppedHelp,
-              {{"signal", "logs"}, {"reason", "queue_full"}}, static_cast<double>(logs.dropped));
+              {{"signal", "logs"}, {"reason", "queue_full"}, {"exporter", log_sink}},
+              static_cast<double>(logs.dropped));
     w.Counter("vigil_telemetry_dropped_total", kDroppedHelp,
-              {{"signal", "logs"}, {"reason", "write_error"}},
+              {{"signal", "logs"}, {"reason", "write_error"}, {"exporter", log_sink}},
               static_cast<double>(logs.sink_errors));
-    const std::pair<const char*, std::uint64_t> span_drops[] = {
-        {"queue_full", spans.dropped_queue_full},
-        {"rejected", spans.dropped_rejected},
-        {"export_failed", spans.dropped_export_failed},
-        {"shutdown", spans.dropped_shutdown}};
-    for (const auto& [reason, n] : span_drops) {
-      w.Counter("vigil_telemetry_dropped_total", kDroppedHelp,
-                {{"signal", "spans"}, {"reason", reason}}, static_cast<double>(n));
+    for (const auto& e : spans.exporters()) {
+      const std::pair<const char*, std::uint64_t> drops[] = {
+          {"queue_full", e.dropped_queue_full},
+          {"rejected", e.dropped_rejected},
+          {"export_failed", e.dropped_export_failed},
+          {"shutdown", e.dropped_shutdown}};
+      for (const auto& [reason, n] : drops) {
+        w.Counter("vigil_telemetry_dropped_total", kDroppedHelp,
+                  {{"signal", "spans"}, {"reason", reason}, {"exporter", e.name}},
+                  static_cast<double>(n));
+      }
     }
     // What telemetry itself costs beyond the calls on request threads: the log backend
     // formats and writes, the span worker encodes and exports. Named as top -H shows them.

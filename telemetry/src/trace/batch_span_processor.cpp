@@ -47,11 +47,37 @@ const BatchOptions& Validated(const BatchOptions& o) {
   return o;
 }
 
-std::unique_ptr<SpanExporter> NonNull(std::unique_ptr<SpanExporter> exporter) {
-  if (!exporter) {
-    throw std::invalid_argument("BatchSpanProcessor: null exporter");
+template <typename Slot>
+std::vector<std::unique_ptr<Slot>> Slots(std::vector<NamedSpanExporter> exporters) {
+  if (exporters.empty()) {
+    throw std::invalid_argument("BatchSpanProcessor: no exporter");
   }
-  return exporter;
+  if (exporters.size() > BatchSpanProcessor::kMaxExporters) {
+    throw std::invalid_argument("BatchSpanProcessor: more than 4 exporters");
+  }
+  std::vector<std::unique_ptr<Slot>> slots;
+  for (auto& e : exporters) {
+    if (!e.exporter) {
+      throw std::invalid_argument("BatchSpanProcessor: null exporter");
+    }
+    // The name is a metric label value: two exporters under one name would add up into
+    // one series and hide which of them lost spans.
+    if (e.name.empty() ||
+        std::any_of(slots.begin(), slots.end(), [&](const auto& s) { return s->name == e.name; })) {
+      throw std::invalid_argument("BatchSpanProcessor: exporter names must be distinct words");
+    }
+    auto slot = std::make_unique<Slot>();
+    slot->name = std::move(e.name);
+    slot->exporter = std::move(e.exporter);
+    slots.push_back(std::move(slot));
+  }
+  return slots;
+}
+
+std::vector<NamedSpanExporter> One(std::unique_ptr<SpanExporter> exporter) {
+  std::vector<NamedSpanExporter> v;
+  v.push_back(NamedSpanExporter{"custom", std::move(exporter)});
+  return v;
 }
 
 // The worker needs little CPU but needs it promptly: a producer at full speed fills the
@@ -109,8 +135,12 @@ BatchOptions BatchOptions::FromEnv() {
 }
 
 BatchSpanProcessor::BatchSpanProcessor(std::unique_ptr<SpanExporter> exporter, BatchOptions options)
+    : BatchSpanProcessor(One(std::move(exporter)), options) {}
+
+BatchSpanProcessor::BatchSpanProcessor(std::vector<NamedSpanExporter> exporters,
+                                       BatchOptions options)
     : options_(Validated(options)),
-      exporter_(NonNull(std::move(exporter))),
+      exporters_(Slots<ExporterSlot>(std::move(exporters))),
       queue_(std::make_unique<trace_internal::RecordQueue>(options_.max_queue_size)),
       wake_threshold_(options_.schedule_delay.count() == 0 ? 1 : options_.max_export_batch_size),
       batch_(new PooledRecord*[options_.max_export_batch_size]),
@@ -271,21 +301,30 @@ void BatchSpanProcessor::ExportBatch(std::size_t count) noexcept {
   for (std::size_t i = 0; i < count; ++i) {
     batch_view_[i] = batch_[i];
   }
-  const ExportOutcome outcome =
-      exporter_->Export(std::span<const SpanData* const>(batch_view_.get(), count));
-  const std::size_t exported = std::min(outcome.exported, count);
-  const std::size_t dropped = count - exported;
-  exported_.fetch_add(exported, std::memory_order_relaxed);
-  if (dropped > 0) {
-    if (outcome.drop_reason == "rejected") {
-      dropped_rejected_.fetch_add(dropped, std::memory_order_relaxed);
-    } else if (outcome.drop_reason == "shutdown") {
-      dropped_shutdown_worker_.fetch_add(dropped, std::memory_order_relaxed);
-    } else {
-      dropped_export_failed_.fetch_add(dropped, std::memory_order_relaxed);
-    }
+  const std::span<const SpanData* const> view(batch_view_.get(), count);
+  // In turn, each to the end of its own retries: one destination's outage delays the
+  // others by up to its export timeout but never changes what they are credited with.
+  for (const auto& slot : exporters_) {
+    CountOutcome(*slot, slot->exporter->Export(view), count);
   }
   trace_internal::ReleaseRecords(batch_.get(), count);
+}
+
+void BatchSpanProcessor::CountOutcome(ExporterSlot& slot, const ExportOutcome& outcome,
+                                      std::size_t count) noexcept {
+  const std::size_t exported = std::min(outcome.exported, count);
+  const std::size_t dropped = count - exported;
+  slot.exported.fetch_add(exported, std::memory_order_relaxed);
+  if (dropped == 0) {
+    return;
+  }
+  if (outcome.drop_reason == "rejected") {
+    slot.dropped_rejected.fetch_add(dropped, std::memory_order_relaxed);
+  } else if (outcome.drop_reason == "shutdown") {
+    slot.dropped_shutdown.fetch_add(dropped, std::memory_order_relaxed);
+  } else {
+    slot.dropped_export_failed.fetch_add(dropped, std::memory_order_relaxed);
+  }
 }
 
 void BatchSpanProcessor::DropRemaining() noexcept {
@@ -333,7 +372,9 @@ bool BatchSpanProcessor::Shutdown(std::chrono::steady_clock::time_point deadline
     abandon_.store(true, std::memory_order_relaxed);
   }
   lock.unlock();
-  exporter_->Shutdown(deadline);
+  for (const auto& slot : exporters_) {
+    slot->exporter->Shutdown(deadline);
+  }
   if (drained && worker_.joinable()) {
     worker_.join();
   }
@@ -342,12 +383,22 @@ bool BatchSpanProcessor::Shutdown(std::chrono::steady_clock::time_point deadline
 
 BatchSpanProcessor::Stats BatchSpanProcessor::stats() const noexcept {
   Stats s;
-  s.exported = exported_.load(std::memory_order_relaxed);
   s.dropped_queue_full = dropped_queue_full_.load(std::memory_order_relaxed);
-  s.dropped_rejected = dropped_rejected_.load(std::memory_order_relaxed);
-  s.dropped_export_failed = dropped_export_failed_.load(std::memory_order_relaxed);
-  s.dropped_shutdown = dropped_shutdown_producer_.load(std::memory_order_relaxed) +
-                       dropped_shutdown_worker_.load(std::memory_order_relaxed);
+  const std::uint64_t shutdown_unexported =
+      dropped_shutdown_producer_.load(std::memory_order_relaxed) +
+      dropped_shutdown_worker_.load(std::memory_order_relaxed);
+  s.exporter_count = exporters_.size();
+  for (std::size_t i = 0; i < exporters_.size(); ++i) {
+    const ExporterSlot& slot = *exporters_[i];
+    ExporterStats& e = s.by_exporter[i];
+    e.name = slot.name;
+    e.exported = slot.exported.load(std::memory_order_relaxed);
+    e.dropped_queue_full = s.dropped_queue_full;
+    e.dropped_rejected = slot.dropped_rejected.load(std::memory_order_relaxed);
+    e.dropped_export_failed = slot.dropped_export_failed.load(std::memory_order_relaxed);
+    e.dropped_shutdown =
+        slot.dropped_shutdown.load(std::memory_order_relaxed) + shutdown_unexported;
+  }
   s.queued = queue_->size();
   s.worker_cpu_ns = worker_cpu_ns_.load(std::memory_order_relaxed);
   return s;

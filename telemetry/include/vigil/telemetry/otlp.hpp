@@ -99,12 +99,13 @@ std::vector<std::pair<std::string, std::string>> ParseOtlpHeaders(std::string_vi
 
 // Counters since construction, for tests and self-monitoring.
 struct OtlpExporterStats {
-  std::uint64_t requests = 0;        // HTTP attempts started
-  std::uint64_t retries = 0;         // attempts after the first, over all batches
-  std::uint64_t spans_exported = 0;  // accepted by the receiver
-  std::uint64_t spans_rejected = 0;  // refused: 4xx or partial success
-  std::uint64_t spans_failed = 0;    // lost to errors, timeouts or shutdown
-  std::uint64_t bytes_sent = 0;      // request bodies, after compression
+  std::uint64_t requests = 0;         // HTTP attempts started
+  std::uint64_t retries = 0;          // attempts after the first, over all batches
+  std::uint64_t spans_exported = 0;   // accepted by the receiver
+  std::uint64_t spans_rejected = 0;   // refused: 4xx or partial success
+  std::uint64_t spans_failed = 0;     // lost to errors, timeouts or shutdown
+  std::uint64_t bytes_sent = 0;       // request bodies, after compression
+  std::uint64_t batches_skipped = 0;  // dropped without a request: the receiver was down
 };
 
 // Sends batches to an OTLP/HTTP receiver over one kept-alive libcurl connection.
@@ -115,6 +116,12 @@ struct OtlpExporterStats {
 // all within `timeout`; a wait that would end past it gives up at once. Other answers
 // drop the batch ("rejected" for 4xx, "export_failed" otherwise) with one on_error line.
 // A 2xx body carrying partial_success counts rejected_spans as dropped ("rejected").
+//
+// A batch whose retries ran out marks the receiver down: later batches are dropped at once
+// ("export_failed"; the next attempt's on_error line says how many) except for one attempt
+// per backoff period (initial_backoff doubling up to max_backoff, or the receiver's
+// Retry-After), without retries, until an attempt gets an answer. So an outage never holds the exporting thread
+// longer than one timeout, and spans do not pile up behind it.
 //
 // Thread-safety: Export() from one thread at a time; Shutdown() and stats() from any
 // thread, also while an Export() runs.
@@ -143,17 +150,36 @@ class OtlpHttpExporter final : public SpanExporter {
 // ---------------------------------------------------------------------------- file exporter
 
 struct OtlpFileExporterOptions {
+  static constexpr unsigned kMaxKeep = 100;
+
   std::string path;
   OtlpErrorCallback on_error;
+  // Size rotation: a line that would take the file past max_bytes first moves it to
+  // path.1 (path.1 to path.2, and so on), so at most `keep` files exist: path and
+  // path.1 .. path.<keep-1>, the oldest deleted. 0 never rotates. A single line larger
+  // than max_bytes is still written whole, alone in its file.
+  std::uint64_t max_bytes = std::uint64_t{64} << 20;
+  unsigned keep = 3;  // 1 to kMaxKeep files, the current one included
 };
 
 // The options when VIGIL_TRACES_FILE is set and non-empty; nullopt otherwise.
+//   VIGIL_TRACES_FILE_MAX_BYTES  rotate past this size (default 67108864; 0: never)
+//   VIGIL_TRACES_FILE_KEEP       files kept, the current one included (default 3, 1-100)
+// Throws std::invalid_argument, whose message starts with the variable's name, for a
+// value that is not a whole number in range.
 std::optional<OtlpFileExporterOptions> OtlpFileExporterOptionsFromEnv();
 
 // Appends each batch to a file as one line of OTLP/JSON (one ExportTraceServiceRequest),
 // the format of the OpenTelemetry Collector's file exporter and otlpjsonfile receiver.
 // Each line is written with a single write(2) to a file opened with O_APPEND, so lines
 // from several processes sharing the file do not interleave.
+//
+// The file is rotated by size (options.max_bytes, options.keep). Processes sharing one
+// path rotate it together: the size checked is the file's own (every writer's lines), the
+// renames happen under an flock(2) on the file, and a writer that finds the path moved
+// to another file by someone else's rotation reopens it before its next line. A line is
+// never split across files, so a trace's spans may straddle a rotation (several lines),
+// never one span.
 //
 // Thread-safety: Export() from one thread at a time; Reopen() and Shutdown() from any
 // thread.

@@ -63,7 +63,8 @@ struct TelemetryOptions {
 //   OTEL_TRACES_EXPORTER otlp|none; default otlp when an OTEL_EXPORTER_OTLP_*ENDPOINT
 //                        is set, else none
 //   OTEL_EXPORTER_OTLP_*, OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*, OTEL_*_LIMIT,
-//   OTEL_RESOURCE_ATTRIBUTES, VIGIL_TRACES_FILE  as docs/operations.md lists them
+//   OTEL_RESOURCE_ATTRIBUTES, VIGIL_TRACES_FILE(_MAX_BYTES, _KEEP)  as docs/operations.md
+//                        lists them
 // Throws ConfigError naming the variable when a value is malformed.
 TelemetryOptions OptionsFromEnv(ServiceInfo service);
 
@@ -88,6 +89,9 @@ class Telemetry {
  private:
   ServiceInfo service_;
   std::unique_ptr<Registry> registry_;
+  // Where log lines go ("stdout", "file" or "fd"): the exporter label of their counters.
+  // Taken from the options before the logger consumes them.
+  const char* log_sink_;
   std::unique_ptr<Logger> logger_;
   std::unique_ptr<BatchSpanProcessor> processor_;
   Tracer tracer_;
