@@ -15,6 +15,7 @@
 #include <vigil/http/middleware/request_id.hpp>
 #include <vigil/http/middleware/tracing.hpp>
 
+#include "eventually.hpp"
 #include "test_server.hpp"
 
 namespace vigil::http {
@@ -156,17 +157,6 @@ TEST(ClientTest, RetriesAStaleConnectionOnce) {
   EXPECT_EQ(c.RoundTrip(Get("/call/whoami")).result_int(), 200u);
 }
 
-// Polls `done` until it is true or 5 s passed.
-template <typename Done>
-bool WaitUntil(Done done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
-
 std::string Post(std::string_view target, std::string_view body) {
   return "POST " + std::string(target) +
          " HTTP/1.1\r\nHost: front\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
@@ -184,7 +174,7 @@ TEST(ClientTest, PostsAfterTheUpstreamClosedTheIdleConnection) {
     EXPECT_EQ(res.result_int(), 201u) << i << ": " << res.body();
     // The upstream closes its idle keep-alive connection; the pool has it still. A POST
     // is not retried after it was sent: the connection must be found closed before.
-    ASSERT_TRUE(WaitUntil([&] { return upstream.server().connections() == 0; }));
+    ASSERT_TRUE(test_support::Eventually([&] { return upstream.server().connections() == 0; }));
   }
   EXPECT_EQ(c.RoundTrip(Post("/call/count", "abcd")).body(), "4");
 }

@@ -8,6 +8,7 @@
 
 #include <boost/asio/write.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -15,6 +16,7 @@
 #include <vigil/http/middleware/request_id.hpp>
 #include <vigil/http/middleware/tracing.hpp>
 
+#include "eventually.hpp"
 #include "proxy.hpp"
 #include "test_server.hpp"
 #include "text_checks.hpp"
@@ -27,11 +29,16 @@ using http::Exchange;
 using http::testing::RawClient;
 using http::testing::RunningServer;
 
+// Requests that reached an upstream of UpstreamRoutes(), for tests that prove a request
+// never did.
+std::atomic<int> g_upstream_requests{0};
+
 // The upstream: reports what reached it.
 http::Routes UpstreamRoutes() {
   http::Routes r;
   r.Add("*", "/seen/*",
         [](Exchange& ex) -> asio::awaitable<void> {
+          ++g_upstream_requests;
           std::string report = std::string(ex.method()) + " " + std::string(ex.target()) + "\n";
           for (const auto& f : ex.request()) {
             report += std::string(f.name_string()) + ": " + std::string(f.value()) + "\n";
@@ -260,17 +267,6 @@ TEST(ProxyTest, RetriesOnceWhenAReusedConnectionWasClosedByTheUpstream) {
   EXPECT_EQ(c.RoundTrip(Get("/api/seen/2")).result_int(), 200u);
 }
 
-// Polls `done` until it is true or 5 s passed.
-template <typename Done>
-bool WaitUntil(Done done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
-
 std::string Post(std::string_view target, std::string_view body) {
   return "POST " + std::string(target) +
          " HTTP/1.1\r\nHost: gw\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
@@ -286,7 +282,7 @@ TEST(ProxyTest, PostsAfterTheUpstreamClosedTheIdleConnection) {
     auto res = c.RoundTrip(Post("/api/seen/p", "abc"));
     EXPECT_EQ(res.result_int(), 200u) << i << ": " << res.body();
     // A POST is not retried after it was sent: the closed connection must be found first.
-    ASSERT_TRUE(WaitUntil([&] { return f.upstream->server().connections() == 0; }));
+    ASSERT_TRUE(test_support::Eventually([&] { return f.upstream->server().connections() == 0; }));
   }
 }
 
@@ -348,6 +344,101 @@ TEST(ProxyTest, RelaysTheUpstreamsEarly413ForAContentLengthUploadOverItsLimit) {
     EXPECT_EQ(res.result_int(), 413u) << "try " << i << ": " << res.body();
     EXPECT_TRUE(Has(res.body(), "65536 bytes")) << res.body();
   }
+}
+
+// ---- Request smuggling (RFC 9112 section 6.3): a request whose body hides a second
+// request must never make that second request reach an upstream, however its framing is
+// spelled.
+
+std::string PostVisible(std::string_view framing, std::string_view body) {
+  return "POST /api/seen/visible HTTP/1.1\r\nHost: gw\r\n" + std::string(framing) + "\r\n" +
+         std::string(body);
+}
+
+TEST(ProxySmuggling, AHiddenRequestNeverReachesTheUpstream) {
+  Fixture f;
+  const std::string hidden = "GET /api/seen/hidden HTTP/1.1\r\nHost: gw\r\n\r\n";
+  const std::string chunked_hidden = "0\r\n\r\n" + hidden;
+  const std::string hidden_length = "Content-Length: " + std::to_string(hidden.size()) + "\r\n";
+  const struct {
+    std::string request;
+    unsigned status;
+  } cases[] = {
+      {PostVisible("Transfer-Encoding: identity\r\n", hidden), 400},
+      {PostVisible("Transfer-Encoding: xchunked\r\n", hidden), 400},
+      {PostVisible("Transfer-Encoding: chunked, identity\r\n", hidden), 400},
+      {PostVisible("Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n", hidden), 400},
+      {PostVisible("Transfer-Encoding:\tidentity\r\n" + hidden_length, hidden), 400},
+      {PostVisible(hidden_length + "Transfer-Encoding: chunked\r\n", chunked_hidden), 400},
+      {PostVisible("Transfer-Encoding: chunked\r\n" + hidden_length, chunked_hidden), 400},
+      {PostVisible("Transfer-Encoding: gzip, chunked\r\n", chunked_hidden), 501},
+      {"POST /api/seen/visible HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_hidden,
+       400},
+      {"POST /api/seen/visible HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 0\r\n\r\n" +
+           hidden,
+       400},
+  };
+  const int before = g_upstream_requests.load();
+  for (const auto& c : cases) {
+    RawClient client(f.gateway.port());
+    client.Send(c.request);
+    const auto res = client.Read();
+    EXPECT_EQ(res.result_int(), c.status) << c.request << "\n-> " << res.body();
+    EXPECT_TRUE(client.ClosedByServer()) << c.request;
+  }
+  EXPECT_EQ(g_upstream_requests.load(), before)
+      << "a refused request, or what it hid, was forwarded";
+
+  // Framed correctly: the body reaches the upstream as a body, and a pipelined request
+  // after it is forwarded as itself.
+  RawClient client(f.gateway.port());
+  client.Send(PostVisible("Transfer-Encoding: chunked\r\n", "5\r\nhello\r\n0\r\n\r\n") +
+              Get("/api/seen/next"));
+  const auto first = client.Read();
+  EXPECT_TRUE(Has(first.body(), "POST /seen/visible\n")) << first.body();
+  EXPECT_TRUE(Has(first.body(), "body: 5\n")) << first.body();
+  EXPECT_TRUE(Has(client.Read().body(), "GET /seen/next\n"));
+  EXPECT_EQ(g_upstream_requests.load(), before + 2);
+}
+
+TEST(ProxySmuggling, DotSegmentsCannotLeaveTheRoutesPrefix) {
+  Fixture f;
+  const int before = g_upstream_requests.load();
+  for (const char* target :
+       {"/api/../admin", "/api/%2e%2e/admin", "/api/seen/../../admin", "/api/./seen/x"}) {
+    RawClient client(f.gateway.port());
+    const auto res = client.RoundTrip(Get(target));
+    EXPECT_EQ(res.result_int(), 400u) << target << ": " << res.body();
+  }
+  EXPECT_EQ(g_upstream_requests.load(), before);
+  // "..%2f.." is one segment, not a dot-segment: the upstream sees the same segment.
+  RawClient client(f.gateway.port());
+  const auto res = client.RoundTrip(Get("/api/seen/..%2f..%2fadmin"));
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_TRUE(Has(res.body(), "GET /seen/..%2f..%2fadmin\n")) << res.body();
+}
+
+TEST(ProxySmuggling, AbsoluteFormIsForwardedInOriginFormWithTheClientsOneHost) {
+  Fixture f;
+  RawClient client(f.gateway.port());
+  const auto res =
+      client.RoundTrip("GET http://gw.example/api/seen/items?q=1 HTTP/1.1\r\nHost: gw\r\n\r\n");
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_TRUE(Has(res.body(), "GET /seen/items?q=1\n")) << res.body();
+  EXPECT_EQ(res.body().find("Host: "), res.body().rfind("Host: ")) << "one Host line";
+}
+
+TEST(ProxyTest, HeadIsForwardedAndAnsweredWithTheUpstreamsFieldsAndNoBody) {
+  Fixture f;
+  RawClient client(f.gateway.port());
+  client.Send("HEAD /api/seen/items HTTP/1.1\r\nHost: gw\r\n\r\n");
+  const auto head = client.ReadHead();
+  EXPECT_EQ(head.result_int(), 200u);
+  EXPECT_FALSE(head[boost::beast::http::field::content_length].empty());
+  EXPECT_EQ(head["X-Upstream"], "yes");
+  EXPECT_FALSE(head[boost::beast::http::field::date].empty());
+  // Nothing followed the head: the next answer on the connection parses.
+  EXPECT_TRUE(Has(client.RoundTrip(Get("/api/seen/after")).body(), "GET /seen/after\n"));
 }
 
 }  // namespace
