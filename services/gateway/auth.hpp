@@ -13,7 +13,8 @@
 // VIGIL_GATEWAY_JWKS_REFRESH seconds, and at once (at most every 5 s) when a token names
 // a key id it does not know, so rotated keys are picked up without a restart.
 //
-//   gateway::Authenticator auth(runtime, telemetry, instruments, AuthOptions::FromEnv());
+//   gateway::Authenticator auth(runtime, telemetry, instruments,
+//                               service::IdentitySigner::FromEnv(), AuthOptions::FromEnv());
 //   auth.Start();
 //   std::string identity = co_await auth.Identify(ex);   // "" when anonymous
 //

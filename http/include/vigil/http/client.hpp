@@ -5,12 +5,15 @@
 // request never waits for a lock or another thread's connection. A ClientCall wraps
 // one request: a CLIENT span (child of the caller's span), the W3C trace context and
 // X-Request-Id injected into the request's headers, and on Finish() the span's outcome
-// and `http_client_request_duration_seconds`.
+// and `http_client_request_duration_seconds`. A Client puts them together for a handler
+// that calls another service (the gateway's proxy uses the parts to stream):
 //
 //   http::Upstream catalog(runtime, http::UpstreamAddress::Parse("http://127.0.0.1:8082"),
-//                          {}, telemetry.metrics());
-//   auto conn = co_await catalog.pool(ex.worker()).Acquire();
-//   http::ClientCall call(tracer, instruments, ex.context(), "GET", catalog.address(), "/items/7");
+//                          http::PoolOptions::FromEnv(), telemetry.metrics());
+//   http::ClientInstruments instruments(telemetry.metrics());
+//   http::Client client(catalog, telemetry.tracer(), instruments);
+//   http::Client::Request req{beast::http::verb::get, "/items/7", 11};
+//   http::Client::Response res = co_await client.Send(ex.worker(), ex.context(), std::move(req));
 //
 // Thread-safety: an Upstream may be shared by all workers; each ConnectionPool and each
 // ClientConnection is used only on its own worker's thread.
