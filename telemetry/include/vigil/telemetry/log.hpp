@@ -160,7 +160,6 @@ class Field {
   // The accessor matching type(); the others are meaningless.
   constexpr std::string_view string_value() const noexcept { return {value_.s, meta_ >> 32}; }
   constexpr std::int64_t int_value() const noexcept { return value_.i; }
-  constexpr std::uint64_t uint_value() const noexcept { return value_.u; }
   constexpr double double_value() const noexcept { return value_.d; }
   constexpr bool bool_value() const noexcept { return value_.u != 0; }
   // The 8 value bytes of a non-string field, whatever its type.

@@ -91,25 +91,6 @@ struct SpanData {
   std::uint32_t dropped_attributes_count = 0;
   std::uint32_t dropped_events_count = 0;
   std::uint32_t dropped_links_count = 0;
-
-  // Empties the record but keeps its capacity, so a recycled record does not allocate.
-  void Clear() noexcept {
-    trace_id = {};
-    span_id = {};
-    parent_span_id = {};
-    flags = {};
-    trace_state.clear();
-    parent_is_remote = false;
-    name.clear();
-    kind = SpanKind::kInternal;
-    start_unix_nano = end_unix_nano = 0;
-    attributes.clear();
-    events.clear();
-    links.clear();
-    status.code = StatusCode::kUnset;
-    status.message.clear();
-    dropped_attributes_count = dropped_events_count = dropped_links_count = 0;
-  }
 };
 
 // Who produced the spans (OTLP Resource): service.name, service.version,
