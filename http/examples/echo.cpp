@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   try {
     tel::ServiceInfo service;
     service.name = "vigil-echo";
-    service.version = "0.1.0";
+    service.version = tel::BuildVersion();
     tel::Telemetry telemetry(tel::OptionsFromEnv(service));
     http::Runtime runtime(http::Runtime::WorkersFromEnv());
 
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
     pipeline.Add<http::RequestIdMiddleware>();
     pipeline.Add<http::TracingMiddleware>(telemetry.tracer());
     pipeline.Add<http::MetricsMiddleware>(telemetry.metrics());
-    if (tel::env::Boolean("VIGIL_ACCESS_LOG", true)) {
+    if (http::AccessLogMiddleware::EnabledFromEnv()) {
       pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
     }
     pipeline.Add<http::ErrorMiddleware>(telemetry.log());

@@ -32,7 +32,8 @@ Routes& Routes::Add(std::string_view method, std::string_view pattern, Handler h
                     RouteOptions options) {
   const std::size_t id = router_.Add(method, pattern);
   if (id != entries_.size()) throw std::logic_error("route ids out of step");
-  entries_.push_back(Entry{std::move(handler), options});
+  entries_.push_back(
+      Entry{std::move(handler), options, std::string(method) + " " + std::string(pattern)});
   return *this;
 }
 

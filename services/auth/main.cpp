@@ -1,4 +1,11 @@
 // vigil-auth: accounts, passwords (argon2id), access tokens (Ed25519 JWT), refresh tokens.
+#include <vigil/http/middleware/access_log.hpp>
+#include <vigil/http/middleware/compression.hpp>
+#include <vigil/http/middleware/errors.hpp>
+#include <vigil/http/middleware/metrics.hpp>
+#include <vigil/http/middleware/request_id.hpp>
+#include <vigil/http/middleware/tracing.hpp>
+#include <vigil/service/database.hpp>
 #include <vigil/service/service.hpp>
 
 #include "auth_service.hpp"
@@ -34,12 +41,32 @@ Defaults: VIGIL_PORT 8081, VIGIL_ADMIN_PORT 9081, SQLite at $VIGIL_DATA_DIR/auth
 
 int main(int argc, char** argv) {
   namespace auth = vigil::auth;
+  namespace http = vigil::http;
   namespace service = vigil::service;
+  namespace tel = vigil::telemetry;
   static const service::ServiceDefinition kDefinition{"auth", 8081, 9081, kUsage};
   return service::RunService(kDefinition, argc, argv, [](service::ServiceHost& host) {
+    tel::Telemetry& telemetry = host.telemetry();
+
+    // What every request meets, in this order (After hooks run in reverse: a database
+    // outage becomes a 503, errors become problem answers, then they are compressed,
+    // logged and counted).
+    http::Pipeline& pipeline = host.pipeline();
+    pipeline.Add<http::RequestIdMiddleware>();
+    pipeline.Add<http::TracingMiddleware>(telemetry.tracer());
+    pipeline.Add<http::MetricsMiddleware>(telemetry.metrics());
+    if (http::AccessLogMiddleware::EnabledFromEnv()) {
+      pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
+    }
+    pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(),
+                                              http::CompressionOptions::FromEnv());
+    pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+    pipeline.Add<service::DatabaseOutageMiddleware>();
+
+    // Routes: accounts, tokens and the published keys.
     const auth::AuthOptions options = auth::AuthOptions::FromEnv();
     auth::AuthService& api =
-        auth::InstallAuth(host, host.OpenDatabase(auth::Migrations()), options);
+        auth::InstallAuth(host, service::OpenDatabase(host, auth::Migrations()), options);
     auth::StartPurges(host, api);
   });
 }

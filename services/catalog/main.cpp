@@ -1,13 +1,22 @@
 // vigil-catalog: items, search, stock reservations; cached reads with ETags.
 #include <string_view>
+#include <vigil/http/middleware/access_log.hpp>
+#include <vigil/http/middleware/compression.hpp>
+#include <vigil/http/middleware/errors.hpp>
+#include <vigil/http/middleware/metrics.hpp>
+#include <vigil/http/middleware/request_id.hpp>
+#include <vigil/http/middleware/tracing.hpp>
+#include <vigil/service/database.hpp>
 #include <vigil/service/service.hpp>
 #include <vigil/storage/database.hpp>
 
 #include "catalog.hpp"
 
 namespace catalog = vigil::catalog;
+namespace http = vigil::http;
 namespace service = vigil::service;
 namespace storage = vigil::storage;
+namespace tel = vigil::telemetry;
 
 namespace {
 
@@ -30,9 +39,27 @@ const service::ServiceDefinition kDefinition{"catalog", 8082, 9082, kUsage};
 
 int main(int argc, char** argv) {
   return service::RunService(kDefinition, argc, argv, [](service::ServiceHost& host) {
+    tel::Telemetry& telemetry = host.telemetry();
+
+    // What every request meets, in this order (After hooks run in reverse: a database
+    // outage becomes a 503, errors become problem answers, then they are compressed,
+    // logged and counted).
+    http::Pipeline& pipeline = host.pipeline();
+    pipeline.Add<http::RequestIdMiddleware>();
+    pipeline.Add<http::TracingMiddleware>(telemetry.tracer());
+    pipeline.Add<http::MetricsMiddleware>(telemetry.metrics());
+    if (http::AccessLogMiddleware::EnabledFromEnv()) {
+      pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
+    }
+    pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(),
+                                              http::CompressionOptions::FromEnv());
+    pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+    pipeline.Add<service::DatabaseOutageMiddleware>();
+
+    // Routes: items and reservations, on the catalog's database and its read cache.
     const catalog::CatalogOptions options = catalog::CatalogOptions::FromEnv();
-    storage::Database& db = host.OpenDatabase(catalog::CatalogMigrations());
-    host.Make<catalog::CatalogApi>(db, host.telemetry().metrics(), host.identity(), options)
+    storage::Database& db = service::OpenDatabase(host, catalog::CatalogMigrations());
+    host.Make<catalog::CatalogApi>(db, telemetry.metrics(), host.identity(), options)
         .AddRoutes(host);
   });
 }

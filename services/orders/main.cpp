@@ -1,6 +1,13 @@
 // vigil-orders: a user's orders, each reserving its stock at the catalog.
 #include <chrono>
 #include <vigil/http/client.hpp>
+#include <vigil/http/middleware/access_log.hpp>
+#include <vigil/http/middleware/compression.hpp>
+#include <vigil/http/middleware/errors.hpp>
+#include <vigil/http/middleware/metrics.hpp>
+#include <vigil/http/middleware/request_id.hpp>
+#include <vigil/http/middleware/tracing.hpp>
+#include <vigil/service/database.hpp>
 #include <vigil/service/service.hpp>
 #include <vigil/storage/database.hpp>
 #include <vigil/telemetry/env.hpp>
@@ -40,6 +47,24 @@ Environment:
 int main(int argc, char** argv) {
   return service::RunService(
       {"orders", 8083, 9083, kUsage}, argc, argv, [](service::ServiceHost& host) {
+        tel::Telemetry& telemetry = host.telemetry();
+
+        // What every request meets, in this order (After hooks run in reverse: a database
+        // outage becomes a 503, errors become problem answers, then they are compressed,
+        // logged and counted).
+        http::Pipeline& pipeline = host.pipeline();
+        pipeline.Add<http::RequestIdMiddleware>();
+        pipeline.Add<http::TracingMiddleware>(telemetry.tracer());
+        pipeline.Add<http::MetricsMiddleware>(telemetry.metrics());
+        if (http::AccessLogMiddleware::EnabledFromEnv()) {
+          pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
+        }
+        pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(),
+                                                  http::CompressionOptions::FromEnv());
+        pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+        pipeline.Add<service::DatabaseOutageMiddleware>();
+
+        // Routes: a user's orders, each reserving its stock at the catalog.
         const http::UpstreamAddress catalog_address =
             service::UpstreamFromEnv("VIGIL_CATALOG_URL", "http://127.0.0.1:8082");
         const std::chrono::milliseconds catalog_timeout(
@@ -47,14 +72,13 @@ int main(int argc, char** argv) {
         const http::PoolOptions pool = http::PoolOptions::FromEnv();
         const std::chrono::seconds idempotency_ttl = orders::IdempotencyTtlFromEnv();
 
-        // Opened, migrated and checked by /readyz (an empty in-memory one for --routes).
-        storage::Database& db = host.OpenDatabase(orders::OrderStore::Migrations());
+        storage::Database& db = service::OpenDatabase(host, orders::OrderStore::Migrations());
 
-        auto& upstream = host.Make<http::Upstream>(host.runtime(), catalog_address, pool,
-                                                   host.telemetry().metrics());
-        auto& catalog = host.Make<http::Client>(upstream, host.telemetry().tracer(),
+        auto& upstream =
+            host.Make<http::Upstream>(host.runtime(), catalog_address, pool, telemetry.metrics());
+        auto& catalog = host.Make<http::Client>(upstream, telemetry.tracer(),
                                                 host.client_instruments(), catalog_timeout);
-        auto& api = host.Make<orders::OrdersService>(db, catalog, host.identity(), host.telemetry(),
+        auto& api = host.Make<orders::OrdersService>(db, catalog, host.identity(), telemetry,
                                                      idempotency_ttl);
         api.AddRoutes(host);
         orders::StartPurges(host, api);

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <vigil/storage/database.hpp>
@@ -14,11 +15,7 @@ namespace {
 
 std::size_t SizeFromEnv(const char* name, std::int64_t fallback, std::int64_t min,
                         std::int64_t max) {
-  try {
-    return static_cast<std::size_t>(telemetry::env::Integer(name, fallback, min, max));
-  } catch (const telemetry::ConfigError& e) {
-    throw DatabaseConfigError(e.what());
-  }
+  return static_cast<std::size_t>(telemetry::env::Integer(name, fallback, min, max));
 }
 
 // libpq's own check, so that a URL it would refuse fails at start-up with the variable's
@@ -29,9 +26,9 @@ void CheckPostgresUrl(const std::string& url) {
   PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
   if (error != nullptr) PQfreemem(error);
   if (options == nullptr) {
-    throw DatabaseConfigError(
-        "DATABASE_URL is not valid: expected a libpq connection URI such as "
-        "postgresql://user:password@host:5432/dbname");
+    throw telemetry::ConfigError("DATABASE_URL",
+                                 "(not shown) is not valid: expected a libpq connection URI "
+                                 "such as postgresql://user:password@host:5432/dbname");
   }
   PQconninfoFree(options);
 }
@@ -39,15 +36,15 @@ void CheckPostgresUrl(const std::string& url) {
 }  // namespace
 
 DatabaseOptions DatabaseOptions::FromEnv(std::string_view service) {
-  if (service.empty()) throw DatabaseConfigError("the service name for the database is empty");
+  if (service.empty()) throw std::invalid_argument("the service name for the database is empty");
   DatabaseOptions options;
   const std::string url = telemetry::env::String("DATABASE_URL", "");
   if (!url.empty()) {
     if (!url.starts_with("postgres://") && !url.starts_with("postgresql://")) {
       // The value is not quoted back: it may hold a password.
-      throw DatabaseConfigError(
-          "DATABASE_URL is not valid: expected a postgres:// or postgresql:// URL, or the "
-          "variable unset for SQLite");
+      throw telemetry::ConfigError("DATABASE_URL",
+                                   "(not shown) is not valid: expected a postgres:// or "
+                                   "postgresql:// URL, or the variable unset for SQLite");
     }
     CheckPostgresUrl(url);
     options.engine = Engine::kPostgres;
@@ -57,9 +54,9 @@ DatabaseOptions DatabaseOptions::FromEnv(std::string_view service) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec || !std::filesystem::is_directory(dir, ec)) {
-      throw DatabaseConfigError("VIGIL_DATA_DIR=\"" + dir +
-                                "\" is not valid: cannot create the directory (" +
-                                (ec ? ec.message() : std::string("not a directory")) + ")");
+      throw telemetry::ConfigError("VIGIL_DATA_DIR",
+                                   "\"" + dir + "\" is not valid: cannot create the directory (" +
+                                       (ec ? ec.message() : std::string("not a directory")) + ")");
     }
     options.engine = Engine::kSqlite;
     options.target = (std::filesystem::path(dir) / (std::string(service) + ".db")).string();

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 #include <vigil/storage/database.hpp>
+#include <vigil/telemetry/env.hpp>
 
 #include "sql_text.hpp"
 #include "test_env.hpp"
@@ -191,7 +192,7 @@ TEST_F(FromEnvTest, BadUrlsNameTheVariableButNotTheValue) {
     try {
       DatabaseOptions::FromEnv("catalog");
       ADD_FAILURE() << bad << " was accepted";
-    } catch (const DatabaseConfigError& e) {
+    } catch (const telemetry::ConfigError& e) {
       EXPECT_NE(std::string(e.what()).find("DATABASE_URL"), std::string::npos) << e.what();
       EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
     }
@@ -212,7 +213,7 @@ TEST_F(FromEnvTest, PoolSizes) {
     try {
       DatabaseOptions::FromEnv("s");
       ADD_FAILURE() << bad << " was accepted";
-    } catch (const DatabaseConfigError& e) {
+    } catch (const telemetry::ConfigError& e) {
       EXPECT_NE(std::string(e.what()).find("VIGIL_DB_CONNECTIONS"), std::string::npos);
     }
   }
@@ -220,7 +221,7 @@ TEST_F(FromEnvTest, PoolSizes) {
   try {
     DatabaseOptions::FromEnv("s");
     ADD_FAILURE() << "accepted";
-  } catch (const DatabaseConfigError& e) {
+  } catch (const telemetry::ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("VIGIL_DB_MAX_WAITING"), std::string::npos);
   }
 }
@@ -237,7 +238,7 @@ TEST_F(FromEnvTest, DataDirThatCannotBeCreated) {
   try {
     DatabaseOptions::FromEnv("s");
     ADD_FAILURE() << "accepted";
-  } catch (const DatabaseConfigError& e) {
+  } catch (const telemetry::ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("VIGIL_DATA_DIR"), std::string::npos) << e.what();
   }
 }

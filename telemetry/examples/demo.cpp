@@ -248,7 +248,7 @@ int main(int argc, char** argv) {
 
     tel::ServiceInfo service;
     service.name = "vigil-demo";
-    service.version = "0.1.0";
+    service.version = tel::BuildVersion();
     tel::Telemetry telemetry(tel::OptionsFromEnv(service));
     auto& registry = telemetry.metrics();
     App app{telemetry,

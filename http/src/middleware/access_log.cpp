@@ -1,9 +1,12 @@
 #include <array>
 #include <vigil/http/middleware/access_log.hpp>
+#include <vigil/telemetry/env.hpp>
 
 namespace vigil::http {
 
 namespace tel = vigil::telemetry;
+
+bool AccessLogMiddleware::EnabledFromEnv() { return tel::env::Boolean("VIGIL_ACCESS_LOG", true); }
 
 void AccessLogMiddleware::After(Exchange& ex) noexcept {
   const unsigned status = ex.status();

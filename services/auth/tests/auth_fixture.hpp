@@ -116,7 +116,7 @@ class AuthServer {
               db_ = &db;
               auth_ = &InstallAuth(*host, db, std::move(options));
               if (purges) StartPurges(*host, *auth_, *purges);
-              routes = host->TakeRoutes();
+              routes = std::move(host->routes());
               return std::shared_ptr<void>(host);
             },
             Pipeline(), http::ServerOptions{}, 2) {}

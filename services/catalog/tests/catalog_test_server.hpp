@@ -130,7 +130,7 @@ class CatalogServer {
                                                              signer_);
           api_ = &host->Make<CatalogApi>(*db_, telemetry_.metrics(), host->identity(), options);
           api_->AddRoutes(*host);
-          routes = host->TakeRoutes();
+          routes = std::move(host->routes());
           return std::shared_ptr<void>(host);
         },
         std::move(pipeline), http::ServerOptions{}, workers);

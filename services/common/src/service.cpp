@@ -6,14 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <cstdio>
-#include <vigil/http/middleware/access_log.hpp>
-#include <vigil/http/middleware/compression.hpp>
-#include <vigil/http/middleware/errors.hpp>
-#include <vigil/http/middleware/metrics.hpp>
-#include <vigil/http/middleware/request_id.hpp>
-#include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/service.hpp>
-#include <vigil/storage/database.hpp>
 
 namespace vigil::service {
 
@@ -22,8 +15,9 @@ namespace {
 constexpr const char* kCommonUsage = R"(
 Common flags:
   --help      this text
-  --routes    print the routes this service serves ("METHOD /template") and exit
-  --check     validate the configuration and environment, open the database, exit
+  --routes    print the routes this program serves ("METHOD /template") and exit
+  --check     validate the configuration and environment (and open the database of a
+              service that has one), exit
 
 Common environment: VIGIL_PORT, VIGIL_ADMIN_PORT, VIGIL_BIND, VIGIL_WORKERS, VIGIL_HTTP_*,
 VIGIL_SHUTDOWN_TIMEOUT, VIGIL_ACCESS_LOG, VIGIL_HTTP_COMPRESS_MIN_BYTES (responses of at
@@ -58,8 +52,6 @@ asio::awaitable<void> RunEvery(Schedule schedule, const http::Health& health,
 
 }  // namespace
 
-std::string_view PlatformVersion() noexcept { return VIGIL_PLATFORM_VERSION; }
-
 void LimitRetainedMemory() noexcept {
   // glibc raises its mmap threshold each time a large block is freed, after which blocks
   // of that size (argon2id's 19 MiB, a big response) come from the heap and stay
@@ -72,26 +64,21 @@ void LimitRetainedMemory() noexcept {
 }
 
 ServiceHost::ServiceHost(const ServiceDefinition& definition, telemetry::Telemetry& telemetry,
-                         http::Runtime& runtime, IdentitySigner identity, bool listing_routes)
+                         http::Runtime& runtime, IdentitySigner identity, bool listing_routes,
+                         std::vector<std::pair<std::string_view, std::string>> flags)
     : definition_(definition),
       telemetry_(telemetry),
       runtime_(runtime),
       identity_(std::move(identity)),
       client_instruments_(std::make_unique<http::ClientInstruments>(telemetry.metrics())),
-      listing_routes_(listing_routes) {}
+      listing_routes_(listing_routes),
+      flags_(std::move(flags)) {}
 
-storage::Database& ServiceHost::OpenDatabase(std::span<const storage::Migration> migrations) {
-  storage::DatabaseOptions options;
-  if (listing_routes_) {
-    options.target = ":memory:";
-    options.connections = 1;
-  } else {
-    options = storage::DatabaseOptions::FromEnv(definition_.name);
+std::optional<std::string_view> ServiceHost::flag(std::string_view name) const noexcept {
+  for (const auto& [flag, value] : flags_) {
+    if (flag == name) return value;
   }
-  storage::Database& db = Own(storage::Database::Open(options, telemetry_));
-  db.Migrate(definition_.name, migrations);
-  health_.AddCheck("database", [&db] { return db.Healthy(); });
-  return db;
+  return std::nullopt;
 }
 
 void ServiceHost::Every(Schedule schedule, std::function<asio::awaitable<void>()> task) {
@@ -112,36 +99,7 @@ BlockingPool& ServiceHost::blocking() {
 
 void ServiceHost::Route(std::string_view method, std::string_view pattern, http::Handler handler,
                         http::RouteOptions options) {
-  route_list_.push_back(std::string(method) + " " + std::string(pattern));
-  routes_.Add(
-      method, pattern,
-      [handler = std::move(handler)](http::Exchange& ex) -> asio::awaitable<void> {
-        bool unavailable = false;
-        try {
-          co_await handler(ex);
-        } catch (const storage::Unavailable&) {
-          unavailable = true;
-        }
-        if (unavailable) {
-          throw http::HttpError(503, "the service's database is unavailable; try again shortly")
-              .WithErrorType("db_unavailable");
-        }
-      },
-      options);
-}
-
-http::Pipeline StandardPipeline(telemetry::Telemetry& telemetry, bool access_log,
-                                const http::CompressionOptions* compression) {
-  http::Pipeline pipeline;
-  pipeline.Add<http::RequestIdMiddleware>();
-  pipeline.Add<http::TracingMiddleware>(telemetry.tracer());
-  pipeline.Add<http::MetricsMiddleware>(telemetry.metrics());
-  if (access_log) pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
-  if (compression != nullptr) {
-    pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(), *compression);
-  }
-  pipeline.Add<http::ErrorMiddleware>(telemetry.log());
-  return pipeline;
+  routes_.Add(method, pattern, std::move(handler), options);
 }
 
 http::UpstreamAddress UpstreamFromEnv(const char* variable, std::string_view fallback) {
@@ -153,11 +111,27 @@ http::UpstreamAddress UpstreamFromEnv(const char* variable, std::string_view fal
   }
 }
 
+namespace {
+
+// The value of `flag` when `argv[*i]` is "FLAG VALUE" (moving *i past the value) or
+// "FLAG=VALUE"; nullopt when it is another argument.
+std::optional<std::string> ValueFlag(std::string_view flag, int argc, char** argv, int* i) {
+  const std::string_view arg = argv[*i];
+  if (arg == flag && *i + 1 < argc) return std::string(argv[++*i]);
+  if (arg.size() > flag.size() && arg.starts_with(flag) && arg[flag.size()] == '=') {
+    return std::string(arg.substr(flag.size() + 1));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 int RunService(const ServiceDefinition& definition, int argc, char** argv,
                const std::function<void(ServiceHost&)>& setup) {
   const std::string program = "vigil-" + std::string(definition.name);
   bool list_routes = false;
   bool check_only = false;
+  std::vector<std::pair<std::string_view, std::string>> flags;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -167,10 +141,23 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
     }
     if (arg == "--routes") {
       list_routes = true;
-    } else if (arg == "--check") {
+      continue;
+    }
+    if (arg == "--check") {
       check_only = true;
-    } else {
-      std::fprintf(stderr, "%s: unknown argument '%s' (try --help)\n", program.c_str(), argv[i]);
+      continue;
+    }
+    bool known = false;
+    for (const std::string_view flag : definition.value_flags) {
+      if (auto value = ValueFlag(flag, argc, argv, &i)) {
+        flags.emplace_back(flag, std::move(*value));
+        known = true;
+        break;
+      }
+    }
+    if (!known) {
+      std::fprintf(stderr, "%s: unknown or incomplete argument '%s' (try --help)\n",
+                   program.c_str(), argv[i]);
       return 2;
     }
   }
@@ -178,18 +165,16 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
   try {
     telemetry::ServiceInfo info;
     info.name = std::string(definition.name);
-    info.version = std::string(PlatformVersion());
+    info.version = std::string(telemetry::BuildVersion());
     telemetry::TelemetryOptions options = telemetry::OptionsFromEnv(info);
-    // A service writes a line or two per request: a quarter of the SDK's default ring per
-    // thread still absorbs thousands of lines between two passes of the log backend, and
-    // keeps what a burst leaves resident small. VIGIL_LOG_QUEUE_BYTES still decides.
-    if (!telemetry::env::Get("VIGIL_LOG_QUEUE_BYTES")) options.log.ring_bytes = 256 * 1024;
+    if (definition.log_ring_bytes != 0 && !telemetry::env::Get("VIGIL_LOG_QUEUE_BYTES")) {
+      options.log.ring_bytes = definition.log_ring_bytes;
+    }
     // --routes prints a list a program reads: no log lines in between.
     if (list_routes) options.log.level = telemetry::LogLevel::kError;
     const http::ServerOptions public_options = http::ServerOptions::FromEnv(definition.public_port);
-    const http::ServerOptions admin_options = http::ServerOptions::AdminFromEnv(definition.admin_port);
-    const bool access_log = telemetry::env::Boolean("VIGIL_ACCESS_LOG", true);
-    const http::CompressionOptions compression = http::CompressionOptions::FromEnv();
+    const http::ServerOptions admin_options =
+        http::ServerOptions::AdminFromEnv(definition.admin_port);
     const std::size_t workers = http::Runtime::WorkersFromEnv();
     (void)http::Runtime::DrainTimeoutFromEnv();
     IdentitySigner identity = IdentitySigner::FromEnv();
@@ -197,14 +182,15 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
     telemetry::Telemetry telemetry(std::move(options));
     http::Runtime runtime(workers);
     std::optional<ServiceHost> host;
-    host.emplace(definition, telemetry, runtime, std::move(identity), list_routes);
+    host.emplace(definition, telemetry, runtime, std::move(identity), list_routes,
+                 std::move(flags));
     if (host->identity().uses_development_secret() && !list_routes) {
       telemetry.log().Warn("VIGIL_INTERNAL_SECRET is not set: using the development secret, "
                            "which anyone can read; set it in any shared deployment");
     }
     setup(*host);
     if (list_routes) {
-      for (const auto& route : host->route_list()) std::printf("%s\n", route.c_str());
+      for (const auto& route : host->routes().entries()) std::printf("%s\n", route.name.c_str());
       return 0;
     }
     if (check_only) {
@@ -212,8 +198,8 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
       return 0;
     }
 
-    http::Server server(runtime, public_options, host->TakeRoutes(),
-                        StandardPipeline(telemetry, access_log, &compression));
+    http::Server server(runtime, public_options, std::move(host->routes()),
+                        std::move(host->pipeline()));
     http::Server admin(runtime, admin_options, http::AdminRoutes(telemetry, host->health()),
                        http::Pipeline{});
     telemetry.log().Info("starting", {{"server.port", static_cast<std::int64_t>(public_options.port)},
@@ -224,9 +210,6 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
     // clients) that their handlers use.
     return runtime.RunUntilSignal({&server, &admin}, host->health(), telemetry);
   } catch (const telemetry::ConfigError& e) {
-    std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
-    return 2;
-  } catch (const storage::DatabaseConfigError& e) {
     std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
     return 2;
   } catch (const std::exception& e) {

@@ -261,7 +261,7 @@ class OrdersFixture {
               api.AddRoutes(*host);
               if (options.purges) StartPurges(*host, api, *options.purges);
               api_ = &api;
-              routes = host->TakeRoutes();
+              routes = std::move(host->routes());
               return host;
             },
             Pipeline(), http::ServerOptions{}, 2) {}

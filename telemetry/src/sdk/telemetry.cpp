@@ -83,6 +83,8 @@ TelemetryOptions OptionsFromEnv(ServiceInfo service) {
   return o;
 }
 
+std::string_view BuildVersion() noexcept { return build::kVersion; }
+
 Telemetry::Telemetry(TelemetryOptions options)
     : service_(std::move(options.service)),
       registry_(std::make_unique<Registry>()),

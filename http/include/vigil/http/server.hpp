@@ -29,6 +29,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,8 +70,11 @@ class Routes {
   struct Entry {
     Handler handler;
     RouteOptions options;
+    std::string name;  // "GET /items/{id}", as added
   };
   const Entry& entry(std::size_t id) const noexcept { return entries_[id]; }
+  // Every route in the order added (what a program's --routes prints).
+  std::span<const Entry> entries() const noexcept { return entries_; }
 
  private:
   Router router_;

@@ -69,13 +69,6 @@ class Unavailable : public DatabaseError {
  public:
   using DatabaseError::DatabaseError;
 };
-// A configuration that cannot be used (bad DATABASE_URL, VIGIL_DB_* value); what() names
-// the variable.
-class DatabaseConfigError : public std::invalid_argument {
- public:
-  using std::invalid_argument::invalid_argument;
-};
-
 // ---- Values ------------------------------------------------------------------------------
 
 // A parameter: NULL, an integer or text (bind floating point values as text if ever needed).
@@ -166,7 +159,8 @@ struct DatabaseOptions {
   // DATABASE_URL ("postgres://" or "postgresql://" -> PostgreSQL; unset or empty ->
   // SQLite at $VIGIL_DATA_DIR/<service>.db, VIGIL_DATA_DIR defaulting to "./data", the
   // directory created if missing); VIGIL_DB_CONNECTIONS (1..64, default 4);
-  // VIGIL_DB_MAX_WAITING. Throws DatabaseConfigError naming the variable.
+  // VIGIL_DB_MAX_WAITING. Throws telemetry::ConfigError naming the variable (never
+  // quoting DATABASE_URL, which may hold a password).
   static DatabaseOptions FromEnv(std::string_view service);
 };
 

@@ -15,6 +15,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vigil/telemetry/env.hpp>
 #include <vigil/telemetry/log.hpp>
 #include <vigil/telemetry/metrics.hpp>
@@ -67,6 +68,10 @@ struct TelemetryOptions {
 //                        lists them
 // Throws ConfigError naming the variable when a value is malformed.
 TelemetryOptions OptionsFromEnv(ServiceInfo service);
+
+// The version of this build of Vigil (the CMake project version), which the platform's
+// own programs report as their service.version.
+std::string_view BuildVersion() noexcept;
 
 class Telemetry {
  public:

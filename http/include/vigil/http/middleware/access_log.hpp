@@ -3,7 +3,9 @@
 // http.request.method, http.route, url.path, http.response.status_code, duration_ms,
 // client.address (and error.type when something failed).
 //
-//   pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
+//   if (http::AccessLogMiddleware::EnabledFromEnv()) {
+//     pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
+//   }
 //
 // Thread-safety: the logger is safe for concurrent use; safe from every worker.
 #pragma once
@@ -16,6 +18,9 @@ namespace vigil::http {
 class AccessLogMiddleware final : public Middleware {
  public:
   explicit AccessLogMiddleware(telemetry::Logger& log) noexcept : log_(log) {}
+  // VIGIL_ACCESS_LOG (default true): whether a program adds the access log. Throws
+  // telemetry::ConfigError naming the variable when it is not a boolean.
+  static bool EnabledFromEnv();
   void Before(Exchange&) override {}
   void After(Exchange& exchange) noexcept override;
 

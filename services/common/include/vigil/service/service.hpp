@@ -1,20 +1,24 @@
-// The shape every platform service's main() shares: flags, configuration from the
-// environment, telemetry, the runtime, the public and admin listeners, the middleware
-// pipeline, graceful shutdown. A service only says what is its own: its routes and the
-// objects they use.
+// The one way a Vigil program starts: flags, configuration from the environment,
+// telemetry, the runtime, the public and admin listeners, graceful shutdown. A program
+// says only what is its own: its middleware pipeline, its routes and the objects they use.
 //
 //   int main(int argc, char** argv) {
 //     return service::RunService({"catalog", 8082, 9082, kUsage}, argc, argv,
 //                                [](service::ServiceHost& host) {
-//       storage::Database& db = host.OpenDatabase(kMigrations);
+//       http::Pipeline& pipeline = host.pipeline();    // what every request meets, in order
+//       pipeline.Add<http::RequestIdMiddleware>();
+//       pipeline.Add<http::ErrorMiddleware>(host.telemetry().log());
+//       storage::Database& db = service::OpenDatabase(host, kMigrations);  // database.hpp
 //       host.Route("GET", "/items/{id}", [&db](http::Exchange& ex) { return GetItem(db, ex); });
 //     });
 //   }
 //
 // Flags: --help (the usage text), --routes (print "METHOD /template" per route and exit:
 // the OpenAPI test compares it with docs/openapi.yaml), --check (validate the
-// configuration, open the database, exit). Exit codes: 0 clean stop, 2 bad flag or
-// configuration (the message names the variable), 1 any other failure to start.
+// configuration, open the database, exit), and the program's own value flags
+// (ServiceDefinition::value_flags, read with ServiceHost::flag). Exit codes: 0 clean stop,
+// 2 bad flag or configuration (the message names the variable), 1 any other failure to
+// start.
 //
 // Thread-safety: set up on the main thread before serving; the accessors are then safe
 // to use from every worker.
@@ -22,20 +26,21 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 #include <vigil/http/client.hpp>
-#include <vigil/http/middleware/compression.hpp>
+#include <vigil/http/middleware.hpp>
 #include <vigil/http/server.hpp>
 #include <vigil/service/blocking.hpp>
 #include <vigil/service/identity.hpp>
-#include <vigil/storage/database.hpp>
 #include <vigil/telemetry/telemetry.hpp>
 
 namespace vigil::service {
@@ -47,21 +52,19 @@ struct ServiceDefinition {
   // The --help text: a description, the service's own flags and variables. The common
   // flags and variables are appended.
   std::string_view usage;
+  // The program's own flags that take a value ("--config" for "--config FILE" or
+  // "--config=FILE"); ServiceHost::flag returns what was given.
+  std::span<const std::string_view> value_flags = {};
+  // Bytes of each thread's log ring (VIGIL_LOG_QUEUE_BYTES overrides). A service writes a
+  // line or two per request: a quarter of the SDK's default still absorbs thousands of
+  // lines between two passes of the log backend and keeps what a burst leaves resident
+  // small. 0: the SDK's default.
+  std::size_t log_ring_bytes = 256 * 1024;
 };
-
-// The version every service reports (service.version): the project version CMake builds.
-std::string_view PlatformVersion() noexcept;
 
 // Tunes the allocator so that memory freed after a burst (password hashes, large bodies)
 // goes back to the system instead of staying resident. RunService calls it first thing.
 void LimitRetainedMemory() noexcept;
-
-// The middleware of every public listener, in order: request id, tracing, RED metrics,
-// the access log (when `access_log`, i.e. VIGIL_ACCESS_LOG), compression (when given; the
-// gateway streams bodies and compresses nothing), errors. After hooks run in reverse, so
-// errors become responses first, then they are compressed, logged and counted.
-http::Pipeline StandardPipeline(telemetry::Telemetry& telemetry, bool access_log,
-                                const http::CompressionOptions* compression);
 
 // When periodic upkeep runs (ServiceHost::Every): once `first_delay` after the call,
 // then every `period` after the previous run ended.
@@ -73,9 +76,11 @@ struct Schedule {
 class ServiceHost {
  public:
   // `listing_routes`: the program only prints its routes (--routes), so nothing it sets
-  // up may touch the real database or the network.
+  // up may touch the real database or the network. `flags`: the value flags given, as
+  // (name, value).
   ServiceHost(const ServiceDefinition& definition, telemetry::Telemetry& telemetry,
-              http::Runtime& runtime, IdentitySigner identity, bool listing_routes = false);
+              http::Runtime& runtime, IdentitySigner identity, bool listing_routes = false,
+              std::vector<std::pair<std::string_view, std::string>> flags = {});
 
   telemetry::Telemetry& telemetry() noexcept { return telemetry_; }
   http::Runtime& runtime() noexcept { return runtime_; }
@@ -85,15 +90,16 @@ class ServiceHost {
   // Two threads for CPU-heavy work (password hashing); see blocking.hpp.
   BlockingPool& blocking();
   const ServiceDefinition& definition() const noexcept { return definition_; }
+  // True with --routes: set-up must not touch the real database or the network.
+  bool listing_routes() const noexcept { return listing_routes_; }
+  // The value of one of ServiceDefinition::value_flags, when it was given.
+  std::optional<std::string_view> flag(std::string_view name) const noexcept;
 
-  // The service's database (DATABASE_URL or SQLite under VIGIL_DATA_DIR, see
-  // storage::DatabaseOptions::FromEnv), opened, migrated, and checked by /readyz; owned by
-  // the host. With --routes, an empty in-memory database instead. Throws what
-  // storage::Database::Open and Migrate throw.
-  storage::Database& OpenDatabase(std::span<const storage::Migration> migrations);
-
-  // Adds a route to the public listener. A storage::Unavailable escaping the handler
-  // answers 503 (the database is down or saturated), not 500.
+  // The public listener's middleware, which set-up adds in the order a request meets them
+  // (see http/middleware.hpp); empty until then.
+  http::Pipeline& pipeline() noexcept { return pipeline_; }
+  // The public listener's routes. Route(...) is routes().Add(...).
+  http::Routes& routes() noexcept { return routes_; }
   void Route(std::string_view method, std::string_view pattern, http::Handler handler,
              http::RouteOptions options = {});
 
@@ -115,9 +121,6 @@ class ServiceHost {
     return Own(std::make_unique<T>(std::forward<Args>(args)...));
   }
 
-  // Used by RunService.
-  http::Routes TakeRoutes() { return std::move(routes_); }
-  const std::vector<std::string>& route_list() const noexcept { return route_list_; }
   ~ServiceHost();
 
  private:
@@ -128,16 +131,18 @@ class ServiceHost {
   IdentitySigner identity_;
   std::unique_ptr<http::ClientInstruments> client_instruments_;
   std::unique_ptr<BlockingPool> blocking_;
+  http::Pipeline pipeline_;
   http::Routes routes_;
-  std::vector<std::string> route_list_;
   bool listing_routes_;
+  std::vector<std::pair<std::string_view, std::string>> flags_;
   // Destroyed in reverse order of creation: what was made last may use what came before.
   std::vector<std::shared_ptr<void>> owned_;
 };
 
 // Parses the flags, reads the environment, builds telemetry and the runtime, calls
-// `setup` to add the service's routes, then serves until SIGTERM/SIGINT and shuts down
-// gracefully. Returns the process exit code.
+// `setup` to build the pipeline and add the routes, then serves until SIGTERM/SIGINT and
+// shuts down gracefully (draining requests, flushing telemetry). Returns the process exit
+// code.
 int RunService(const ServiceDefinition& definition, int argc, char** argv,
                const std::function<void(ServiceHost&)>& setup);
 
