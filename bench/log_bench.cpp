@@ -95,11 +95,11 @@ void BM_ClockRealtime(benchmark::State& state) {
 BENCHMARK(BM_ClockRealtime);
 
 void BM_LogStamp(benchmark::State& state) {
-  vigil::telemetry::log_internal::ClockSetup();
+  vigil::telemetry::internal::ClockSetup();
   for (auto _ : state) {
-    benchmark::DoNotOptimize(vigil::telemetry::log_internal::ReadStamp());
+    benchmark::DoNotOptimize(vigil::telemetry::internal::ReadStamp());
   }
-  state.SetLabel(vigil::telemetry::log_internal::g_stamp_is_tsc.load() ? "rdtsc" : "clock_gettime");
+  state.SetLabel(vigil::telemetry::internal::g_stamp_is_tsc.load() ? "rdtsc" : "clock_gettime");
 }
 BENCHMARK(BM_LogStamp);
 

@@ -15,7 +15,7 @@
 namespace {
 
 namespace utf8 = vigil::telemetry::utf8;
-namespace li = vigil::telemetry::log_internal;
+namespace li = vigil::telemetry::internal;
 
 // A decoder written from the definition rather than from Unicode's table: the lead
 // byte's high bits give the length, each continuation is 10xxxxxx, and the code point

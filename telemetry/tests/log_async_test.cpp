@@ -28,8 +28,8 @@
 namespace vigil::telemetry {
 namespace {
 
-using log_internal::JsonLine;
-using log_internal::ParseLogLine;
+using internal::JsonLine;
+using internal::ParseLogLine;
 
 std::vector<std::string> SplitLines(const std::string& all) {
   std::vector<std::string> lines;

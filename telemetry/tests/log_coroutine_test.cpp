@@ -120,7 +120,7 @@ TEST(LogCoroutines, ThousandInterleavedCoroutinesEachLogOnlyTheirOwnTraceId) {
   std::size_t lines = 0;
   std::size_t start = 0;
   for (std::size_t nl; (nl = all.find('\n', start)) != std::string::npos; start = nl + 1) {
-    const auto line = log_internal::ParseLogLine(std::string_view(all).substr(start, nl - start));
+    const auto line = internal::ParseLogLine(std::string_view(all).substr(start, nl - start));
     ASSERT_TRUE(line.has_value());
     ++lines;
     const int id = std::stoi(line->Find("coroutine")->text);

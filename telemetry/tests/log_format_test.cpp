@@ -19,9 +19,9 @@
 namespace vigil::telemetry {
 namespace {
 
-using log_internal::JsonLine;
-using log_internal::JsonScalar;
-using log_internal::ParseLogLine;
+using internal::JsonLine;
+using internal::JsonScalar;
+using internal::ParseLogLine;
 
 // An anonymous in-memory file the logger writes to; read back from offset 0.
 class Capture {
@@ -589,10 +589,8 @@ TEST(LogLevelNames, ParseAndToString) {
 }
 
 TEST(LogJson, DurationFormatting) {
-  char buf[log_internal::kMaxNumberSize];
-  auto fmt = [&](std::int64_t ns) {
-    return std::string(buf, log_internal::FormatDurationNs(ns, buf));
-  };
+  char buf[internal::kMaxNumberSize];
+  auto fmt = [&](std::int64_t ns) { return std::string(buf, internal::FormatDurationNs(ns, buf)); };
   EXPECT_EQ(fmt(0), "0");
   EXPECT_EQ(fmt(12'400'000), "12.4");
   EXPECT_EQ(fmt(1'000'000), "1");
@@ -605,24 +603,24 @@ TEST(LogJson, DurationFormatting) {
 
 TEST(LogJson, SensitiveAndReservedKeys) {
   // The documented list and the matcher agree, in any case and inside longer keys.
-  for (std::string_view part : log_internal::kSensitiveKeyParts) {
+  for (std::string_view part : internal::kSensitiveKeyParts) {
     std::string upper(part);
     for (char& c : upper) {
       c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
-    EXPECT_TRUE(log_internal::IsSensitiveKey(part)) << part;
-    EXPECT_TRUE(log_internal::IsSensitiveKey(upper)) << upper;
-    EXPECT_TRUE(log_internal::IsSensitiveKey("x." + std::string(part) + ".y")) << part;
-    EXPECT_FALSE(log_internal::IsSensitiveKey(part.substr(0, part.size() - 1))) << part;
+    EXPECT_TRUE(internal::IsSensitiveKey(part)) << part;
+    EXPECT_TRUE(internal::IsSensitiveKey(upper)) << upper;
+    EXPECT_TRUE(internal::IsSensitiveKey("x." + std::string(part) + ".y")) << part;
+    EXPECT_FALSE(internal::IsSensitiveKey(part.substr(0, part.size() - 1))) << part;
   }
-  EXPECT_TRUE(log_internal::IsSensitiveKey("AUTHORIZATION"));
-  EXPECT_TRUE(log_internal::IsSensitiveKey("x.api-key.y"));
-  EXPECT_FALSE(log_internal::IsSensitiveKey(""));
-  EXPECT_FALSE(log_internal::IsSensitiveKey("autho"));
-  EXPECT_FALSE(log_internal::IsSensitiveKey("http.route"));
-  EXPECT_TRUE(log_internal::IsReservedKey("msg"));
-  EXPECT_FALSE(log_internal::IsReservedKey("Msg"));
-  EXPECT_FALSE(log_internal::IsReservedKey("message"));
+  EXPECT_TRUE(internal::IsSensitiveKey("AUTHORIZATION"));
+  EXPECT_TRUE(internal::IsSensitiveKey("x.api-key.y"));
+  EXPECT_FALSE(internal::IsSensitiveKey(""));
+  EXPECT_FALSE(internal::IsSensitiveKey("autho"));
+  EXPECT_FALSE(internal::IsSensitiveKey("http.route"));
+  EXPECT_TRUE(internal::IsReservedKey("msg"));
+  EXPECT_FALSE(internal::IsReservedKey("Msg"));
+  EXPECT_FALSE(internal::IsReservedKey("message"));
 }
 
 TEST(LogJson, LineReaderRejectsInvalidJson) {

@@ -10,7 +10,7 @@
 #include "log/record.hpp"
 #include "log/ring.hpp"
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 namespace {
 
 struct RingDeleter {
@@ -179,4 +179,4 @@ TEST(LogRing, FastPathLimitIsHalfTheRingAndTheBufferEnd) {
 }
 
 }  // namespace
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

@@ -27,8 +27,8 @@ constexpr bool kSanitizerOwnsFaults = false;
 namespace vigil::telemetry {
 namespace {
 
-using log_internal::JsonLine;
-using log_internal::ParseLogLine;
+using internal::JsonLine;
+using internal::ParseLogLine;
 
 struct ChildResult {
   int status = 0;

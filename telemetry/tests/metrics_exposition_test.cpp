@@ -267,12 +267,12 @@ TEST(Exposition, BuildInfo) {
 
 std::string Go(double v) {
   std::string s;
-  detail::AppendGoFloat(s, v);
+  internal::AppendGoFloat(s, v);
   return s;
 }
 std::string Canonical(double v) {
   std::string s;
-  detail::AppendCanonicalFloat(s, v);
+  internal::AppendCanonicalFloat(s, v);
   return s;
 }
 
@@ -313,7 +313,7 @@ TEST(NumberFormat, OpenMetricsCanonicalExamples) {
 
 TEST(NumberFormat, UnixSeconds) {
   std::string s;
-  detail::AppendUnixSeconds(s, 1'520'879'607'789'000'123);
+  internal::AppendUnixSeconds(s, 1'520'879'607'789'000'123);
   EXPECT_EQ(s, "1520879607.789000");
 }
 

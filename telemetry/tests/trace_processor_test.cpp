@@ -477,21 +477,21 @@ TEST(BatchSpanProcessorTest, RecordPoolStaysBounded) {
     for (int round = 0; round < 5; ++round) {
       EndSpans(tracer, 300'000);
       ASSERT_TRUE(processor.ForceFlush(Clock::now() + 30s));
-      const auto pool = trace_internal::GetPoolStats();
+      const auto pool = internal::GetPoolStats();
       // This processor is the only one alive: the shared pool may hold its queue and
       // batch size, this thread's cache twice the refill; nothing else exists.
       EXPECT_EQ(pool.capacity, kQueue + kBatch);
       EXPECT_LE(pool.shared_free, pool.capacity);
       EXPECT_LE(pool.live_records,
-                static_cast<std::int64_t>(kQueue + kBatch + 2 * trace_internal::kThreadCacheRefill))
+                static_cast<std::int64_t>(kQueue + kBatch + 2 * internal::kThreadCacheRefill))
           << "round " << round;
     }
   }
   // With no processor left the shared pool keeps nothing.
-  const auto pool = trace_internal::GetPoolStats();
+  const auto pool = internal::GetPoolStats();
   EXPECT_EQ(pool.capacity, 0u);
   EXPECT_EQ(pool.shared_free, 0u);
-  EXPECT_LE(pool.live_records, static_cast<std::int64_t>(2 * trace_internal::kThreadCacheRefill));
+  EXPECT_LE(pool.live_records, static_cast<std::int64_t>(2 * internal::kThreadCacheRefill));
 }
 
 TEST(BatchSpanProcessorTest, RejectsInvalidOptions) {

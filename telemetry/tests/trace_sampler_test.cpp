@@ -13,12 +13,12 @@
 namespace vigil::telemetry {
 namespace {
 
-using trace_internal::ExplicitRandomness;
-using trace_internal::kMaxThreshold;
-using trace_internal::RatioToThreshold;
-using trace_internal::SetThreshold;
-using trace_internal::ThresholdToTh;
-using trace_internal::TraceIdRandomness;
+using internal::ExplicitRandomness;
+using internal::kMaxThreshold;
+using internal::RatioToThreshold;
+using internal::SetThreshold;
+using internal::ThresholdToTh;
+using internal::TraceIdRandomness;
 
 TraceId Id(std::string_view hex) { return *TraceId::FromHex(hex); }
 

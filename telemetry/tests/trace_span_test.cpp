@@ -531,11 +531,11 @@ TEST(WithSpanTest, KeepsRequestIdAndBaggage) {
 }
 
 TEST(SpanClockTest, TracksRealtime) {
-  trace_internal::CalibrateSpanClock();
+  internal::CalibrateSpanClock();
   for (int i = 0; i < 1000; ++i) {
-    const std::uint64_t a = trace_internal::RealtimeNanos();
-    const std::uint64_t t = trace_internal::SpanClockNow();
-    const std::uint64_t b = trace_internal::RealtimeNanos();
+    const std::uint64_t a = internal::RealtimeNanos();
+    const std::uint64_t t = internal::SpanClockNow();
+    const std::uint64_t b = internal::RealtimeNanos();
     // Within 20 us of the bracketing realtime reads.
     EXPECT_GE(t + 20'000, a);
     EXPECT_LE(t, b + 20'000);

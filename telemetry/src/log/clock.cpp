@@ -7,7 +7,7 @@
 #include <chrono>
 #include <cstring>
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 
 std::atomic<bool> g_stamp_is_tsc{false};
 
@@ -169,4 +169,4 @@ void TimeFormatter::Format(std::int64_t unix_nanos, char* out) noexcept {
   out[26] = 'Z';
 }
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

@@ -31,7 +31,7 @@
 #define VIGIL_LOG_HAVE_TSC 0
 #endif
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 
 // Set once, before the first logger exists (see ClockSetup).
 extern std::atomic<bool> g_stamp_is_tsc;
@@ -94,4 +94,4 @@ class TimeFormatter {
   char prefix_[20] = {};  // "YYYY-MM-DDTHH:MM:SS."
 };
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 namespace {
 
 char Lower(char c) noexcept {
@@ -119,4 +119,4 @@ bool IsReservedKey(std::string_view key) noexcept {
   return false;
 }
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

@@ -20,7 +20,7 @@
 
 #include "utf8.hpp"
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 
 // Enough for any number FormatInt/FormatUint/FormatDouble/FormatDurationNs write.
 inline constexpr std::size_t kMaxNumberSize = 32;
@@ -45,8 +45,7 @@ bool IsSensitiveKey(std::string_view key) noexcept;
 bool IsReservedKey(std::string_view key) noexcept;
 inline constexpr std::string_view kReservedKeyPrefix = "attr.";
 
-
-namespace json_detail {
+namespace internal {
 // Bytes that need no escaping: printable ASCII other than '"' and '\\'.
 inline constexpr auto kPlain = [] {
   std::array<bool, 256> table{};
@@ -75,7 +74,7 @@ inline std::size_t PlainRun(const unsigned char* p, std::size_t n) noexcept {
   while (i < n && Plain(p[i])) ++i;
   return i;
 }
-}  // namespace json_detail
+}  // namespace internal
 
 // Appends `s` as the inside of a JSON string (no surrounding quotes).
 template <typename Out>
@@ -84,7 +83,7 @@ void AppendEscaped(Out& out, std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   std::size_t n = s.size();
   while (n != 0) {
-    const std::size_t run = json_detail::PlainRun(p, n);
+    const std::size_t run = internal::PlainRun(p, n);
     if (run != 0) {
       out.Append(reinterpret_cast<const char*>(p), run);
       p += run;
@@ -138,4 +137,4 @@ void AppendEscaped(Out& out, std::string_view s) {
   }
 }
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

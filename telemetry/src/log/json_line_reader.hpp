@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 
 struct JsonScalar {
   enum class Kind { kString, kNumber, kBool, kNull };
@@ -54,7 +54,7 @@ struct JsonLine {
   }
 };
 
-namespace json_reader_detail {
+namespace internal {
 
 class Parser {
  public:
@@ -289,12 +289,12 @@ class Parser {
   std::size_t i_ = 0;
 };
 
-}  // namespace json_reader_detail
+}  // namespace internal
 
 // The members of `line` (without its trailing newline), or nullopt when it is not
 // exactly one valid JSON object of scalars.
 inline std::optional<JsonLine> ParseLogLine(std::string_view line) {
-  return json_reader_detail::Parser(line).Line();
+  return internal::Parser(line).Line();
 }
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

@@ -8,7 +8,7 @@
 #include "log/json.hpp"
 #include "log/record.hpp"
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 namespace {
 
 struct StringOut {
@@ -305,4 +305,4 @@ void LineFormatter::Format(const char* record, OutBuffer& out) noexcept {
   out.EndLine();
 }
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

@@ -21,7 +21,7 @@ namespace vigil::telemetry {
 struct LoggerOptions;
 }
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 
 // What a field key turns into, remembered per key: services use a small, fixed set of
 // keys, so the escaping, the fixed-key rule and the redaction check run once per key
@@ -64,4 +64,4 @@ class LineFormatter {
   KeyCache keys_;
 };
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

@@ -16,8 +16,8 @@
 namespace vigil::telemetry {
 namespace {
 
-using log_internal::LoggerCore;
-using log_internal::Ring;
+using internal::LoggerCore;
+using internal::Ring;
 
 std::atomic<std::uint64_t> g_next_logger_id{1};
 
@@ -130,7 +130,7 @@ void CpuRelax() noexcept {
 Logger::Logger(const LoggerOptions& options)
     : min_level_(static_cast<std::uint8_t>(options.level)),
       id_(g_next_logger_id.fetch_add(1, std::memory_order_relaxed)) {
-  log_internal::ClockSetup();  // before any line is stamped
+  internal::ClockSetup();  // before any line is stamped
   core_ = std::make_unique<LoggerCore>(options, id_, &backend_asleep_);
 }
 
@@ -142,16 +142,15 @@ Logger::Stats Logger::stats() const noexcept { return core_->stats(); }
 
 void Logger::Write(LogLevel level, const RequestContext* ctx, std::string_view msg,
                    const Field* fields, std::size_t count) noexcept {
-  const std::uint64_t stamp = log_internal::ReadStamp();
-  const std::size_t size =
-      log_internal::AlignRecord(log_internal::EncodedSize(ctx, msg, fields, count));
+  const std::uint64_t stamp = internal::ReadStamp();
+  const std::size_t size = internal::AlignRecord(internal::EncodedSize(ctx, msg, fields, count));
   // The common case in straight-line code: the thread's ring is cached and has room
   // before its end and below half full.
   const CacheEntry& cached = t_ring_cache[id_ % kCacheSize];
   if (cached.logger_id == id_) [[likely]] {
     Ring* ring = cached.ring;
     if (char* p = ring->TryReserveFast(size); p != nullptr) [[likely]] {
-      log_internal::Encode(p, size, level, stamp, ctx, msg, fields, count);
+      internal::Encode(p, size, level, stamp, ctx, msg, fields, count);
       ring->CommitFast(size);
       // The ring is at most half full here (TryReserveFast), so only these two can ask
       // for more; WriteSlow handles a ring over half full.
@@ -201,7 +200,7 @@ void Logger::WriteSlow(LogLevel level, std::uint64_t stamp, std::size_t size,
       core_->CountUnattachedDrop();
       return;
     }
-    log_internal::Encode(p, size, level, stamp, ctx, msg, fields, count);
+    internal::Encode(p, size, level, stamp, ctx, msg, fields, count);
     ring->Commit();
     ring->MarkProducerGone();
     core_->Register(ring);
@@ -241,7 +240,7 @@ void Logger::WriteSlow(LogLevel level, std::uint64_t stamp, std::size_t size,
       }
     }
   }
-  log_internal::Encode(p, size, level, stamp, ctx, msg, fields, count);
+  internal::Encode(p, size, level, stamp, ctx, msg, fields, count);
   ring->Commit();
   AfterWrite(level, ring->over_half());
 }

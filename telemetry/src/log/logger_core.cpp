@@ -10,7 +10,7 @@
 #include "log/signals.hpp"
 #include "thread_cpu.hpp"
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 namespace {
 
 std::int64_t MonotonicNanos() noexcept {
@@ -307,4 +307,4 @@ void LoggerCore::Run() noexcept {
   }
 }
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

@@ -44,7 +44,7 @@
 #include "log/ring.hpp"
 #include "log/sink.hpp"
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 
 class LoggerCore {
  public:
@@ -150,4 +150,4 @@ class LoggerCore {
   std::thread backend_;
 };
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

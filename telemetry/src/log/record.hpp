@@ -31,7 +31,7 @@
 #include <vigil/telemetry/context.hpp>
 #include <vigil/telemetry/log.hpp>
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 
 inline constexpr std::uint8_t kRecordLine = 0;
 inline constexpr std::uint8_t kRecordPadding = 1;
@@ -193,4 +193,4 @@ class RecordReader {
   const char* p_;
 };
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

@@ -47,7 +47,7 @@
 
 #include "log/record.hpp"
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 
 // Whether the CPU has CLFLUSHOPT (CPUID leaf 7, EBX bit 23).
 inline bool CpuHasClflushopt() noexcept {
@@ -274,4 +274,4 @@ class Ring {
   std::atomic<bool> logger_gone_{false};
 };
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

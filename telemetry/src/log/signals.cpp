@@ -13,7 +13,7 @@
 
 #include "log/logger_core.hpp"
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 namespace {
 
 std::array<std::atomic<LoggerCore*>, kMaxLiveLoggers> g_live{};
@@ -155,4 +155,4 @@ void InstallHupHandler() noexcept {
 
 std::uint32_t HupGeneration() noexcept { return g_hup_generation.load(std::memory_order_relaxed); }
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

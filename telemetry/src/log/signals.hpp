@@ -15,7 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 
 class LoggerCore;
 
@@ -33,4 +33,4 @@ void InstallFatalHandlers() noexcept;
 void InstallHupHandler() noexcept;
 std::uint32_t HupGeneration() noexcept;
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

@@ -9,7 +9,7 @@
 
 #include <vigil/telemetry/log.hpp>
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 namespace {
 
 constexpr int kFileFlags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
@@ -171,4 +171,4 @@ void OutBuffer::WriteOut() noexcept {
   lines_ = 0;
 }
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

@@ -31,7 +31,7 @@ namespace vigil::telemetry {
 struct LoggerOptions;
 }
 
-namespace vigil::telemetry::log_internal {
+namespace vigil::telemetry::internal {
 
 class Sink {
  public:
@@ -102,4 +102,4 @@ class OutBuffer {
   std::atomic<std::uint64_t> lost_{0};
 };
 
-}  // namespace vigil::telemetry::log_internal
+}  // namespace vigil::telemetry::internal

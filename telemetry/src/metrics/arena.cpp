@@ -4,7 +4,7 @@
 #include <new>
 #include <stdexcept>
 
-namespace vigil::telemetry::detail {
+namespace vigil::telemetry::internal {
 
 thread_local constinit ThreadSlots tls_slots{};
 
@@ -156,4 +156,4 @@ std::mutex& ArenaMutex() noexcept { return State().mu; }
 
 const std::vector<std::unique_ptr<Arena>>& ArenasLocked() noexcept { return State().arenas; }
 
-}  // namespace vigil::telemetry::detail
+}  // namespace vigil::telemetry::internal

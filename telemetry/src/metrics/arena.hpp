@@ -1,7 +1,7 @@
 // Per-thread value arenas behind counters and histograms.
 //
 // A slot index names one 8-byte value in every thread's arena at once. Metrics own slot
-// ranges (AllocateSlots); each thread adds into its own copy (detail::LocalSlot in the
+// ranges (AllocateSlots); each thread adds into its own copy (internal::LocalSlot in the
 // public header); a reader sums the range over all arenas while holding the arena lock
 // (ArenaReader). Arenas are never freed: when a thread exits its arena goes to a pool and
 // the next new thread continues in it, so values outlive the threads that wrote them.
@@ -21,7 +21,7 @@
 
 #include "vigil/telemetry/metrics.hpp"
 
-namespace vigil::telemetry::detail {
+namespace vigil::telemetry::internal {
 
 struct alignas(64) Chunk {
   Slot slots[kChunkSlots];
@@ -85,4 +85,4 @@ class ArenaReader {
   std::unique_lock<std::mutex> lock_;
 };
 
-}  // namespace vigil::telemetry::detail
+}  // namespace vigil::telemetry::internal

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <new>
 
-namespace vigil::telemetry::detail {
+namespace vigil::telemetry::internal {
 namespace {
 
 std::uint64_t Word(const std::uint8_t* bytes) noexcept {
@@ -100,4 +100,4 @@ std::optional<Exemplar> LoadExemplar(const std::atomic<ExemplarCell*>& cells,
   return std::nullopt;  // a writer kept the cell busy: leave the exemplar out this time
 }
 
-}  // namespace vigil::telemetry::detail
+}  // namespace vigil::telemetry::internal

@@ -18,7 +18,7 @@
 
 #include "vigil/telemetry/metrics.hpp"
 
-namespace vigil::telemetry::detail {
+namespace vigil::telemetry::internal {
 
 struct ExemplarCell {
   std::atomic<std::uint64_t> seq{0};  // 0: never written; odd: a write is in progress
@@ -41,4 +41,4 @@ inline void FreeExemplars(std::atomic<ExemplarCell*>& cells) noexcept {
   delete[] cells.exchange(nullptr, std::memory_order_acquire);
 }
 
-}  // namespace vigil::telemetry::detail
+}  // namespace vigil::telemetry::internal

@@ -14,7 +14,7 @@
 #include "metrics/text_format.hpp"
 #include "vigil/telemetry/metrics.hpp"
 
-namespace vigil::telemetry::detail {
+namespace vigil::telemetry::internal {
 
 struct Series {
   std::uint64_t hash = 0;
@@ -457,4 +457,4 @@ void FamilyBase::Write(ExpositionFormat format, std::string& out) const {
   }
 }
 
-}  // namespace vigil::telemetry::detail
+}  // namespace vigil::telemetry::internal

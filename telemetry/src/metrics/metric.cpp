@@ -5,31 +5,31 @@
 
 namespace vigil::telemetry {
 
-Counter::~Counter() { detail::FreeExemplars(exemplar_); }
+Counter::~Counter() { internal::FreeExemplars(exemplar_); }
 
 void Counter::Inc(double v, const SpanContext& exemplar) noexcept {
   if (!(v >= 0)) {
     return;
   }
   Inc(v);
-  detail::StoreExemplar(exemplar_, 1, 0, v, exemplar);
+  internal::StoreExemplar(exemplar_, 1, 0, v, exemplar);
 }
 
 double Counter::Value() const noexcept {
-  detail::ArenaReader reader;
+  internal::ArenaReader reader;
   return reader.CounterTotal(slot_);
 }
 
 std::optional<Exemplar> Counter::LatestExemplar() const noexcept {
-  return detail::LoadExemplar(exemplar_, 0);
+  return internal::LoadExemplar(exemplar_, 0);
 }
 
-Histogram::~Histogram() { detail::FreeExemplars(exemplars_); }
+Histogram::~Histogram() { internal::FreeExemplars(exemplars_); }
 
 void Histogram::Observe(double v, const SpanContext& exemplar) noexcept {
   const std::uint32_t bucket = BucketFor(v);
   Record(v, bucket);
-  detail::StoreExemplar(exemplars_, bound_count_ + 1u, bucket, v, exemplar);
+  internal::StoreExemplar(exemplars_, bound_count_ + 1u, bucket, v, exemplar);
 }
 
 HistogramSnapshot Histogram::Snapshot() const {
@@ -37,8 +37,8 @@ HistogramSnapshot Histogram::Snapshot() const {
   snap.upper_bounds.assign(bounds_, bounds_ + bound_count_);
   snap.cumulative.assign(bound_count_ + 1u, 0);
   {
-    detail::ArenaReader reader;
-    reader.ForEach(base_slot_, [&](const detail::Slot* s) {
+    internal::ArenaReader reader;
+    reader.ForEach(base_slot_, [&](const internal::Slot* s) {
       snap.sum += std::bit_cast<double>(s[0].load(std::memory_order_relaxed));
       for (std::uint32_t i = 0; i <= bound_count_; ++i) {
         snap.cumulative[i] += s[1 + i].load(std::memory_order_relaxed);
@@ -56,7 +56,7 @@ std::optional<Exemplar> Histogram::LatestExemplar(std::size_t bucket) const noex
   if (bucket > bound_count_) {
     return std::nullopt;
   }
-  return detail::LoadExemplar(exemplars_, bucket);
+  return internal::LoadExemplar(exemplars_, bucket);
 }
 
 }  // namespace vigil::telemetry

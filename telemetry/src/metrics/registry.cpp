@@ -24,7 +24,7 @@ std::vector<std::string> ClaimedNames(MetricType type, std::string_view name) {
   std::vector<std::string> names;
   switch (type) {
     case MetricType::kCounter: {
-      const std::string base(detail::CounterBaseName(name));
+      const std::string base(internal::CounterBaseName(name));
       names = {std::string(name), base, base + "_created"};
       break;
     }
@@ -46,10 +46,10 @@ std::vector<std::string> ClaimedNames(MetricType type, std::string_view name) {
 
 void ValidateNames(MetricType type, std::string_view name,
                    const std::vector<std::string>& label_names) {
-  if (!detail::IsValidMetricName(name)) {
+  if (!internal::IsValidMetricName(name)) {
     Reject(name, "invalid metric name");
   }
-  if (detail::IsReservedName(name)) {
+  if (internal::IsReservedName(name)) {
     Reject(name, "names starting with __ are reserved");
   }
   if (type == MetricType::kCounter && !IsCounterName(name)) {
@@ -57,10 +57,10 @@ void ValidateNames(MetricType type, std::string_view name,
   }
   for (std::size_t i = 0; i < label_names.size(); ++i) {
     const std::string& label = label_names[i];
-    if (!detail::IsValidLabelName(label)) {
+    if (!internal::IsValidLabelName(label)) {
       Reject(name, "invalid label name '" + label + "'");
     }
-    if (detail::IsReservedName(label)) {
+    if (internal::IsReservedName(label)) {
       Reject(name, "label '" + label + "' is reserved (__)");
     }
     if (type == MetricType::kHistogram && label == "le") {
@@ -96,19 +96,19 @@ void MetricWriter::Gauge(std::string_view name, std::string_view help,
 
 void MetricWriter::Sample(MetricType type, std::string_view name, std::string_view help,
                           std::span<const Label> labels, double value) {
-  if (!detail::IsValidMetricName(name) || detail::IsReservedName(name)) {
+  if (!internal::IsValidMetricName(name) || internal::IsReservedName(name)) {
     return;
   }
   if (type == MetricType::kCounter && !IsCounterName(name)) {
     return;
   }
   for (const Label& l : labels) {
-    if (!detail::IsValidLabelName(l.name) || detail::IsReservedName(l.name)) {
+    if (!internal::IsValidLabelName(l.name) || internal::IsReservedName(l.name)) {
       return;
     }
   }
   if (name != family_ || type != family_type_) {
-    detail::AppendFamilyHeader(out_, name, help, type, format_);
+    internal::AppendFamilyHeader(out_, name, help, type, format_);
     family_.assign(name);
     family_type_ = type;
   }
@@ -121,13 +121,13 @@ void MetricWriter::Sample(MetricType type, std::string_view name, std::string_vi
       }
       out_ += labels[i].name;
       out_ += "=\"";
-      detail::AppendLabelValue(out_, labels[i].value);
+      internal::AppendLabelValue(out_, labels[i].value);
       out_ += '"';
     }
     out_ += '}';
   }
   out_ += ' ';
-  detail::AppendValue(out_, value);
+  internal::AppendValue(out_, value);
   out_ += '\n';
 }
 
@@ -141,13 +141,13 @@ Registry::Registry() {
 
 Registry::~Registry() = default;
 
-detail::FamilyBase& Registry::Register(MetricType type, std::string name, std::string help,
-                                       std::vector<std::string> label_names,
-                                       std::span<const double> buckets, FamilyOptions options) {
+internal::FamilyBase& Registry::Register(MetricType type, std::string name, std::string help,
+                                         std::vector<std::string> label_names,
+                                         std::span<const double> buckets, FamilyOptions options) {
   ValidateNames(type, name, label_names);
   std::unique_lock lock(mu_);
   if (auto it = claimed_.find(name); it != claimed_.end()) {
-    detail::FamilyBase* existing = it->second;
+    internal::FamilyBase* existing = it->second;
     if (existing == nullptr) {
       Reject(name, "name is reserved");
     }
@@ -164,7 +164,7 @@ detail::FamilyBase& Registry::Register(MetricType type, std::string name, std::s
                        : "conflicts with the registered family " + it->second->name());
     }
   }
-  std::unique_ptr<detail::FamilyBase> family;
+  std::unique_ptr<internal::FamilyBase> family;
   switch (type) {
     case MetricType::kCounter:
       family.reset(new Family<Counter>(type, std::move(name), std::move(help),

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <system_error>
 
-namespace vigil::telemetry::detail {
+namespace vigil::telemetry::internal {
 namespace {
 
 bool IsAlpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -215,4 +215,4 @@ void AppendFamilyHeader(std::string& out, std::string_view name, std::string_vie
   }
 }
 
-}  // namespace vigil::telemetry::detail
+}  // namespace vigil::telemetry::internal

@@ -15,7 +15,7 @@
 
 #include "vigil/telemetry/metrics.hpp"
 
-namespace vigil::telemetry::detail {
+namespace vigil::telemetry::internal {
 
 // [a-zA-Z_:][a-zA-Z0-9_:]*
 bool IsValidMetricName(std::string_view name) noexcept;
@@ -58,4 +58,4 @@ std::string_view TypeName(MetricType type) noexcept;
 void AppendFamilyHeader(std::string& out, std::string_view name, std::string_view help,
                         MetricType type, ExpositionFormat format);
 
-}  // namespace vigil::telemetry::detail
+}  // namespace vigil::telemetry::internal

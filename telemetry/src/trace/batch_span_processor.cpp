@@ -24,7 +24,7 @@
 namespace vigil::telemetry {
 namespace {
 
-using trace_internal::PooledRecord;
+using internal::PooledRecord;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::int64_t kMaxMillis = 24LL * 3600 * 1000;
@@ -116,7 +116,7 @@ void RequestShortSchedulerSlice() noexcept {
 }  // namespace
 
 BatchOptions BatchOptions::FromEnv() {
-  using trace_internal::ReadInteger;
+  using internal::ReadInteger;
   BatchOptions o;
   o.schedule_delay = std::chrono::milliseconds(
       ReadInteger("OTEL_BSP_SCHEDULE_DELAY", o.schedule_delay.count(), 0, kMaxMillis));
@@ -141,18 +141,18 @@ BatchSpanProcessor::BatchSpanProcessor(std::vector<NamedSpanExporter> exporters,
                                        BatchOptions options)
     : options_(Validated(options)),
       exporters_(Slots<ExporterSlot>(std::move(exporters))),
-      queue_(std::make_unique<trace_internal::RecordQueue>(options_.max_queue_size)),
+      queue_(std::make_unique<internal::RecordQueue>(options_.max_queue_size)),
       wake_threshold_(options_.schedule_delay.count() == 0 ? 1 : options_.max_export_batch_size),
       batch_(new PooledRecord*[options_.max_export_batch_size]),
       batch_view_(new const SpanData*[options_.max_export_batch_size]) {
   // Spans record only through a processor, so this is the one place that needs it.
-  trace_internal::CalibrateSpanClock();
-  trace_internal::AddPoolCapacity(options_.max_queue_size + options_.max_export_batch_size);
+  internal::CalibrateSpanClock();
+  internal::AddPoolCapacity(options_.max_queue_size + options_.max_export_batch_size);
   try {
     worker_ = std::thread([this] { Run(); });
     pthread_setname_np(worker_.native_handle(), "vigil-spans");  // for top -H, perf, gdb
   } catch (...) {
-    trace_internal::RemovePoolCapacity(options_.max_queue_size + options_.max_export_batch_size);
+    internal::RemovePoolCapacity(options_.max_queue_size + options_.max_export_batch_size);
     throw;
   }
 }
@@ -168,18 +168,18 @@ BatchSpanProcessor::~BatchSpanProcessor() {
   }
   // A producer racing with Shutdown() may have pushed after the worker's last look.
   DropRemaining();
-  trace_internal::RemovePoolCapacity(options_.max_queue_size + options_.max_export_batch_size);
+  internal::RemovePoolCapacity(options_.max_queue_size + options_.max_export_batch_size);
 }
 
 void BatchSpanProcessor::OnEnd(PooledRecord* record) noexcept {
   if (!accepting_.load(std::memory_order_acquire)) {
     dropped_shutdown_producer_.fetch_add(1, std::memory_order_relaxed);
-    trace_internal::ReleaseRecordLocal(record);
+    internal::ReleaseRecordLocal(record);
     return;
   }
   if (!queue_->TryPush(record)) {
     dropped_queue_full_.fetch_add(1, std::memory_order_relaxed);
-    trace_internal::ReleaseRecordLocal(record);
+    internal::ReleaseRecordLocal(record);
     return;
   }
   if (sleeping_.load(std::memory_order_seq_cst)) {
@@ -295,7 +295,7 @@ void BatchSpanProcessor::ExportBatch(std::size_t count) noexcept {
   }
   if (abandon_.load(std::memory_order_relaxed)) {
     dropped_shutdown_worker_.fetch_add(count, std::memory_order_relaxed);
-    trace_internal::ReleaseRecords(batch_.get(), count);
+    internal::ReleaseRecords(batch_.get(), count);
     return;
   }
   for (std::size_t i = 0; i < count; ++i) {
@@ -307,7 +307,7 @@ void BatchSpanProcessor::ExportBatch(std::size_t count) noexcept {
   for (const auto& slot : exporters_) {
     CountOutcome(*slot, slot->exporter->Export(view), count);
   }
-  trace_internal::ReleaseRecords(batch_.get(), count);
+  internal::ReleaseRecords(batch_.get(), count);
 }
 
 void BatchSpanProcessor::CountOutcome(ExporterSlot& slot, const ExportOutcome& outcome,
@@ -334,11 +334,11 @@ void BatchSpanProcessor::DropRemaining() noexcept {
     batch_[n++] = r;
     ++dropped;
     if (n == options_.max_export_batch_size) {
-      trace_internal::ReleaseRecords(batch_.get(), n);
+      internal::ReleaseRecords(batch_.get(), n);
       n = 0;
     }
   }
-  trace_internal::ReleaseRecords(batch_.get(), n);
+  internal::ReleaseRecords(batch_.get(), n);
   dropped_shutdown_worker_.fetch_add(dropped, std::memory_order_relaxed);
 }
 

@@ -12,7 +12,7 @@ EnvVarError::EnvVarError(std::string variable, std::string message)
       variable_(std::move(variable)),
       message_(std::move(message)) {}
 
-namespace trace_internal {
+namespace internal {
 namespace {
 
 bool IsSpace(char c) {
@@ -84,5 +84,5 @@ double ReadNumber(const char* name, double fallback, double min, double max) {
   return value;
 }
 
-}  // namespace trace_internal
+}  // namespace internal
 }  // namespace vigil::telemetry

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace vigil::telemetry::trace_internal {
+namespace vigil::telemetry::internal {
 
 // The value with surrounding whitespace removed, or nullopt when unset or empty (the
 // specification treats an empty value as unset).
@@ -27,4 +27,4 @@ double ReadNumber(const char* name, double fallback, double min, double max);
 
 [[noreturn]] void ThrowInvalid(const char* name, std::string_view raw, std::string_view expected);
 
-}  // namespace vigil::telemetry::trace_internal
+}  // namespace vigil::telemetry::internal

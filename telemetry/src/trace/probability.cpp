@@ -4,7 +4,7 @@
 #include <bit>
 #include <cmath>
 
-namespace vigil::telemetry::trace_internal {
+namespace vigil::telemetry::internal {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
@@ -114,4 +114,4 @@ void SetThreshold(TraceState& ts, std::uint64_t threshold) {
   ts.Set("ot", value);
 }
 
-}  // namespace vigil::telemetry::trace_internal
+}  // namespace vigil::telemetry::internal

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vigil/telemetry/context.hpp>
 
-namespace vigil::telemetry::trace_internal {
+namespace vigil::telemetry::internal {
 
 // 2^56: the number of distinct randomness values; as a threshold it rejects everything.
 inline constexpr std::uint64_t kMaxThreshold = std::uint64_t{1} << 56;
@@ -48,4 +48,4 @@ std::optional<std::uint64_t> ExplicitRandomness(const TraceState& ts) noexcept;
 // `ts` unchanged when the result would not be a valid tracestate.
 void SetThreshold(TraceState& ts, std::uint64_t threshold);
 
-}  // namespace vigil::telemetry::trace_internal
+}  // namespace vigil::telemetry::internal

@@ -8,7 +8,7 @@
 
 #include "prefetch.hpp"
 
-namespace vigil::telemetry::trace_internal {
+namespace vigil::telemetry::internal {
 namespace {
 
 // Buffers above these sizes come from an unusual span; keeping them would pin memory in
@@ -277,4 +277,4 @@ PoolStats GetPoolStats() noexcept {
   return PoolStats{g_live_records.load(std::memory_order_relaxed), pool.free.size(), pool.capacity};
 }
 
-}  // namespace vigil::telemetry::trace_internal
+}  // namespace vigil::telemetry::internal

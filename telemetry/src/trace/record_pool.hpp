@@ -38,7 +38,7 @@ namespace vigil::telemetry {
 class BatchSpanProcessor;
 }
 
-namespace vigil::telemetry::trace_internal {
+namespace vigil::telemetry::internal {
 
 struct PooledRecord : SpanData {
   BatchSpanProcessor* processor = nullptr;
@@ -94,4 +94,4 @@ struct PoolStats {
 };
 PoolStats GetPoolStats() noexcept;
 
-}  // namespace vigil::telemetry::trace_internal
+}  // namespace vigil::telemetry::internal

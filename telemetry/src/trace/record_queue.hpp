@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <memory>
 
-namespace vigil::telemetry::trace_internal {
+namespace vigil::telemetry::internal {
 
 struct PooledRecord;
 
@@ -103,4 +103,4 @@ class RecordQueue {
   alignas(64) std::atomic<std::uint64_t> head_{0};  // the consumer
 };
 
-}  // namespace vigil::telemetry::trace_internal
+}  // namespace vigil::telemetry::internal

@@ -30,17 +30,17 @@ std::vector<Attribute> ParseResourceAttributes(const std::string& raw) {
     const std::string_view member = text::TrimOws(rest.substr(0, comma));
     const std::size_t eq = member.find('=');
     if (eq == std::string_view::npos) {
-      trace_internal::ThrowInvalid(kResourceVar, raw,
-                                   "key=value pairs separated by ',' (a member has no '=')");
+      internal::ThrowInvalid(kResourceVar, raw,
+                             "key=value pairs separated by ',' (a member has no '=')");
     }
     const auto key = text::PercentDecode(text::TrimOws(member.substr(0, eq)));
     const auto value = text::PercentDecode(text::TrimOws(member.substr(eq + 1)));
     if (!key || !value) {
-      trace_internal::ThrowInvalid(kResourceVar, raw,
-                                   "key=value pairs with '%' followed by two hex digits");
+      internal::ThrowInvalid(kResourceVar, raw,
+                             "key=value pairs with '%' followed by two hex digits");
     }
     if (key->empty()) {
-      trace_internal::ThrowInvalid(kResourceVar, raw, "key=value pairs with non-empty keys");
+      internal::ThrowInvalid(kResourceVar, raw, "key=value pairs with non-empty keys");
     }
     Put(out, *key, *value);
     if (comma == std::string_view::npos) {
@@ -59,7 +59,7 @@ Resource BuildResource(std::string_view service_name, std::string_view service_v
   auto& attrs = resource.attributes;
   // The first keys are the identity, in a fixed order, so the output is stable.
   Put(attrs, "service.name", "unknown_service");
-  if (const auto raw = trace_internal::ReadEnv(kResourceVar)) {
+  if (const auto raw = internal::ReadEnv(kResourceVar)) {
     for (auto& a : ParseResourceAttributes(*raw)) {
       Put(attrs, a.key, std::get<std::string>(a.value.v));
     }
@@ -76,7 +76,7 @@ Resource BuildResource(std::string_view service_name, std::string_view service_v
   if (!instance_id.empty()) {
     Put(attrs, "service.instance.id", instance_id);
   }
-  if (const auto name = trace_internal::ReadEnv("OTEL_SERVICE_NAME")) {
+  if (const auto name = internal::ReadEnv("OTEL_SERVICE_NAME")) {
     Put(attrs, "service.name", *name);
   }
   Put(attrs, "telemetry.sdk.name", "vigil");

@@ -12,7 +12,7 @@
 namespace vigil::telemetry {
 namespace {
 
-using trace_internal::ReadEnv;
+using internal::ReadEnv;
 
 std::string FormatRatio(double ratio) {
   // Fixed notation, shortest digits that read back exactly: 0.0001, not 1e-04.
@@ -33,7 +33,7 @@ Sampler Sampler::AlwaysOn() noexcept {
 Sampler Sampler::AlwaysOff() noexcept {
   Sampler s;
   s.parent_based_ = false;
-  s.root_ = Rule{Mode::kOff, 0.0, trace_internal::kMaxThreshold};
+  s.root_ = Rule{Mode::kOff, 0.0, internal::kMaxThreshold};
   return s;
 }
 
@@ -44,7 +44,7 @@ Sampler Sampler::TraceIdRatio(double ratio) {
   }
   Sampler s;
   s.parent_based_ = false;
-  s.root_ = Rule{Mode::kRatio, ratio, trace_internal::RatioToThreshold(ratio)};
+  s.root_ = Rule{Mode::kRatio, ratio, internal::RatioToThreshold(ratio)};
   return s;
 }
 
@@ -72,7 +72,7 @@ Sampler Sampler::FromEnv() {
   static constexpr const char* kArgVar = "OTEL_TRACES_SAMPLER_ARG";
   const auto raw = ReadEnv(kSamplerVar);
   const std::string name = raw ? text::AsciiLowercase(*raw) : "parentbased_always_on";
-  const auto ratio = [&] { return trace_internal::ReadNumber(kArgVar, 1.0, 0.0, 1.0); };
+  const auto ratio = [&] { return internal::ReadNumber(kArgVar, 1.0, 0.0, 1.0); };
   if (name == "always_on") {
     return AlwaysOn();
   }
@@ -91,9 +91,9 @@ Sampler Sampler::FromEnv() {
   if (name == "parentbased_traceidratio") {
     return ParentBased(TraceIdRatio(ratio()));
   }
-  trace_internal::ThrowInvalid(kSamplerVar, *raw,
-                               "one of always_on|always_off|traceidratio|parentbased_always_on|"
-                               "parentbased_always_off|parentbased_traceidratio");
+  internal::ThrowInvalid(kSamplerVar, *raw,
+                         "one of always_on|always_off|traceidratio|parentbased_always_on|"
+                         "parentbased_always_off|parentbased_traceidratio");
 }
 
 SamplingResult Sampler::ApplyRatio(const Rule& rule, const SpanContext& parent,
@@ -101,9 +101,9 @@ SamplingResult Sampler::ApplyRatio(const Rule& rule, const SpanContext& parent,
   // Explicit randomness travels in the parent's tracestate; a root has none.
   std::optional<std::uint64_t> randomness;
   if (parent.IsValid() && !parent.trace_state.empty()) {
-    randomness = trace_internal::ExplicitRandomness(parent.trace_state);
+    randomness = internal::ExplicitRandomness(parent.trace_state);
   }
-  const std::uint64_t r = randomness ? *randomness : trace_internal::TraceIdRandomness(trace_id);
+  const std::uint64_t r = randomness ? *randomness : internal::TraceIdRandomness(trace_id);
   if (r >= rule.threshold) {
     return {SamplingDecision::kRecordAndSample, rule.threshold};
   }
@@ -135,7 +135,7 @@ std::string Sampler::Description() const {
 SpanLimits SpanLimits::FromEnv() {
   constexpr std::int64_t kMax = std::numeric_limits<std::uint32_t>::max();
   const auto read = [](const char* name, std::uint32_t fallback) {
-    return static_cast<std::uint32_t>(trace_internal::ReadInteger(name, fallback, 0, kMax));
+    return static_cast<std::uint32_t>(internal::ReadInteger(name, fallback, 0, kMax));
   };
   const SpanLimits defaults;
   const std::uint32_t count = read("OTEL_ATTRIBUTE_COUNT_LIMIT", defaults.attribute_count);

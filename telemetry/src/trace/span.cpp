@@ -13,8 +13,8 @@
 namespace vigil::telemetry {
 namespace {
 
-using trace_internal::PooledRecord;
-using trace_internal::SpanClockNow;
+using internal::PooledRecord;
+using internal::SpanClockNow;
 
 // Strings longer than this make the record worth checking for oversized buffers when it
 // is recycled.
@@ -274,7 +274,7 @@ void Span::AddEventSlow(std::string_view name, std::span<const KeyValue> attribu
     const bool long_string = FillAttributes(e.attributes, attributes, r.limits.attributes_per_event,
                                             r.limits.attribute_value_length);
     r.oversized = r.oversized || long_string || name.size() > kLongString ||
-                  attributes.size() > trace_internal::kMaxKeptNestedAttributes;
+                  attributes.size() > internal::kMaxKeptNestedAttributes;
     ++r.events_used;
   } catch (...) {
     ++r.dropped_events_count;
@@ -296,7 +296,7 @@ void Span::AddLinkSlow(const SpanContext& linked, std::span<const KeyValue> attr
     const bool long_string = FillAttributes(l.attributes, attributes, r.limits.attributes_per_link,
                                             r.limits.attribute_value_length);
     r.oversized =
-        r.oversized || long_string || attributes.size() > trace_internal::kMaxKeptNestedAttributes;
+        r.oversized || long_string || attributes.size() > internal::kMaxKeptNestedAttributes;
     ++r.links_used;
   } catch (...) {
     ++r.dropped_links_count;
@@ -376,13 +376,13 @@ Span Tracer::StartSpan(std::string_view name, const SpanContext& parent, SpanKin
       ctx.trace_state = parent.trace_state;
     }
     if (decision.threshold) {
-      trace_internal::SetThreshold(ctx.trace_state, *decision.threshold);
+      internal::SetThreshold(ctx.trace_state, *decision.threshold);
     }
     if (!decision.sampled() || processor_ == nullptr) {
       return span;
     }
 
-    PooledRecord* r = trace_internal::AcquireRecord();
+    PooledRecord* r = internal::AcquireRecord();
     r->processor = processor_;
     r->limits = limits_;
     r->trace_id = ctx.trace_id;

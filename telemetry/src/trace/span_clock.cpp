@@ -4,7 +4,7 @@
 #include <mutex>
 #include <string>
 
-namespace vigil::telemetry::trace_internal {
+namespace vigil::telemetry::internal {
 
 SpanClockState g_span_clock;
 constinit thread_local ClockAnchor t_clock_anchor{};
@@ -129,4 +129,4 @@ std::uint64_t Reanchor() noexcept {
 #endif
 }
 
-}  // namespace vigil::telemetry::trace_internal
+}  // namespace vigil::telemetry::internal

@@ -30,7 +30,7 @@
 #define VIGIL_TRACE_HAVE_TSC 0
 #endif
 
-namespace vigil::telemetry::trace_internal {
+namespace vigil::telemetry::internal {
 
 inline std::uint64_t RealtimeNanos() noexcept {
   timespec ts;
@@ -83,4 +83,4 @@ inline std::uint64_t SpanClockNow() noexcept {
   return RealtimeNanos();
 }
 
-}  // namespace vigil::telemetry::trace_internal
+}  // namespace vigil::telemetry::internal

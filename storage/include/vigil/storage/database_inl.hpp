@@ -31,7 +31,7 @@
 #include <vigil/telemetry/context.hpp>
 
 namespace vigil::storage {
-namespace transact_internal {
+namespace internal {
 
 // The work's result between the database thread, which writes it, and the caller, which
 // takes it after the completion has been handed over.
@@ -58,7 +58,7 @@ class Outcome<void> {
   void Take() {}
 };
 
-}  // namespace transact_internal
+}  // namespace internal
 
 template <typename Work>
 asio::awaitable<std::invoke_result_t<Work&, Session&>> Database::Transact(
@@ -77,7 +77,7 @@ template <typename R, typename Work>
 asio::awaitable<R> Database::TransactCopied(telemetry::RequestContext context, Work work) {
   static_assert(!std::is_reference_v<R>,
                 "a transaction's work must return a value, not a reference");
-  auto outcome = std::make_shared<transact_internal::Outcome<R>>();
+  auto outcome = std::make_shared<internal::Outcome<R>>();
   co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr)>(
       // Runs once the coroutine is suspended; its frame (context, work, outcome) stays
       // put until the handler resumes it.
@@ -137,7 +137,7 @@ std::invoke_result_t<Work&, Session&> Database::TransactBlocking(
     std::condition_variable cv;
     bool done = false;
     std::exception_ptr error;
-    transact_internal::Outcome<R> outcome;
+    internal::Outcome<R> outcome;
   };
   auto waiter = std::make_shared<Waiter>();
   Submit(

@@ -70,7 +70,7 @@ std::optional<LogLevel> ParseLogLevel(std::string_view text) noexcept;
 // The lowercase name written in the `level` key; "unknown" for a value out of range.
 std::string_view ToString(LogLevel level) noexcept;
 
-namespace log_internal {
+namespace internal {
 class LoggerCore;
 
 // Integer types other than bool (which has its own constructor), split by signedness.
@@ -80,7 +80,7 @@ template <typename T>
 concept UnsignedInteger = std::integral<T> && !std::same_as<T, bool> && std::is_unsigned_v<T>;
 template <typename T>
 concept Enumeration = std::is_enum_v<T>;
-}  // namespace log_internal
+}  // namespace internal
 
 // A field key: a string literal, std::string_view or std::string. A type of its own
 // rather than std::string_view so that a braced pair never converts to it (string_view
@@ -129,11 +129,11 @@ class Field {
   constexpr Field(FieldKey key, bool v) noexcept
       : Field(key, Type::kBool, kWordSize, Value{.u = v ? 1u : 0u}) {}
 
-  template <log_internal::SignedInteger T>
+  template <internal::SignedInteger T>
   constexpr Field(FieldKey key, T v) noexcept
       : Field(key, Type::kInt, kWordSize, Value{.i = static_cast<std::int64_t>(v)}) {}
 
-  template <log_internal::UnsignedInteger T>
+  template <internal::UnsignedInteger T>
   constexpr Field(FieldKey key, T v) noexcept
       : Field(key, Type::kUint, kWordSize, Value{.u = static_cast<std::uint64_t>(v)}) {}
 
@@ -142,7 +142,7 @@ class Field {
       : Field(key, Type::kDouble, kWordSize, Value{.d = static_cast<double>(v)}) {}
 
   // Enumerations are written as their underlying integer.
-  template <log_internal::Enumeration E>
+  template <internal::Enumeration E>
   constexpr Field(FieldKey key, E v) noexcept
       : Field(key, static_cast<std::underlying_type_t<E>>(v)) {}
 
@@ -350,7 +350,7 @@ class Logger {
   // wakes it. Next to the level so that checking it touches no other cache line.
   std::atomic<bool> backend_asleep_{false};
   std::uint64_t id_;  // never reused; keys each thread's cached ring pointer
-  std::unique_ptr<log_internal::LoggerCore> core_;
+  std::unique_ptr<internal::LoggerCore> core_;
 };
 
 }  // namespace vigil::telemetry

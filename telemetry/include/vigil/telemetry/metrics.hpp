@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "vigil/telemetry/context.hpp"
+#include "vigil/telemetry/internal/metrics_arena.hpp"
 
 namespace vigil::telemetry {
 
@@ -49,55 +50,10 @@ inline constexpr std::array<double, 14> kDurationBuckets = {
 class Registry;
 template <class M>
 class Family;
-
-namespace detail {
-
-// One 8-byte value in a thread's arena: a double's bits (counter sums, histogram sums)
-// or an integer (counter unit steps, histogram bucket counts).
-using Slot = std::atomic<std::uint64_t>;
-
-inline constexpr std::uint32_t kChunkShift = 9;
-inline constexpr std::uint32_t kChunkSlots = 1u << kChunkShift;  // 4 KiB per chunk
-inline constexpr std::uint32_t kChunkMask = kChunkSlots - 1;
-
-// The calling thread's view of its arena: a table of fixed-size chunks, each allocated
-// on first use and never moved. Only the owning thread writes its chunks' slots.
-struct ThreadSlots {
-  Slot* const* chunks = nullptr;
-  std::uint32_t chunk_count = 0;
-};
-extern thread_local constinit ThreadSlots tls_slots;
-
-// Attaches an arena to the thread and allocates the chunk holding `slot`.
-Slot* LocalSlotSlow(std::uint32_t slot) noexcept;
-
-inline Slot* LocalSlot(std::uint32_t slot) noexcept {
-  const std::uint32_t chunk = slot >> kChunkShift;
-  // Named directly, not through a reference: g++ 12 with -fsanitize=null emits a broken
-  // null check (a branch on stale flags) for a reference bound to a thread_local.
-  if (chunk < tls_slots.chunk_count) [[likely]] {
-    Slot* base = tls_slots.chunks[chunk];
-    if (base != nullptr) [[likely]] {
-      return base + (slot & kChunkMask);
-    }
-  }
-  return LocalSlotSlow(slot);
-}
-
-// No lock-prefixed instruction: the slot has a single writer (this thread), the atomic
-// type only makes the scraping thread's concurrent reads well-defined.
-inline void AddDouble(Slot* s, double v) noexcept {
-  const double now = std::bit_cast<double>(s->load(std::memory_order_relaxed));
-  s->store(std::bit_cast<std::uint64_t>(now + v), std::memory_order_relaxed);
-}
-inline void AddOne(Slot* s) noexcept {
-  s->store(s->load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
-
+namespace internal {
 struct ExemplarCell;
 class FamilyBase;
-
-}  // namespace detail
+}  // namespace internal
 
 // The latest exemplar kept for a counter or a histogram bucket.
 struct Exemplar {
@@ -120,9 +76,9 @@ class Counter {
     // Unit steps go to an integer slot: an integer add keeps the load-add-store chain
     // short when one thread increments the same counter back to back.
     if (v == 1) {
-      detail::AddOne(detail::LocalSlot(slot_) + 1);
+      internal::AddOne(internal::LocalSlot(slot_) + 1);
     } else if (v >= 0) {
-      detail::AddDouble(detail::LocalSlot(slot_), v);
+      internal::AddDouble(internal::LocalSlot(slot_), v);
     }
   }
   // Adds `v` and, when `exemplar` is valid and sampled, keeps it as the counter's
@@ -134,11 +90,11 @@ class Counter {
   std::optional<Exemplar> LatestExemplar() const noexcept;
 
  private:
-  friend class detail::FamilyBase;
+  friend class internal::FamilyBase;
   explicit Counter(std::uint32_t slot) noexcept : slot_(slot) {}
 
   std::uint32_t slot_;  // [sum of other increments (double bits)][count of unit steps]
-  std::atomic<detail::ExemplarCell*> exemplar_{nullptr};
+  std::atomic<internal::ExemplarCell*> exemplar_{nullptr};
 };
 
 // A value that goes up and down. One shared atomic per gauge, on its own cache line.
@@ -155,7 +111,7 @@ class alignas(64) Gauge {
   double Value() const noexcept { return value_.load(std::memory_order_relaxed); }
 
  private:
-  friend class detail::FamilyBase;
+  friend class internal::FamilyBase;
   Gauge() = default;
 
   std::atomic<double> value_{0};
@@ -192,7 +148,7 @@ class Histogram {
   std::optional<Exemplar> LatestExemplar(std::size_t bucket) const noexcept;
 
  private:
-  friend class detail::FamilyBase;
+  friend class internal::FamilyBase;
   Histogram(std::uint32_t base_slot, const double* padded_bounds, std::uint32_t bound_count)
       : base_slot_(base_slot), bound_count_(bound_count), bounds_(padded_bounds) {}
 
@@ -224,15 +180,15 @@ class Histogram {
   }
   // Slot layout from base_slot_: [sum][bucket 0]...[bucket bound_count_ (+Inf)].
   void Record(double v, std::uint32_t bucket) noexcept {
-    detail::Slot* s = detail::LocalSlot(base_slot_);
-    detail::AddDouble(s, v);
-    detail::AddOne(s + 1 + bucket);
+    internal::Slot* s = internal::LocalSlot(base_slot_);
+    internal::AddDouble(s, v);
+    internal::AddOne(s + 1 + bucket);
   }
 
   std::uint32_t base_slot_;
   std::uint32_t bound_count_;
   const double* bounds_;  // owned by the family
-  std::atomic<detail::ExemplarCell*> exemplars_{nullptr};
+  std::atomic<internal::ExemplarCell*> exemplars_{nullptr};
 };
 
 enum class ExpositionFormat { kPrometheusText, kOpenMetrics };
@@ -287,7 +243,7 @@ struct FamilyOptions {
   std::size_t max_series = 2000;
 };
 
-namespace detail {
+namespace internal {
 
 struct Series;
 struct SeriesTable;
@@ -346,12 +302,12 @@ class FamilyBase {
                                                       // stay for lock-free readers
 };
 
-}  // namespace detail
+}  // namespace internal
 
 // The children of one metric name, one per distinct label-value set.
 // Thread-safety: all methods may be called concurrently from any number of threads.
 template <class M>
-class Family final : public detail::FamilyBase {
+class Family final : public internal::FamilyBase {
  public:
   // The child for these label values (in the order of the family's label names),
   // created on first use. An existing set is found without locking or allocating.
@@ -365,7 +321,7 @@ class Family final : public detail::FamilyBase {
 
  private:
   friend class Registry;
-  using detail::FamilyBase::FamilyBase;
+  using internal::FamilyBase::FamilyBase;
 };
 
 // Owns metric families and renders them. Families and children live as long as the
@@ -412,14 +368,14 @@ class Registry {
   std::string Expose(ExpositionFormat format) const;
 
  private:
-  detail::FamilyBase& Register(MetricType type, std::string name, std::string help,
-                               std::vector<std::string> label_names,
-                               std::span<const double> buckets, FamilyOptions options);
+  internal::FamilyBase& Register(MetricType type, std::string name, std::string help,
+                                 std::vector<std::string> label_names,
+                                 std::span<const double> buckets, FamilyOptions options);
 
   mutable std::shared_mutex mu_;
-  std::vector<std::unique_ptr<detail::FamilyBase>> families_;
+  std::vector<std::unique_ptr<internal::FamilyBase>> families_;
   // Every family and sample name a family may print, to refuse clashes at registration.
-  std::unordered_map<std::string, detail::FamilyBase*> claimed_;
+  std::unordered_map<std::string, internal::FamilyBase*> claimed_;
   std::vector<std::string> collector_keys_;
   std::vector<std::unique_ptr<std::function<void(MetricWriter&)>>> collectors_;
 };

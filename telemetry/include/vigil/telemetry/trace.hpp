@@ -41,7 +41,7 @@
 namespace vigil::telemetry {
 
 class BatchSpanProcessor;
-namespace trace_internal {
+namespace internal {
 struct PooledRecord;
 }
 
@@ -326,7 +326,7 @@ class Span {
   void Finish(std::uint64_t end_unix_nano) noexcept;
 
   SpanContext context_;
-  trace_internal::PooledRecord* record_ = nullptr;
+  internal::PooledRecord* record_ = nullptr;
 };
 
 // Starts spans. Cheap to copy; holds the sampler, the limits and a pointer to the

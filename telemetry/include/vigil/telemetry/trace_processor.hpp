@@ -51,7 +51,7 @@
 
 namespace vigil::telemetry {
 
-namespace trace_internal {
+namespace internal {
 class RecordQueue;
 }
 
@@ -153,7 +153,7 @@ class BatchSpanProcessor {
   friend class Span;
 
   // Takes ownership of an ended record; never blocks.
-  void OnEnd(trace_internal::PooledRecord* record) noexcept;
+  void OnEnd(internal::PooledRecord* record) noexcept;
   void WakeWorker() noexcept;
   void Run() noexcept;
   std::size_t ExportUpTo(std::uint64_t target) noexcept;
@@ -174,7 +174,7 @@ class BatchSpanProcessor {
 
   const BatchOptions options_;
   const std::vector<std::unique_ptr<ExporterSlot>> exporters_;
-  const std::unique_ptr<trace_internal::RecordQueue> queue_;
+  const std::unique_ptr<internal::RecordQueue> queue_;
   const std::uint64_t wake_threshold_;
 
   // Written by producers only when they drop.
@@ -202,7 +202,7 @@ class BatchSpanProcessor {
   std::atomic<bool> abandon_{false};  // the shutdown deadline passed: drop, do not export
 
   // Reused by the worker for each batch.
-  std::unique_ptr<trace_internal::PooledRecord*[]> batch_;
+  std::unique_ptr<internal::PooledRecord*[]> batch_;
   std::unique_ptr<const SpanData*[]> batch_view_;
 
   std::thread worker_;
