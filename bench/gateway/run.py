@@ -34,14 +34,15 @@ import resource
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "integration"))
+from harness import (Sandbox, free_port, http_get, metric_samples, proc_status,  # noqa: E402
+                     start_gateway, start_nginx, wait_ready)
 
 ALL_CASES = ["a", "b", "c", "d", "e"]
 CASE_NAMES = {
@@ -80,108 +81,34 @@ class CaseError(Exception):
 # ---------------------------------------------------------------------------- processes
 
 
-class Procs:
-    """The child processes of this run; stops them all by PID, whatever happens."""
-
-    def __init__(self):
-        self.children = []  # (name, Popen)
-
-    def start(self, name, argv, tmp, env=None, cwd=None):
-        out = open(os.path.join(tmp, f"{name}.stdout"), "wb")
-        err = open(os.path.join(tmp, f"{name}.stderr"), "wb")
-        try:
-            # Own session: a Ctrl-C reaches this script only, which then stops the children
-            # in order instead of having them race it. setpriv (util-linux) gives them
-            # SIGTERM should this script die without stopping them (SIGKILL).
-            if shutil.which("setpriv"):
-                argv = ["setpriv", "--pdeathsig", "TERM", "--", *argv]
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                 env=env, cwd=cwd, start_new_session=True)
-        except OSError as e:
-            raise CaseError(f"cannot start {name} ({argv[0]}): {e}") from e
-        finally:
-            out.close()
-            err.close()
-        self.children.append((name, p))
-        return p
-
-    def stop(self, p, sig=signal.SIGTERM, timeout=15.0):
-        """Sends sig, waits up to timeout, then SIGKILL. Returns the exit status."""
-        if p.poll() is None:
-            try:
-                p.send_signal(sig)
-                p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.children = [(n, c) for (n, c) in self.children if c is not p]
-        return p.returncode
-
-    def stop_all(self):
-        for _, p in reversed(list(self.children)):
-            self.stop(p, timeout=5.0)
+def failure_output(proc, lines=15):
+    """The last lines `proc` (a harness Process) wrote, to explain why it failed."""
+    text = "\n".join(proc.lines()[-lines:])
+    return f"--- {proc.name} output (last lines) ---\n{text}" if text else ""
 
 
-def tail(path, lines=15):
+def case_error(label, error, proc):
+    """A CaseError for a program that did not start or get ready. The harness' error names
+    what was awaited, and holds the output when the program exited; else it is added."""
+    detail = f"\n{failure_output(proc)}" if isinstance(error, TimeoutError) and proc else ""
+    return CaseError(f"{label} did not start: {error}{detail}")
+
+
+def start_or_fail(sandbox, label, start):
+    """Runs `start()`, a harness start that waits for readiness (CaseError if it fails)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read().decode("utf-8", "replace").splitlines()
-        return "\n".join(data[-lines:])
-    except OSError:
-        return ""
+        return start()
+    except (AssertionError, TimeoutError, OSError) as e:
+        raise case_error(label, e, sandbox.processes[-1] if sandbox.processes else None) from e
 
 
-def child_logs(tmp, name):
-    parts = []
-    for suffix in ("stderr", "stdout"):
-        t = tail(os.path.join(tmp, f"{name}.{suffix}"))
-        if t:
-            parts.append(f"--- {name} {suffix} (last lines) ---\n{t}")
-    return "\n".join(parts)
-
-
-def free_ports(n):
-    """n distinct free loopback ports (held together while choosing so they differ)."""
-    socks = []
+def wait_ok(proc, label, url):
+    """Polls `url` until it answers 200 (through a proxy: the path to the upstream works)."""
     try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def http_get(url, timeout=2.0):
-    """(status, body) of a GET, or (None, error text)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except (urllib.error.URLError, OSError) as e:
-        return None, str(e)
-
-
-def wait_http_ok(url, proc, name, tmp, timeout=READY_TIMEOUT_S):
-    """Polls url until it answers 200; fails early when the process exits."""
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    last = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise CaseError(f"{name} exited with status {proc.returncode} while starting\n"
-                            + child_logs(tmp, name))
-        status, body = http_get(url, timeout=1.0)
-        if status == 200:
-            return
-        last = (status, body[:200] if isinstance(body, bytes) else body)
-        time.sleep(delay)  # polling interval, not a synchronisation
-        delay = min(delay * 2, 0.1)
-    raise CaseError(f"{name} not ready after {timeout:.0f}s: GET {url} -> {last}\n"
-                    + child_logs(tmp, name))
+        wait_ready(proc, lambda: http_get(url, timeout=1.0)[0] == 200, f"GET {url} -> 200",
+                   timeout=READY_TIMEOUT_S)
+    except (AssertionError, TimeoutError) as e:
+        raise case_error(label, e, proc) from e
 
 
 def proc_tree(pid):
@@ -199,17 +126,6 @@ def proc_tree(pid):
     return out
 
 
-def proc_status_kib(pid, key):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 class RssSampler(threading.Thread):
     """Samples the summed VmRSS of a process tree every 100 ms while the load runs."""
 
@@ -224,8 +140,8 @@ class RssSampler(threading.Thread):
         while not self.stop_event.wait(0.1):
             total = threads = 0
             for p in proc_tree(self.pid):
-                total += proc_status_kib(p, "VmRSS") or 0
-                threads += proc_status_kib(p, "Threads") or 0
+                total += proc_status(p, "VmRSS") or 0
+                threads += proc_status(p, "Threads") or 0
             if total:
                 self.samples.append(total)
                 self.threads = max(self.threads, threads)
@@ -242,78 +158,58 @@ class RssSampler(threading.Thread):
 
 # ---------------------------------------------------------------------------- configs
 
-
-def nginx_common(tmp, name, workers):
-    # Running as root, nginx would switch its workers to 'nobody', who cannot enter the
-    # private temporary directory.
-    user = "user root root;\n" if os.geteuid() == 0 else ""
-    return (f"{user}daemon off;\nworker_processes {workers};\npid {tmp}/{name}.pid;\n"
-            f"error_log {tmp}/{name}-error.log warn;\n"
-            "events { worker_connections 8192; multi_accept on; }\n")
+# Every nginx of the run is a master and its workers, as deployed, accepting a burst of
+# connections at once and closing no kept-alive connection during a run.
+NGINX_EVENTS = "worker_connections 8192; multi_accept on;"
+NGINX_KEEPALIVE = "keepalive_timeout 65s;\n  keepalive_requests 10000000;"
 
 
-def nginx_temp_paths(tmp, name):
-    return "".join(f"  {k}_temp_path {tmp}/{name}-{k};\n"
-                   for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-
-
-def upstream_conf(tmp, port):
-    return nginx_common(tmp, "upstream", 1) + f"""http {{
-{nginx_temp_paths(tmp, "upstream")}  access_log off;
-  keepalive_timeout 65s;
-  keepalive_requests 10000000;
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    location / {{
+def start_upstream(sandbox):
+    return start_nginx(sandbox, """    location / {
       default_type text/plain;
       return 200 "ok\\n";
-    }}
-  }}
-}}
-"""
+    }""", name="upstream", http_body="access_log off;\n  " + NGINX_KEEPALIVE,
+                       listen_options="backlog=4096", master=True, events=NGINX_EVENTS)
 
 
-def sink_conf(tmp, port):
+def sink_log(sandbox):
+    return sandbox.dir / "sink" / "access.log"
+
+
+def start_sink(sandbox):
     # The OTLP/HTTP receiver: answers every export with 200 and logs one line per POST so the
     # exports can be counted. Bodies are discarded, never stored.
-    return nginx_common(tmp, "sink", 1) + f"""http {{
-{nginx_temp_paths(tmp, "sink")}  log_format sink '$request_method $uri $status $request_length $content_length';
-  access_log {tmp}/sink-access.log sink;
-  client_max_body_size 0;
-  keepalive_timeout 65s;
-  keepalive_requests 10000000;
-  server {{
-    listen 127.0.0.1:{port};
-    location /v1/traces {{ return 200; }}
-    location /v1/logs {{ return 200; }}
-    location /v1/metrics {{ return 200; }}
-    location / {{ return 404; }}
-  }}
-}}
-"""
+    http = ("log_format sink '$request_method $uri $status $request_length $content_length';\n"
+            f"  access_log {sink_log(sandbox)} sink;\n  client_max_body_size 0;\n"
+            f"  {NGINX_KEEPALIVE}")
+    return start_nginx(sandbox, """    location /v1/traces { return 200; }
+    location /v1/logs { return 200; }
+    location /v1/metrics { return 200; }
+    location / { return 404; }""", name="sink", http_body=http, master=True,
+                       events=NGINX_EVENTS)
 
 
-def nginx_proxy_conf(tmp, port, upstream_port, workers):
-    return nginx_common(tmp, "nginx-proxy", workers) + f"""http {{
-{nginx_temp_paths(tmp, "nginx-proxy")}  log_format json escape=json
+def nginx_proxy_log(sandbox):
+    return sandbox.dir / "nginx-proxy" / "access.log"
+
+
+def start_nginx_proxy(sandbox, upstream_port, workers):
+    http = f"""log_format json escape=json
     '{{"time":"$time_iso8601","remote_addr":"$remote_addr","request_id":"$request_id",'
     '"method":"$request_method","uri":"$request_uri","protocol":"$server_protocol",'
     '"status":$status,"bytes_sent":$body_bytes_sent,"request_time":$request_time,'
     '"upstream_addr":"$upstream_addr","upstream_status":"$upstream_status",'
     '"upstream_response_time":"$upstream_response_time","user_agent":"$http_user_agent"}}';
-  access_log {tmp}/nginx-proxy-access.log json;
+  access_log {nginx_proxy_log(sandbox)} json;
   # Far above anything wrk can reach: the zone is consulted on every request, never limits.
   limit_req_zone $binary_remote_addr zone=perip:10m rate=10000000r/s;
-  keepalive_timeout 65s;
-  keepalive_requests 10000000;
+  {NGINX_KEEPALIVE}
   upstream backend {{
     server 127.0.0.1:{upstream_port};
     keepalive 64;
     keepalive_requests 10000000;
-  }}
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    location / {{
+  }}"""
+    return start_nginx(sandbox, """    location / {
       limit_req zone=perip burst=10000000 nodelay;
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -321,10 +217,8 @@ def nginx_proxy_conf(tmp, port, upstream_port, workers):
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Request-Id $request_id;
-    }}
-  }}
-}}
-"""
+    }""", name="nginx-proxy", http_body=http, listen_options="backlog=4096",
+                       workers=workers, master=True, events=NGINX_EVENTS)
 
 
 def haproxy_conf(port, upstream_port, workers):
@@ -396,10 +290,10 @@ def count_lines(path):
         return None
 
 
-def sink_stats(tmp):
+def sink_stats(sandbox):
     posts = ok = bytes_in = 0
     try:
-        with open(os.path.join(tmp, "sink-access.log")) as f:
+        with open(sink_log(sandbox)) as f:
             for line in f:
                 parts = line.split()
                 if len(parts) >= 4 and parts[0] == "POST":
@@ -417,31 +311,13 @@ def sink_stats(tmp):
 def metric_sums(text, names):
     """Sums of the samples of each metric in names, by label set 'signal'/'reason'/'exporter'."""
     out = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)", line)
-        if not m or m.group(1) not in names:
-            continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-        key = m.group(1)
-        sub = ",".join(f"{k}={labels[k]}" for k in ("signal", "reason", "exporter") if k in labels)
-        if sub:
-            key += "{" + sub + "}"
-        try:
-            out[key] = out.get(key, 0.0) + float(m.group(3))
-        except ValueError:
-            pass
+    for name in names:
+        for labels, value in metric_samples(text, name):
+            sub = ",".join(f"{k}={labels[k]}" for k in ("signal", "reason", "exporter")
+                           if k in labels)
+            key = name + ("{" + sub + "}" if sub else "")
+            out[key] = out.get(key, 0.0) + value
     return out
-
-
-def nginx_start(procs, tmp, name, conf_text):
-    conf = os.path.join(tmp, f"{name}.conf")
-    with open(conf, "w") as f:
-        f.write(conf_text)
-    os.makedirs(os.path.join(tmp, "logs"), exist_ok=True)
-    return procs.start(name, ["nginx", "-p", tmp, "-c", conf, "-e",
-                              os.path.join(tmp, f"{name}-error.log")], tmp)
 
 
 # ---------------------------------------------------------------------------- cases
@@ -551,7 +427,7 @@ class CpuMeter:
         return out
 
 
-def measure(args, procs, tmp, lua, label, url, proc, measure_rss):
+def measure(args, tmp, lua, label, url, proc, measure_rss):
     # Warm-up: connections, caches, lazily built paths; not counted.
     if args.warmup > 0:
         run_wrk(args, lua, url, args.warmup, tmp, f"{label}-warmup")
@@ -568,70 +444,67 @@ def measure(args, procs, tmp, lua, label, url, proc, measure_rss):
     res.update(extra)
     res.update(CpuMeter.diff(before, after, res["requests"], res["duration_us"] / 1e6))
     if proc is not None:
-        if proc.poll() is not None:
-            raise CaseError(f"{label}: the proxy exited with status {proc.returncode} during "
-                            "the run\n" + child_logs(tmp, label))
-        hwm = sum(proc_status_kib(p, "VmHWM") or 0 for p in proc_tree(proc.pid))
+        if proc.proc.poll() is not None:
+            raise CaseError(f"{label}: the proxy exited with status {proc.proc.returncode} "
+                            "during the run\n" + failure_output(proc))
+        hwm = sum(proc_status(p, "VmHWM") or 0 for p in proc_tree(proc.pid))
         if hwm:
             res["vmhwm_kib"] = hwm
     return res
 
 
-def run_case(case, args, procs, tmp, lua, up_port, sink_port):
+def run_case(case, args, sandbox, lua, up_port, sink_port):
     label = {"a": "upstream", "b": "nginx-proxy", "c": "haproxy",
              "d": "vigil-full", "e": "vigil-off"}[case]
+    tmp = sandbox.dir
     if case == "a":
         url = f"http://127.0.0.1:{up_port}/"
-        res = measure(args, procs, tmp, lua, label, url, None, False)
+        res = measure(args, tmp, lua, label, url, None, False)
         res["url"] = url
         return res
 
-    (port,) = free_ports(1)
-    url = f"http://127.0.0.1:{port}/"
     info = {}
     # The case's own log files and its share of the receiver's (all kept across rounds).
-    for name in ("nginx-proxy-access.log", "gateway.log"):
-        try:
-            os.unlink(os.path.join(tmp, name))
-        except FileNotFoundError:
-            pass
-    sink_before = sink_stats(tmp)
+    gateway_log = tmp / "gateway.log"
+    for path in (nginx_proxy_log(sandbox), gateway_log):
+        path.unlink(missing_ok=True)
+    sink_before = sink_stats(sandbox)
     if case == "b":
-        p = nginx_start(procs, tmp, label, nginx_proxy_conf(tmp, port, up_port, args.workers))
-        wait_http_ok(url, p, label, tmp)
+        proxy = start_or_fail(sandbox, label,
+                              lambda: start_nginx_proxy(sandbox, up_port, args.workers))
+        p, url = proxy.proc, proxy.url + "/"
     elif case == "c":
-        cfg = os.path.join(tmp, "haproxy.cfg")
-        with open(cfg, "w") as f:
-            f.write(haproxy_conf(port, up_port, args.workers))
-        p = procs.start(label, ["haproxy", "-db", "-f", cfg], tmp)
-        wait_http_ok(url, p, label, tmp)
+        port = free_port()
+        cfg = tmp / "haproxy.cfg"
+        cfg.write_text(haproxy_conf(port, up_port, args.workers))
+        p = start_or_fail(sandbox, label,
+                          lambda: sandbox.start(["haproxy", "-db", "-f", str(cfg)], label))
+        url = f"http://127.0.0.1:{port}/"
     else:
-        (admin,) = free_ports(1)
-        routes = os.path.join(tmp, "gateway-routes.json")
-        with open(routes, "w") as f:
-            json.dump({"routes": [{"prefix": "/", "upstream": f"http://127.0.0.1:{up_port}",
-                                   "timeout_ms": 5000}]}, f)
+        routes = [{"prefix": "/", "upstream": f"http://127.0.0.1:{up_port}", "timeout_ms": 5000}]
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("OTEL_", "VIGIL_"))}
-        env.update({"VIGIL_BIND": "127.0.0.1", "VIGIL_PORT": str(port),
-                    "VIGIL_ADMIN_PORT": str(admin), "VIGIL_WORKERS": str(args.workers),
-                    "VIGIL_GATEWAY_CONFIG": routes, "OTEL_SERVICE_NAME": "gateway"})
+        env.update({"VIGIL_BIND": "127.0.0.1", "VIGIL_WORKERS": str(args.workers),
+                    "OTEL_SERVICE_NAME": "gateway"})
         if case == "d":
-            env.update({"VIGIL_ACCESS_LOG": "true",
-                        "VIGIL_LOG_FILE": os.path.join(tmp, "gateway.log"),
+            env.update({"VIGIL_ACCESS_LOG": "true", "VIGIL_LOG_FILE": str(gateway_log),
                         "OTEL_TRACES_SAMPLER": "always_on",
                         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"})
         else:
             env.update({"VIGIL_ACCESS_LOG": "false", "OTEL_SDK_DISABLED": "true"})
+        gateway = start_or_fail(sandbox, label, lambda: start_gateway(
+            sandbox, routes, env, label, inherit_env=False, program=args.gateway))
+        p, url, admin = gateway.proc, gateway.url + "/", gateway.admin
         info["env"] = {k: v for k, v in env.items() if k.startswith(("OTEL_", "VIGIL_"))}
-        p = procs.start(label, [args.gateway, "--config", routes], tmp, env=env)
-        wait_http_ok(f"http://127.0.0.1:{admin}/readyz", p, label, tmp)
-        wait_http_ok(url, p, label, tmp)
+    wait_ok(p, label, url)
 
     try:
-        res = measure(args, procs, tmp, lua, label, url, p, True)
+        res = measure(args, tmp, lua, label, url, p, True)
         if case in ("d", "e"):
-            status, body = http_get(f"http://127.0.0.1:{admin}/metrics", timeout=5.0)
+            try:
+                status, _, body = http_get(admin + "/metrics", timeout=5.0)
+            except OSError as e:  # urllib's URLError included
+                status, body = None, str(e)
             if status == 200:
                 info["metrics"] = metric_sums(body.decode("utf-8", "replace"), {
                     "vigil_telemetry_exported_total", "vigil_telemetry_dropped_total",
@@ -640,17 +513,17 @@ def run_case(case, args, procs, tmp, lua, up_port, sink_port):
             else:
                 info["metrics_error"] = f"GET /metrics -> {status} {body!r:.200}"
     finally:
-        rc = procs.stop(p)
+        rc = p.stop(timeout=15.0)
     info["exit_status"] = rc
     if case in ("d", "e") and rc != 0:
         info["problem"] = (f"vigil-gateway exited with status {rc} on SIGTERM\n"
-                           + child_logs(tmp, label))
+                           + failure_output(p))
     if case == "b":
-        info["access_log_lines"] = count_lines(os.path.join(tmp, "nginx-proxy-access.log"))
+        info["access_log_lines"] = count_lines(nginx_proxy_log(sandbox))
     if case == "d":
         # Counted after the gateway stopped: its last batch is flushed on SIGTERM.
-        info["access_log_lines"] = count_lines(os.path.join(tmp, "gateway.log"))
-        after = sink_stats(tmp)
+        info["access_log_lines"] = count_lines(gateway_log)
+        after = sink_stats(sandbox)
         info["otlp_sink"] = {k: after[k] - sink_before[k] for k in after}
     res.update(info)
     res["url"] = url
@@ -852,24 +725,25 @@ def main(argv):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 
-    tmp = tempfile.mkdtemp(prefix="vigil-gw-bench-")
-    procs = Procs()
+    # Every child in its own session: a Ctrl-C reaches this script only, which then stops
+    # them in order instead of having them race it.
+    sandbox = Sandbox(prefix="vigil-gw-bench-", keep=args.keep, new_sessions=True)
     rounds, failures = [], {}
-    lua = os.path.join(tmp, "report.lua")
+    lua = str(sandbox.dir / "report.lua")
     with open(lua, "w") as f:
         f.write(WRK_REPORT_LUA)
     started = time.time()
     machine = machine_info()
     rc = 0
     try:
-        up_port, sink_port = free_ports(2)
-        up = nginx_start(procs, tmp, "upstream", upstream_conf(tmp, up_port))
-        wait_http_ok(f"http://127.0.0.1:{up_port}/", up, "upstream", tmp)
+        up = start_or_fail(sandbox, "upstream", lambda: start_upstream(sandbox))
+        wait_ok(up.proc, "upstream", up.url + "/")
         BACKGROUND["upstream"] = up.pid
+        sink_port = None
         if "d" in args.case_list:
-            sink = nginx_start(procs, tmp, "sink", sink_conf(tmp, sink_port))
-            wait_http_ok(f"http://127.0.0.1:{sink_port}/v1/traces", sink, "sink", tmp)
+            sink = start_or_fail(sandbox, "sink", lambda: start_sink(sandbox))
             BACKGROUND["sink"] = sink.pid
+            sink_port = sink.port
         for n in range(args.rounds):
             rounds.append({})
             for c in args.case_list:
@@ -878,13 +752,13 @@ def main(argv):
                 print(f"==> round {n + 1}/{args.rounds} ({c}) {CASE_NAMES[c]}: "
                       f"{args.warmup}s warm-up + {args.duration}s", file=sys.stderr, flush=True)
                 try:
-                    rounds[-1][c] = run_case(c, args, procs, tmp, lua, up_port, sink_port)
+                    rounds[-1][c] = run_case(c, args, sandbox, lua, up.port, sink_port)
                 except CaseError as e:
                     failures[c] = str(e)
                     print(f"    case ({c}) could not run: {e}", file=sys.stderr, flush=True)
-                if up.poll() is not None:
-                    raise CaseError(f"the upstream nginx exited ({up.returncode})\n"
-                                    + child_logs(tmp, "upstream"))
+                if not up.alive():
+                    raise CaseError(f"the upstream nginx exited ({up.proc.proc.returncode})\n"
+                                    + failure_output(up.proc))
     except CaseError as e:
         failures["setup"] = str(e)
         print(f"gateway bench: {e}", file=sys.stderr)
@@ -892,11 +766,7 @@ def main(argv):
         print("gateway bench: interrupted, stopping", file=sys.stderr)
         rc = 130
     finally:
-        procs.stop_all()
-        if args.keep:
-            print(f"temporary directory kept: {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        sandbox.close()
     if rc:
         return rc
 

@@ -34,6 +34,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from harness import Platform, Sandbox, http_get, metric_samples, proc_status  # noqa: E402
+
 MIB = 1024 * 1024
 
 # wrk reports p95 only through Lua. `init` takes the bodies to send from a file (one per
@@ -77,10 +80,8 @@ def percentile(values, p):
 
 
 def rss_mib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
+    kib = proc_status(pid, "VmRSS")
+    return kib / 1024.0 if kib is not None else float("nan")
 
 
 def pss_mib(pid):
@@ -146,8 +147,6 @@ def main():
     ap.add_argument("--login-rate", type=float, default=20.0)
     args = ap.parse_args()
     os.environ["VIGIL_BUILD_DIR"] = str(Path(args.build).resolve())
-    sys.path.insert(0, str(ROOT / "tests" / "integration"))
-    from harness import Platform, Sandbox, metric_samples, http_get  # noqa: E402
 
     results = {}
     sandbox = Sandbox()

@@ -7,19 +7,23 @@ clients get wrong (malformed JSON, a forged token, an unknown route, a missing i
 that the 4xx panels and alerts have something to show. Journeys start at a constant rate
 (open loop), on a bounded pool of threads; a progress line shows counts and latency.
 
-    python3 bench/traffic/traffic.py --url http://127.0.0.1:8080 --rate 5 [--duration 60]
+    python3 bench/traffic/traffic.py [--url GATEWAY] --rate 5 [--duration 60]
+
+(--url defaults to where ./vigil up starts the gateway: services/topology.json.)
 """
 import argparse
-import json
 import random
 import signal
 import string
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "integration"))
+from harness import call_json  # noqa: E402
+from harness.topology import gateway_url  # noqa: E402
 
 CATEGORIES = ["home", "garden", "books", "tools", "kitchen"]
 WORDS = ["Lamp", "Chair", "Kettle", "Rake", "Novel", "Drill", "Pan", "Shelf", "Vase", "Saw"]
@@ -56,28 +60,16 @@ class Client:
         self.token = None
 
     def call(self, method, path, body=None, raw=None, headers=None):
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", "Bearer " + self.token)
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
+        """(status, parsed JSON or None); status 0 when no answer came."""
         start = time.monotonic()
-        status, payload = 0, None
+        status, parsed = 0, None
         try:
-            with urllib.request.urlopen(req, timeout=10) as res:
-                status, payload = res.status, res.read()
-        except urllib.error.HTTPError as e:
-            status, payload = e.code, e.read()
-        except (urllib.error.URLError, OSError):
-            status = 0
+            status, _, parsed = call_json(self.base + path, method, body, self.token, headers,
+                                          raw)
+        except OSError:  # urllib's URLError included
+            pass
         self.stats.record(status, time.monotonic() - start)
-        try:
-            return status, json.loads(payload) if payload else None
-        except ValueError:
-            return status, None
+        return status, parsed
 
 
 def journey(base, stats, rng):
@@ -130,7 +122,7 @@ def journey(base, stats, rng):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--url", default="http://127.0.0.1:8080", help="the gateway's base URL")
+    ap.add_argument("--url", default=gateway_url(), help="the gateway's base URL")
     ap.add_argument("--rate", type=float, default=5.0, help="journeys started per second")
     ap.add_argument("--duration", type=float, default=0, help="seconds to run (0: until Ctrl-C)")
     ap.add_argument("--concurrency", type=int, default=16, help="journeys in flight at most")

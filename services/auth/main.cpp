@@ -7,6 +7,7 @@
 #include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/database.hpp>
 #include <vigil/service/service.hpp>
+#include <vigil/service/topology.hpp>
 
 #include "auth_service.hpp"
 #include "options.hpp"
@@ -34,7 +35,7 @@ Auth environment:
 Retention: 30 s after start and then every 10 minutes, the refresh tokens of families
 whose newest token expired over an hour ago are deleted (in batches of 500), and so are
 signing keys an hour past their publication (never the newest).
-Defaults: VIGIL_PORT 8081, VIGIL_ADMIN_PORT 9081, SQLite at $VIGIL_DATA_DIR/auth.db.
+Default database: SQLite at $VIGIL_DATA_DIR/auth.db.
 )";
 
 }  // namespace
@@ -44,7 +45,8 @@ int main(int argc, char** argv) {
   namespace http = vigil::http;
   namespace service = vigil::service;
   namespace tel = vigil::telemetry;
-  static const service::ServiceDefinition kDefinition{"auth", 8081, 9081, kUsage};
+  static const service::ServiceDefinition kDefinition{"auth", service::topology::kAuth.port,
+                                                      service::topology::kAuth.admin_port, kUsage};
   return service::RunService(kDefinition, argc, argv, [](service::ServiceHost& host) {
     tel::Telemetry& telemetry = host.telemetry();
 

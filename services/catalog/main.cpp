@@ -8,6 +8,7 @@
 #include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/database.hpp>
 #include <vigil/service/service.hpp>
+#include <vigil/service/topology.hpp>
 #include <vigil/storage/database.hpp>
 
 #include "catalog.hpp"
@@ -29,11 +30,11 @@ service makes, each one transaction that never oversells.
 Catalog environment:
   VIGIL_CATALOG_CACHE_SIZE       items kept in the read cache (default 10000; 0 turns it off)
   VIGIL_HTTP_COMPRESS_MIN_BYTES  compress responses of at least this many bytes (default 1024)
-  VIGIL_PORT (default 8082), VIGIL_ADMIN_PORT (default 9082)
   DATABASE_URL / VIGIL_DATA_DIR  PostgreSQL, or SQLite at $VIGIL_DATA_DIR/catalog.db
 )";
 
-const service::ServiceDefinition kDefinition{"catalog", 8082, 9082, kUsage};
+const service::ServiceDefinition kDefinition{"catalog", service::topology::kCatalog.port,
+                                             service::topology::kCatalog.admin_port, kUsage};
 
 }  // namespace
 

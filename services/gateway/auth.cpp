@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <vigil/http/server.hpp>
+#include <vigil/service/topology.hpp>
 #include <vigil/telemetry/env.hpp>
 #include <vigil/telemetry/telemetry.hpp>
 
@@ -44,7 +45,7 @@ AuthOptions AuthOptions::FromEnv() {
   AuthOptions options;
   options.enabled = tel::env::Boolean("VIGIL_GATEWAY_AUTH", true);
   const std::string url =
-      tel::env::String("VIGIL_GATEWAY_JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json");
+      tel::env::String("VIGIL_GATEWAY_JWKS_URL", VIGIL_TOPOLOGY_AUTH_URL "/.well-known/jwks.json");
   // "http://host:port/path": the address, then the path the keys are served at.
   const std::size_t scheme = url.find("://");
   const std::size_t slash = scheme == std::string::npos ? std::string::npos : url.find('/', scheme + 3);

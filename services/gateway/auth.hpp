@@ -51,8 +51,8 @@ struct AuthOptions {
   std::string issuer = "vigil-auth";
   std::string audience = "vigil";
 
-  // VIGIL_GATEWAY_AUTH (true|false, default true), VIGIL_GATEWAY_JWKS_URL (default
-  // http://127.0.0.1:8081/.well-known/jwks.json), VIGIL_GATEWAY_JWKS_REFRESH (seconds,
+  // VIGIL_GATEWAY_AUTH (true|false, default true), VIGIL_GATEWAY_JWKS_URL (default auth's
+  // URL in services/topology.json + /.well-known/jwks.json), VIGIL_GATEWAY_JWKS_REFRESH (seconds,
   // default 300), VIGIL_JWT_ISSUER (vigil-auth), VIGIL_JWT_AUDIENCE (vigil). Throws
   // telemetry::ConfigError naming a malformed variable.
   static AuthOptions FromEnv();

@@ -5,20 +5,13 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <vigil/service/topology.hpp>
 
 namespace vigil::gateway {
 
 namespace json = boost::json;
 
 namespace {
-
-constexpr std::string_view kDefaultConfig = R"({
-  "routes": [
-    {"prefix": "/api/auth",    "upstream": "http://127.0.0.1:8081", "strip_prefix": true},
-    {"prefix": "/api/catalog", "upstream": "http://127.0.0.1:8082", "strip_prefix": true},
-    {"prefix": "/api/orders",  "upstream": "http://127.0.0.1:8083/orders", "strip_prefix": true}
-  ]
-})";
 
 [[noreturn]] void Fail(std::string_view source, const std::string& where, const std::string& what) {
   throw GatewayConfigError(std::string(source) + ": " + where + (where.empty() ? "" : ": ") + what);
@@ -126,7 +119,7 @@ GatewayConfig LoadGatewayConfig(const std::string& path) {
 }
 
 GatewayConfig DefaultGatewayConfig() {
-  return ParseGatewayConfig(kDefaultConfig, "embedded defaults");
+  return ParseGatewayConfig(vigil::service::topology::kGatewayRoutes, "embedded defaults");
 }
 
 }  // namespace vigil::gateway

@@ -47,8 +47,8 @@ class GatewayConfigError : public std::runtime_error {
 GatewayConfig ParseGatewayConfig(std::string_view json, std::string_view source);
 // Reads `path`; throws GatewayConfigError when it cannot be read or parsed.
 GatewayConfig LoadGatewayConfig(const std::string& path);
-// The embedded routes: /api/auth, /api/catalog, /api/orders to 127.0.0.1:8081-8083
-// (the last to the orders service's /orders).
+// The embedded routes: those of services/topology.json (/api/auth, /api/catalog,
+// /api/orders to the services' default ports, the last to the orders service's /orders).
 GatewayConfig DefaultGatewayConfig();
 
 }  // namespace vigil::gateway

@@ -8,6 +8,7 @@
 #include <vigil/http/middleware/request_id.hpp>
 #include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/service.hpp>
+#include <vigil/service/topology.hpp>
 #include <vigil/telemetry/env.hpp>
 
 #include "auth.hpp"
@@ -18,6 +19,7 @@ namespace gateway = vigil::gateway;
 namespace http = vigil::http;
 namespace service = vigil::service;
 namespace tel = vigil::telemetry;
+namespace topology = vigil::service::topology;
 
 namespace {
 
@@ -28,9 +30,10 @@ The Vigil gateway: routes requests by path prefix to upstream services, streamin
 bodies both ways, with a span, RED metrics and one access-log line per request.
 
   --config FILE   routes as JSON (also VIGIL_GATEWAY_CONFIG); without it, the embedded
-                  routes /api/auth, /api/catalog, /api/orders -> 127.0.0.1:8081..8083
+                  routes of services/topology.json: /api/auth, /api/catalog, /api/orders
+                  to auth, catalog and orders on their default ports
 
-  {"routes": [{"prefix": "/api/auth", "upstream": "http://127.0.0.1:8081",
+  {"routes": [{"prefix": "/api/auth", "upstream": "http://auth.internal",
                "strip_prefix": true, "timeout_ms": 5000, "max_body_bytes": 1048576}]}
 
 A request with "Authorization: Bearer <JWT>" is verified here against the keys auth
@@ -39,17 +42,17 @@ publishes (401 when bad) and reaches the service with a signed X-Vigil-Identity 
 Gateway environment:
   VIGIL_GATEWAY_CONFIG        the routes file, when --config is not given
   VIGIL_GATEWAY_AUTH          verify bearer tokens here (default true)
-  VIGIL_GATEWAY_JWKS_URL      auth's keys (http://127.0.0.1:8081/.well-known/jwks.json)
+  VIGIL_GATEWAY_JWKS_URL      auth's keys ()" VIGIL_TOPOLOGY_AUTH_URL R"(/.well-known/jwks.json)
   VIGIL_GATEWAY_JWKS_REFRESH  seconds between key refreshes (300)
   VIGIL_JWT_ISSUER, VIGIL_JWT_AUDIENCE, VIGIL_UPSTREAM_* (the pooled upstream connections)
-  VIGIL_PORT (default 8080), VIGIL_ADMIN_PORT (default 9080)
 )";
 
 constexpr std::array<std::string_view, 1> kValueFlags{"--config"};
 
 // The gateway proxies every request at rates far above a service's, one access-log line
 // each: it keeps the SDK's default log ring per thread.
-const service::ServiceDefinition kDefinition{"gateway", 8080, 9080, kUsage, kValueFlags, 0};
+const service::ServiceDefinition kDefinition{
+    "gateway", topology::kGateway.port, topology::kGateway.admin_port, kUsage, kValueFlags, 0};
 
 // The routes file named by --config or VIGIL_GATEWAY_CONFIG, or the embedded routes.
 // Throws telemetry::ConfigError naming the flag or variable when the file is unusable.

@@ -9,6 +9,7 @@
 #include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/database.hpp>
 #include <vigil/service/service.hpp>
+#include <vigil/service/topology.hpp>
 #include <vigil/storage/database.hpp>
 #include <vigil/telemetry/env.hpp>
 
@@ -30,7 +31,7 @@ stores the order at the catalog's prices (an Idempotency-Key makes a retry safe)
 GET /orders and GET /orders/{id} answer the calling user's orders.
 
 Environment:
-  VIGIL_CATALOG_URL             the catalog service (http://127.0.0.1:8082)
+  VIGIL_CATALOG_URL             the catalog service ()" VIGIL_TOPOLOGY_CATALOG_URL R"()
   VIGIL_ORDERS_CATALOG_TIMEOUT  milliseconds to wait for the catalog's answer (3000)
   VIGIL_ORDERS_IDEMPOTENCY_TTL  seconds an Idempotency-Key is remembered (60..2592000,
                                 default 86400); after it the same key makes a new order.
@@ -38,15 +39,16 @@ Environment:
                                 10 minutes, in batches of 500
   VIGIL_UPSTREAM_MAX_IDLE, VIGIL_UPSTREAM_IDLE_TIMEOUT, VIGIL_UPSTREAM_CONNECT_TIMEOUT
                                 the kept-alive connections to the catalog
-  VIGIL_PORT (8083), VIGIL_ADMIN_PORT (9083); the database is orders.db under
-  VIGIL_DATA_DIR unless DATABASE_URL names a PostgreSQL database.
+  The database is orders.db under VIGIL_DATA_DIR unless DATABASE_URL names a
+  PostgreSQL database.
 )";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   return service::RunService(
-      {"orders", 8083, 9083, kUsage}, argc, argv, [](service::ServiceHost& host) {
+      {"orders", service::topology::kOrders.port, service::topology::kOrders.admin_port, kUsage},
+      argc, argv, [](service::ServiceHost& host) {
         tel::Telemetry& telemetry = host.telemetry();
 
         // What every request meets, in this order (After hooks run in reverse: a database
@@ -66,7 +68,7 @@ int main(int argc, char** argv) {
 
         // Routes: a user's orders, each reserving its stock at the catalog.
         const http::UpstreamAddress catalog_address =
-            service::UpstreamFromEnv("VIGIL_CATALOG_URL", "http://127.0.0.1:8082");
+            service::UpstreamFromEnv("VIGIL_CATALOG_URL", service::topology::kCatalog.url);
         const std::chrono::milliseconds catalog_timeout(
             tel::env::Integer("VIGIL_ORDERS_CATALOG_TIMEOUT", 3000, 1, 600000));
         const http::PoolOptions pool = http::PoolOptions::FromEnv();

@@ -18,6 +18,7 @@ import yaml
 
 from harness import (Platform, Sandbox, binary, http_get, log_records, metric_samples,
                      start_postgres, wait_for, INTERNAL_SECRET, SERVICE_BINARIES)
+from harness.topology import ROUTES, SERVICES, default_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SPAN_KIND_CLIENT = 3
@@ -335,9 +336,6 @@ class OpenApiTest(unittest.TestCase):
     """Every route a service serves is in docs/openapi.yaml, and every documented route
     is served (through the gateway's embedded routes)."""
 
-    GATEWAY_PREFIX = {"auth": ("/api/auth", ""), "catalog": ("/api/catalog", ""),
-                      "orders": ("/api/orders", "/orders")}
-
     def test_documented_routes_are_exactly_the_served_routes(self):
         doc = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
         documented = set()
@@ -348,7 +346,8 @@ class OpenApiTest(unittest.TestCase):
         served = set()
         sandbox = Sandbox()
         try:
-            for name, (prefix, upstream_path) in self.GATEWAY_PREFIX.items():
+            for route in ROUTES:
+                name, prefix, upstream_path = route["service"], route["prefix"], route["path"]
                 out = subprocess.run([binary(SERVICE_BINARIES[name]), "--routes"], capture_output=True,
                                      text=True, cwd=sandbox.dir, timeout=30,
                                      env=dict(os.environ, VIGIL_DATA_DIR=str(sandbox.dir)))
@@ -361,3 +360,33 @@ class OpenApiTest(unittest.TestCase):
             sandbox.close()
         self.assertEqual(served - documented, set(), "served but not documented")
         self.assertEqual(documented - served, set(), "documented but not served")
+
+
+class TopologyTest(unittest.TestCase):
+    """The programs' compiled-in defaults are those of services/topology.json (through the
+    header CMake generates from it), which ./vigil up and the harness read too."""
+
+    def run_program(self, name, *args):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("VIGIL_GATEWAY_CONFIG", "VIGIL_PORT", "VIGIL_ADMIN_PORT")}
+        out = subprocess.run([binary(SERVICE_BINARIES[name]), *args], capture_output=True,
+                             text=True, timeout=30, env=env)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return out.stdout
+
+    def test_the_gateways_embedded_routes_are_the_topologys(self):
+        # --check logs one "route" line per route it would serve.
+        routes = [json.loads(line) for line in self.run_program("gateway", "--check").splitlines()
+                  if line.startswith("{") and json.loads(line).get("msg") == "route"]
+        served = [(r["http.route"], r["server.address"], r["strip_prefix"]) for r in routes]
+        expected = [(r["prefix"] + "/*", default_url(r["service"]).removeprefix("http://"),
+                     r["strip_prefix"]) for r in ROUTES]
+        self.assertEqual(served, expected)
+
+    def test_every_service_listens_by_default_on_its_topology_ports(self):
+        for name, service in SERVICES.items():
+            text = self.run_program(name, "--help")
+            ports = {variable: int(port) for variable, port in
+                     re.findall(r"(VIGIL_(?:ADMIN_)?PORT)\s+\((?:default )?(\d+)\)", text)}
+            self.assertEqual(ports, {"VIGIL_PORT": service["port"],
+                                     "VIGIL_ADMIN_PORT": service["admin_port"]}, name)

@@ -12,18 +12,20 @@ namespace vigil::service {
 
 namespace {
 
-constexpr const char* kCommonUsage = R"(
+constexpr const char* kCommonFlags = R"(
 Common flags:
   --help      this text
   --routes    print the routes this program serves ("METHOD /template") and exit
   --check     validate the configuration and environment (and open the database of a
               service that has one), exit
 
-Common environment: VIGIL_PORT, VIGIL_ADMIN_PORT, VIGIL_BIND, VIGIL_WORKERS, VIGIL_HTTP_*,
-VIGIL_SHUTDOWN_TIMEOUT, VIGIL_ACCESS_LOG, VIGIL_HTTP_COMPRESS_MIN_BYTES (responses of at
-least this size are compressed with br or gzip when the client accepts it; default 1024),
-VIGIL_INTERNAL_SECRET (the key that signs the
-X-Vigil-Identity header between services; at least 32 bytes), VIGIL_INTERNAL_SECRET_PREVIOUS
+)";
+// Follows "Common environment: VIGIL_PORT (default N), VIGIL_ADMIN_PORT (default M),".
+constexpr const char* kCommonEnvironment = R"(
+VIGIL_BIND, VIGIL_WORKERS, VIGIL_HTTP_*, VIGIL_SHUTDOWN_TIMEOUT, VIGIL_ACCESS_LOG,
+VIGIL_HTTP_COMPRESS_MIN_BYTES (responses of at least this size are compressed with br or
+gzip when the client accepts it; default 1024), VIGIL_INTERNAL_SECRET (the key that signs
+the X-Vigil-Identity header between services; at least 32 bytes), VIGIL_INTERNAL_SECRET_PREVIOUS
 (while changing the secret: still accepted, never used to sign), DATABASE_URL (PostgreSQL;
 default SQLite under VIGIL_DATA_DIR, default ./data), VIGIL_DB_CONNECTIONS,
 VIGIL_DB_MAX_WAITING, and the telemetry variables (VIGIL_LOG_LEVEL, VIGIL_TRACES_FILE,
@@ -136,7 +138,11 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::fwrite(definition.usage.data(), 1, definition.usage.size(), stdout);
-      std::fputs(kCommonUsage, stdout);
+      std::fputs(kCommonFlags, stdout);
+      std::printf("Common environment: VIGIL_PORT (default %u), VIGIL_ADMIN_PORT (default %u),",
+                  static_cast<unsigned>(definition.public_port),
+                  static_cast<unsigned>(definition.admin_port));
+      std::fputs(kCommonEnvironment, stdout);
       return 0;
     }
     if (arg == "--routes") {

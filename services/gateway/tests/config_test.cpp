@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <vigil/service/topology.hpp>
+
 #include "config.hpp"
 
 namespace vigil::gateway {
@@ -33,10 +35,11 @@ TEST(GatewayConfigTest, ParsesRoutesWithDefaults) {
 }
 
 TEST(GatewayConfigTest, DefaultsRouteThePlatform) {
+  namespace topology = vigil::service::topology;
   auto c = DefaultGatewayConfig();
   ASSERT_EQ(c.routes.size(), 3u);
   EXPECT_EQ(c.routes[0].prefix, "/api/auth");
-  EXPECT_EQ(c.routes[1].upstream.authority, "127.0.0.1:8082");
+  EXPECT_EQ("http://" + c.routes[1].upstream.authority, topology::kCatalog.url);
   EXPECT_EQ(c.routes[2].prefix, "/api/orders");
 }
 

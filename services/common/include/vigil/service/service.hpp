@@ -3,7 +3,8 @@
 // says only what is its own: its middleware pipeline, its routes and the objects they use.
 //
 //   int main(int argc, char** argv) {
-//     return service::RunService({"catalog", 8082, 9082, kUsage}, argc, argv,
+//     constexpr auto kPorts = service::topology::kCatalog;  // <vigil/service/topology.hpp>
+//     return service::RunService({"catalog", kPorts.port, kPorts.admin_port, kUsage}, argc, argv,
 //                                [](service::ServiceHost& host) {
 //       http::Pipeline& pipeline = host.pipeline();    // what every request meets, in order
 //       pipeline.Add<http::RequestIdMiddleware>();
