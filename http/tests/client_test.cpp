@@ -14,17 +14,17 @@
 #include <vigil/http/middleware/errors.hpp>
 #include <vigil/http/middleware/request_id.hpp>
 #include <vigil/http/middleware/tracing.hpp>
-
-#include "eventually.hpp"
-#include "test_server.hpp"
+#include <vigil/testing/eventually.hpp>
+#include <vigil/testing/server.hpp>
+#include <vigil/testing/telemetry.hpp>
 
 namespace vigil::http {
 namespace {
 
 namespace bhttp = boost::beast::http;
 namespace tel = vigil::telemetry;
-using testing::RawClient;
-using testing::RunningServer;
+using test_support::RawClient;
+using test_support::RunningServer;
 
 Routes UpstreamRoutes() {
   Routes r;
@@ -62,7 +62,7 @@ Routes UpstreamRoutes() {
 // The front server: /call/{path} calls the upstream's /{path}.
 struct Front {
   explicit Front(std::uint16_t upstream_port, ServerOptions upstream_options = {})
-      : logger(QuietLog()),
+      : logger(test_support::QuietLog()),
         server(
             [this, upstream_port](Runtime& runtime, Routes& routes) {
               auto state = std::make_shared<State>(runtime, upstream_port, registry);
@@ -89,12 +89,6 @@ struct Front {
     Client client;
   };
 
-  static tel::LoggerOptions QuietLog() {
-    tel::LoggerOptions o;
-    o.file_path = "/dev/null";
-    o.handle_signals = false;
-    return o;
-  }
   Pipeline MakePipeline() {
     Pipeline p;
     p.Add<RequestIdMiddleware>();

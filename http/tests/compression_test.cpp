@@ -12,14 +12,14 @@
 #include <vigil/http/middleware/compression.hpp>
 #include <vigil/http/middleware/errors.hpp>
 #include <vigil/telemetry/env.hpp>
-
-#include "test_server.hpp"
+#include <vigil/testing/server.hpp>
+#include <vigil/testing/telemetry.hpp>
 
 namespace vigil::http {
 namespace {
 
-using testing::RawClient;
-using testing::RunningServer;
+using test_support::RawClient;
+using test_support::RunningServer;
 
 std::string Gunzip(const std::string& in) {
   z_stream z{};
@@ -249,8 +249,8 @@ class CompressionServerTest : public ::testing::Test {
     return p;
   }
 
-  testing::ClientResponse Get(std::string_view path, std::string_view accept_encoding,
-                              std::string_view method = "GET") {
+  test_support::ClientResponse Get(std::string_view path, std::string_view accept_encoding,
+                                   std::string_view method = "GET") {
     RawClient client(server_.port());
     std::string req = std::string(method) + " " + std::string(path) + " HTTP/1.1\r\nHost: t\r\n";
     if (!accept_encoding.empty()) {
@@ -268,16 +268,8 @@ class CompressionServerTest : public ::testing::Test {
         .Value();
   }
 
-  static telemetry::LoggerOptions QuietLog() {
-    telemetry::LoggerOptions o;
-    o.service = "test";
-    o.file_path = "/dev/null";
-    o.handle_signals = false;
-    return o;
-  }
-
   telemetry::Registry registry_;
-  telemetry::Logger log_{QuietLog()};
+  telemetry::Logger log_{test_support::QuietLog()};
   RunningServer server_;
 };
 

@@ -5,21 +5,23 @@
 // A real server on loopback, exact bytes in.
 #include <gtest/gtest.h>
 
+#include <boost/asio/write.hpp>
+
 #include <atomic>
 #include <regex>
 #include <string>
 #include <thread>
 #include <vector>
+#include <vigil/testing/server.hpp>
 
 #include "date.hpp"
 #include "request_head.hpp"
-#include "test_server.hpp"
 
 namespace vigil::http {
 namespace {
 
-using testing::RawClient;
-using testing::RunningServer;
+using test_support::RawClient;
+using test_support::RunningServer;
 
 // Every handler counts its calls, so that a test can tell that bytes smuggled in a body
 // never ran as a request of their own.

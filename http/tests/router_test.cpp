@@ -11,8 +11,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+#include <vigil/testing/count_allocations.hpp>
 
-#include "count_allocations.hpp"
 #include "vigil/http/router.hpp"
 
 using vigil::test_support::AllocationsDuring;

@@ -9,25 +9,20 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
-#include <cstdio>
-#include <fstream>
 #include <future>
 #include <mutex>
-#include <sstream>
 #include <vector>
-#include <vigil/http/middleware/access_log.hpp>
-#include <vigil/http/middleware/errors.hpp>
-#include <vigil/http/middleware/metrics.hpp>
-#include <vigil/http/middleware/request_id.hpp>
-#include <vigil/http/middleware/tracing.hpp>
-
-#include "test_server.hpp"
+#include <vigil/testing/eventually.hpp>
+#include <vigil/testing/pipeline.hpp>
+#include <vigil/testing/server.hpp>
+#include <vigil/testing/telemetry.hpp>
+#include <vigil/testing/text.hpp>
 
 namespace vigil::http {
 namespace {
 
-using testing::RawClient;
-using testing::RunningServer;
+using test_support::RawClient;
+using test_support::RunningServer;
 
 asio::awaitable<void> Hello(Exchange& ex) {
   ex.RespondJson(200, R"({"hello":")" + std::string(ex.Param("name")) + "\"}");
@@ -88,47 +83,12 @@ Routes TestRoutes() {
   return r;
 }
 
-// Reads everything a Logger wrote to a temporary file.
-class LogCapture {
- public:
-  LogCapture() : path_(::testing::TempDir() + "vigil_http_log_" + std::to_string(::getpid()) + ".jsonl") {
-    std::remove(path_.c_str());
-    telemetry::LoggerOptions o;
-    o.service = "test";
-    o.file_path = path_;
-    o.handle_signals = false;
-    logger_ = std::make_unique<telemetry::Logger>(o);
-  }
-  ~LogCapture() {
-    logger_.reset();
-    std::remove(path_.c_str());
-  }
-  telemetry::Logger& logger() { return *logger_; }
-  std::vector<std::string> Lines() {
-    logger_->Flush();
-    std::ifstream in(path_);
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    return lines;
-  }
-
- private:
-  std::string path_;
-  std::unique_ptr<telemetry::Logger> logger_;
-};
-
+// The middleware a program serves with (compression aside), whose lines and metrics a test
+// reads back.
 struct FullPipeline {
-  LogCapture log;
-  telemetry::Registry registry;
-  Pipeline Make() {
-    Pipeline p;
-    p.Add<RequestIdMiddleware>();
-    p.Add<TracingMiddleware>(telemetry::Tracer());
-    p.Add<MetricsMiddleware>(registry);
-    p.Add<AccessLogMiddleware>(log.logger());
-    p.Add<ErrorMiddleware>(log.logger());
-    return p;
-  }
+  test_support::TestTelemetry telemetry;
+  Pipeline Make() { return test_support::PlatformPipeline(*telemetry, false); }
+  std::vector<std::string> LogLines() { return test_support::SplitLines(telemetry.Logs()); }
 };
 
 std::string Get(std::string_view target, std::string_view extra = {}) {
@@ -257,7 +217,7 @@ TEST(ServerTest, ExceptionsBecomeProblemsWithoutInternals) {
 
   // The exception's message is in the error log line, with the request id.
   bool logged = false;
-  for (const auto& line : f.log.Lines()) {
+  for (const auto& line : f.LogLines()) {
     if (line.find("\"unhandled exception\"") != std::string::npos &&
         line.find("hunter2") != std::string::npos && line.find("req-1") != std::string::npos) {
       logged = true;
@@ -274,7 +234,7 @@ TEST(ServerTest, OneAccessLogLinePerRequestWithLevelsByStatus) {
   c.RoundTrip(Get("/nowhere"));
   c.RoundTrip(Get("/bare-error"));
   std::vector<std::string> access;
-  for (const auto& line : f.log.Lines()) {
+  for (const auto& line : f.LogLines()) {
     if (line.find("\"request completed\"") != std::string::npos) access.push_back(line);
   }
   ASSERT_EQ(access.size(), 3u);
@@ -294,7 +254,7 @@ TEST(ServerTest, MetricsUseTheRouteTemplate) {
   RawClient c(s.port());
   c.RoundTrip(Get("/hello/one"));
   c.RoundTrip(Get("/hello/two"));
-  const std::string text = f.registry.Expose(telemetry::ExpositionFormat::kPrometheusText);
+  const std::string text = f.telemetry.Metrics();
   EXPECT_NE(text.find(R"(http_server_request_duration_seconds_count{http_request_method="GET",http_route="/hello/{name}",http_response_status_code="200"} 2)"),
             std::string::npos)
       << text;
@@ -388,7 +348,7 @@ TEST(ServerTest, ShutdownLetsInFlightRequestsFinish) {
   EXPECT_EQ(idle.RoundTrip(Get("/hello/x")).result_int(), 200u);
   busy.Send(Get("/sleep"));
   // Wait until the server has the request (the connection is busy, not idle).
-  while (s.server().connections() < 2) std::this_thread::yield();
+  ASSERT_TRUE(test_support::Eventually([&] { return s.server().connections() >= 2; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   auto drained = s.Shutdown(std::chrono::milliseconds(5000));
   auto res = busy.Read();
@@ -407,7 +367,7 @@ TEST(ServerTest, ShutdownDeadlineCutsWhatRemains) {
   slow_body.Send("POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab");  // never completes
   RawClient slow_handler(s.port());
   slow_handler.Send(Get("/long"));
-  while (s.server().connections() < 2) std::this_thread::yield();
+  ASSERT_TRUE(test_support::Eventually([&] { return s.server().connections() >= 2; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const auto start = std::chrono::steady_clock::now();
   auto drained = s.Shutdown(std::chrono::milliseconds(20));
@@ -416,7 +376,7 @@ TEST(ServerTest, ShutdownDeadlineCutsWhatRemains) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
   EXPECT_TRUE(slow_handler.ClosedByServer());
   int cut = 0;
-  for (const auto& line : f.log.Lines()) {
+  for (const auto& line : f.LogLines()) {
     if (line.find("\"request completed\"") != std::string::npos &&
         line.find(R"("error.type":"shutdown")") != std::string::npos) {
       ++cut;

@@ -7,14 +7,13 @@
 #include <vector>
 #include <vigil/http/middleware/request_id.hpp>
 #include <vigil/http/middleware/tracing.hpp>
-
-#include "test_server.hpp"
+#include <vigil/testing/server.hpp>
 
 namespace vigil::http {
 namespace {
 
-using testing::RawClient;
-using testing::RunningServer;
+using test_support::RawClient;
+using test_support::RunningServer;
 
 constexpr std::string_view kTraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
 constexpr std::string_view kTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -73,7 +72,7 @@ std::vector<std::string> Lines(const std::string& body) {
 class TracingTest : public ::testing::Test {
  protected:
   // Sends GET `target` with `fields` (each "Name: value\r\n") and returns the response.
-  testing::ClientResponse Send(std::string_view target, std::string_view fields) {
+  test_support::ClientResponse Send(std::string_view target, std::string_view fields) {
     RawClient c(server_.port());
     return c.RoundTrip("GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n" +
                        std::string(fields) + "\r\n");

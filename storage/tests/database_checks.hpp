@@ -14,18 +14,19 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 #include <vigil/storage/database.hpp>
 #include <vigil/telemetry/telemetry.hpp>
+#include <vigil/testing/coroutine.hpp>
+#include <vigil/testing/files.hpp>
+#include <vigil/testing/text.hpp>
 
 namespace vigil::storage {
 
@@ -38,27 +39,16 @@ DatabaseOptions FreshDatabase(Engine engine);
 
 namespace testing_support {
 
-inline std::filesystem::path UniqueTempPath(std::string_view stem) {
-  static std::atomic<int> counter{0};
-  return std::filesystem::temp_directory_path() /
-         (std::string(stem) + "-" + std::to_string(::getpid()) + "-" +
-          std::to_string(counter.fetch_add(1)));
-}
-
 // A Telemetry whose spans go to a file, read back by Spans().
 class CapturingTelemetry {
  public:
-  CapturingTelemetry() : path_(UniqueTempPath("vigil-storage-spans")) {
+  CapturingTelemetry() : dir_("storage-spans"), path_(dir_.File("spans.jsonl")) {
     tel::TelemetryOptions options;
     options.service.name = "storage-test";
     options.log.handle_signals = false;
     options.log.level = tel::LogLevel::kError;
     options.traces.file = tel::OtlpFileExporterOptions{path_.string(), {}};
     telemetry_ = std::make_unique<tel::Telemetry>(std::move(options));
-  }
-  ~CapturingTelemetry() {
-    telemetry_.reset();
-    std::filesystem::remove(path_);
   }
   tel::Telemetry& operator*() { return *telemetry_; }
   tel::Telemetry* operator->() { return telemetry_.get(); }
@@ -82,6 +72,7 @@ class CapturingTelemetry {
   }
 
  private:
+  test_support::TempDir dir_;
   std::filesystem::path path_;
   std::unique_ptr<tel::Telemetry> telemetry_;
 };
@@ -91,18 +82,7 @@ inline std::string Attribute(std::string_view key, std::string_view value) {
          std::string(value) + "\"}}";
 }
 
-inline bool Contains(std::string_view text, std::string_view part) {
-  return text.find(part) != std::string_view::npos;
-}
-
-// Runs `make()`'s coroutine to completion on a fresh io_context in this thread.
-template <typename Make>
-auto RunCoroutine(Make make) {
-  asio::io_context io;
-  auto future = asio::co_spawn(io, make(), asio::use_future);
-  io.run();
-  return future.get();
-}
+using test_support::Has;
 
 }  // namespace testing_support
 
@@ -199,8 +179,8 @@ TEST_P(EngineTest, AFailedMigrationNamesItselfAndLeavesNothingBehind) {
     db->Migrate("catalog", broken);
     FAIL() << "the migration was applied";
   } catch (const DatabaseError& e) {
-    EXPECT_TRUE(Contains(e.what(), "7")) << e.what();
-    EXPECT_TRUE(Contains(e.what(), "half done")) << e.what();
+    EXPECT_TRUE(Has(e.what(), "7")) << e.what();
+    EXPECT_TRUE(Has(e.what(), "half done")) << e.what();
   }
   static const Statement kHalf("SELECT count(*) FROM half");
   EXPECT_THROW(db->TransactBlocking(ctx_, [](Session& s) { s.Query(kHalf); }), DatabaseError);
@@ -309,8 +289,8 @@ TEST_P(EngineTest, DuplicateKeyIsAConstraintViolationWithoutTheValue) {
     });
     FAIL() << "no exception";
   } catch (const ConstraintViolation& e) {
-    EXPECT_FALSE(Contains(e.what(), "dup-secret-value")) << e.what();
-    EXPECT_TRUE(Contains(e.what(), "INSERT items")) << e.what();
+    EXPECT_FALSE(Has(e.what(), "dup-secret-value")) << e.what();
+    EXPECT_TRUE(Has(e.what(), "INSERT items")) << e.what();
   }
   // NOT NULL is a constraint too, but not a duplicate: a plain DatabaseError.
   try {
@@ -358,7 +338,7 @@ TEST_P(EngineTest, WrongParameterCountAndSeveralStatementsAreRefusedAlike) {
     db->TransactBlocking(ctx_, [](Session& s) { s.Query(kGetItem, {"a", "b"}); });
     FAIL() << "no exception";
   } catch (const DatabaseError& e) {
-    EXPECT_TRUE(Contains(e.what(), "takes 1 parameters, got 2")) << e.what();
+    EXPECT_TRUE(Has(e.what(), "takes 1 parameters, got 2")) << e.what();
   }
   static const Statement kTwo("SELECT 1; SELECT 2");
   EXPECT_THROW(db->TransactBlocking(ctx_, [](Session& s) { s.Query(kTwo); }), DatabaseError);
@@ -407,7 +387,7 @@ TEST_P(EngineTest, ConcurrentTransactsFromTwoIoContextsAddUpAndResumeOnTheirOwnT
 TEST_P(EngineTest, TransactReturnsValuesVoidAndMoveOnlyResultsAndRethrows) {
   auto db = Open(2);
   db->Migrate("catalog", kMigrations);
-  RunCoroutine([&]() -> asio::awaitable<void> {
+  test_support::RunCoroutine([&]() -> asio::awaitable<void> {
     co_await db->Transact(ctx_, [](Session& s) { s.Query(kInsertItem, {"v1", "a", "c", 1, 7}); });
     auto row = co_await db->Transact(
         ctx_, [](Session& s) { return s.Query(kGetItem, {"v1"}).FirstRow(); });
@@ -490,19 +470,19 @@ TEST_P(EngineTest, EveryStatementIsAClientSpanAndAHistogramObservation) {
 
   const std::string metrics = telemetry_->metrics().Expose(tel::ExpositionFormat::kPrometheusText);
   const std::string system(SystemName());
-  EXPECT_TRUE(Contains(metrics, "db_client_operation_duration_seconds_count{db_system=\"" + system +
-                                    "\",db_operation_name=\"INSERT\"} 2"))
+  EXPECT_TRUE(Has(metrics, "db_client_operation_duration_seconds_count{db_system=\"" + system +
+                               "\",db_operation_name=\"INSERT\"} 2"))
       << metrics;
-  EXPECT_TRUE(Contains(metrics, "db_client_operation_duration_seconds_count{db_system=\"" + system +
-                                    "\",db_operation_name=\"SELECT\"} 1"))
+  EXPECT_TRUE(Has(metrics, "db_client_operation_duration_seconds_count{db_system=\"" + system +
+                               "\",db_operation_name=\"SELECT\"} 1"))
       << metrics;
-  EXPECT_TRUE(Contains(metrics, "db_client_operation_duration_seconds_bucket{db_system=\"" +
-                                    system + "\",db_operation_name=\"INSERT\",le=\"0.005\"}"))
+  EXPECT_TRUE(Has(metrics, "db_client_operation_duration_seconds_bucket{db_system=\"" + system +
+                               "\",db_operation_name=\"INSERT\",le=\"0.005\"}"))
       << metrics;
-  EXPECT_TRUE(Contains(metrics, "vigil_db_pool_connections{state=\"idle\"} 2")) << metrics;
-  EXPECT_TRUE(Contains(metrics, "vigil_db_pool_connections{state=\"in_use\"} 0")) << metrics;
+  EXPECT_TRUE(Has(metrics, "vigil_db_pool_connections{state=\"idle\"} 2")) << metrics;
+  EXPECT_TRUE(Has(metrics, "vigil_db_pool_connections{state=\"in_use\"} 0")) << metrics;
   // Migrate's three transactions and the test's two.
-  EXPECT_TRUE(Contains(metrics, "vigil_db_pool_wait_seconds_count 5")) << metrics;
+  EXPECT_TRUE(Has(metrics, "vigil_db_pool_wait_seconds_count 5")) << metrics;
   db.reset();
 
   const std::vector<std::string> spans = telemetry_.Spans();
@@ -512,23 +492,23 @@ TEST_P(EngineTest, EveryStatementIsAClientSpanAndAHistogramObservation) {
   int selects = 0;
   for (const std::string& span : spans) {
     // Transactions' own statements and migrations are not spans.
-    EXPECT_FALSE(Contains(span, "\"name\":\"BEGIN\"") || Contains(span, "\"name\":\"COMMIT\"") ||
-                 Contains(span, "schema_migrations"))
+    EXPECT_FALSE(Has(span, "\"name\":\"BEGIN\"") || Has(span, "\"name\":\"COMMIT\"") ||
+                 Has(span, "schema_migrations"))
         << span;
-    if (Contains(span, "\"name\":\"INSERT items\"")) {
+    if (Has(span, "\"name\":\"INSERT items\"")) {
       ++inserts;
-      EXPECT_TRUE(Contains(span, trace)) << span;
-      EXPECT_TRUE(Contains(span, parent)) << span;
-      EXPECT_TRUE(Contains(span, "\"kind\":3")) << span;
-      EXPECT_TRUE(Contains(span, Attribute("db.system.name", system))) << span;
-      EXPECT_TRUE(Contains(span, Attribute("db.operation.name", "INSERT"))) << span;
-      EXPECT_TRUE(Contains(span, Attribute("db.collection.name", "items"))) << span;
-      EXPECT_TRUE(Contains(span, Attribute("db.query.text", kInsertItem.sql()))) << span;
+      EXPECT_TRUE(Has(span, trace)) << span;
+      EXPECT_TRUE(Has(span, parent)) << span;
+      EXPECT_TRUE(Has(span, "\"kind\":3")) << span;
+      EXPECT_TRUE(Has(span, Attribute("db.system.name", system))) << span;
+      EXPECT_TRUE(Has(span, Attribute("db.operation.name", "INSERT"))) << span;
+      EXPECT_TRUE(Has(span, Attribute("db.collection.name", "items"))) << span;
+      EXPECT_TRUE(Has(span, Attribute("db.query.text", kInsertItem.sql()))) << span;
     }
-    if (Contains(span, "\"name\":\"SELECT items\"")) {
+    if (Has(span, "\"name\":\"SELECT items\"")) {
       ++selects;
-      EXPECT_TRUE(Contains(span, parent)) << span;
-      EXPECT_FALSE(Contains(span, "\"status\":{")) << span;
+      EXPECT_TRUE(Has(span, parent)) << span;
+      EXPECT_FALSE(Has(span, "\"status\":{")) << span;
     }
   }
   EXPECT_EQ(inserts, 2);
@@ -537,11 +517,11 @@ TEST_P(EngineTest, EveryStatementIsAClientSpanAndAHistogramObservation) {
   const std::string code = GetParam() == Engine::kSqlite ? "1555" : "23505";
   int errors = 0;
   for (const std::string& span : spans) {
-    if (Contains(span, "\"code\":2")) {
+    if (Has(span, "\"code\":2")) {
       ++errors;
-      EXPECT_TRUE(Contains(span, "\"name\":\"INSERT items\"")) << span;
-      EXPECT_TRUE(Contains(span, Attribute("error.type", code))) << span;
-      EXPECT_TRUE(Contains(span, Attribute("db.response.status_code", code))) << span;
+      EXPECT_TRUE(Has(span, "\"name\":\"INSERT items\"")) << span;
+      EXPECT_TRUE(Has(span, Attribute("error.type", code))) << span;
+      EXPECT_TRUE(Has(span, Attribute("db.response.status_code", code))) << span;
     }
   }
   EXPECT_EQ(errors, 1);

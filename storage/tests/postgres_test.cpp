@@ -7,22 +7,22 @@
 // for speed; it is stopped with SIGINT and its directory removed at the end.
 #include <fcntl.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+#include <vigil/testing/eventually.hpp>
+#include <vigil/testing/files.hpp>
+#include <vigil/testing/ports.hpp>
 
 #include "database_checks.hpp"
 
@@ -32,32 +32,10 @@ namespace vigil::storage {
 namespace {
 
 namespace fs = std::filesystem;
-using testing_support::Contains;
+using test_support::Has;
+using test_support::ReadFile;
 
 const fs::path kBin = "/usr/lib/postgresql/15/bin";
-
-std::uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    return 0;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 class PostgresServer : public ::testing::Environment {
  public:
@@ -72,9 +50,7 @@ class PostgresServer : public ::testing::Environment {
       FAIL() << "PostgreSQL 15 is not installed (" << kBin.string()
              << " is missing): install the Debian package postgresql (./vigil test does)";
     }
-    char tmpl[] = "/tmp/vigil-storage-pg-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = temp_.emplace("storage-pg").path();
     as_postgres_ = ::geteuid() == 0;
     if (as_postgres_) {
       const passwd* pw = ::getpwnam("postgres");
@@ -95,7 +71,7 @@ class PostgresServer : public ::testing::Environment {
     std::string failure;
     for (int attempt = 0; attempt < 3; ++attempt) {
       if (StartServer(data, &failure)) return;
-      if (!Contains(failure, "could not bind") && !Contains(failure, "already in use")) break;
+      if (!Has(failure, "could not bind") && !Has(failure, "already in use")) break;
     }
     FAIL() << failure;
   }
@@ -107,10 +83,7 @@ class PostgresServer : public ::testing::Environment {
       ::waitpid(pid_, &status, 0);
       pid_ = -1;
     }
-    if (!dir_.empty()) {
-      std::error_code ec;
-      fs::remove_all(dir_, ec);
-    }
+    temp_.reset();
   }
 
   std::uint16_t port() const { return port_; }
@@ -136,11 +109,7 @@ class PostgresServer : public ::testing::Environment {
   // Starts postgres on a free port and waits until it accepts connections. On failure,
   // `failure` tells why (with the server's log).
   bool StartServer(const std::string& data, std::string* failure) {
-    port_ = FreePort();
-    if (port_ == 0) {
-      *failure = "no free port";
-      return false;
-    }
+    port_ = test_support::UnusedPort();
     pid_ = Spawn(
         {(kBin / "postgres").string(), "-D", data, "-p", std::to_string(port_), "-k", dir_.string(),
          "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
@@ -152,21 +121,21 @@ class PostgresServer : public ::testing::Environment {
     }
     // Ready when it accepts a connection (polled); given up on early if it exited.
     const std::string admin = Url("postgres");
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (PQping(admin.c_str()) != PQPING_OK) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        *failure = "postgres exited:\n" + ReadFile(dir_ / "postgres.log");
-        return false;
-      }
-      if (std::chrono::steady_clock::now() > deadline) {
-        *failure = "postgres not ready in 30 s:\n" + ReadFile(dir_ / "postgres.log");
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    bool exited = false;
+    const bool ready = test_support::Eventually(
+        [&] {
+          int status = 0;
+          exited = ::waitpid(pid_, &status, WNOHANG) == pid_;
+          return exited || PQping(admin.c_str()) == PQPING_OK;
+        },
+        std::chrono::seconds(30));
+    if (exited) {
+      pid_ = -1;
+      *failure = "postgres exited:\n" + ReadFile(dir_ / "postgres.log");
+      return false;
     }
-    return true;
+    if (!ready) *failure = "postgres not ready in 30 s:\n" + ReadFile(dir_ / "postgres.log");
+    return ready;
   }
 
   pid_t Spawn(std::vector<std::string> args, const fs::path& log) {
@@ -188,6 +157,7 @@ class PostgresServer : public ::testing::Environment {
     return rc == 0 ? pid : -1;
   }
 
+  std::optional<test_support::TempDir> temp_;
   fs::path dir_;
   bool as_postgres_ = false;
   std::uint16_t port_ = 0;
@@ -272,7 +242,7 @@ TEST_F(PostgresTest, TwoDatabasesMigratingAtOnceApplyEachMigrationOnce) {
 
 TEST_F(PostgresTest, ConnectionErrorsNameHostAndPortButNeverThePassword) {
   const std::string secret = "Sup3rSecretPw";
-  const std::string port = std::to_string(FreePort());
+  const std::string port = std::to_string(test_support::UnusedPort());
   const std::string server_port = std::to_string(PostgresServer::Instance()->port());
   struct Case {
     std::string url;
@@ -294,8 +264,8 @@ TEST_F(PostgresTest, ConnectionErrorsNameHostAndPortButNeverThePassword) {
       Open(options);
       ADD_FAILURE() << "connected to " << c.must_name;
     } catch (const Unavailable& e) {
-      EXPECT_TRUE(Contains(e.what(), c.must_name)) << e.what();
-      EXPECT_FALSE(Contains(e.what(), secret)) << e.what();
+      EXPECT_TRUE(Has(e.what(), c.must_name)) << e.what();
+      EXPECT_FALSE(Has(e.what(), secret)) << e.what();
     }
   }
 }
@@ -342,16 +312,12 @@ TEST_F(PostgresTest, ADatabaseThatGoesAwayTurnsUnhealthyAndUnavailable) {
   PQfinish(admin);
 
   // The next probe (every 2 s) finds out; Healthy() itself never waits.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (db->Healthy() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_FALSE(db->Healthy());
+  EXPECT_TRUE(test_support::Eventually([&] { return !db->Healthy(); }));
   try {
     db->TransactBlocking(ctx_, [](Session& s) { s.Query(kOne); });
     FAIL() << "ran on a database that is gone";
   } catch (const Unavailable& e) {
-    EXPECT_TRUE(Contains(e.what(), name)) << e.what();
+    EXPECT_TRUE(Has(e.what(), name)) << e.what();
   }
 }
 
@@ -370,7 +336,7 @@ TEST_F(PostgresTest, AnErrorCaughtInsideTheWorkStillFailsTheTransaction) {
     });
     FAIL() << "the transaction looked committed";
   } catch (const DatabaseError& e) {
-    EXPECT_TRUE(Contains(e.what(), "rolled back")) << e.what();
+    EXPECT_TRUE(Has(e.what(), "rolled back")) << e.what();
   }
   EXPECT_EQ(
       db->TransactBlocking(

@@ -7,26 +7,20 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include <vigil/testing/eventually.hpp>
+#include <vigil/testing/files.hpp>
 
 #include "database_checks.hpp"
-#include "eventually.hpp"
 #include "sqlite_connection.hpp"
 
 namespace vigil::storage {
 namespace {
 
 // Every test's files live under one directory, removed when the program ends.
-class TempRoot : public ::testing::Environment {
- public:
-  static std::filesystem::path& Path() {
-    static std::filesystem::path path = testing_support::UniqueTempPath("vigil-storage-sqlite");
-    return path;
-  }
-  void SetUp() override { std::filesystem::create_directories(Path()); }
-  void TearDown() override { std::filesystem::remove_all(Path()); }
-};
-
-const auto* const kTempRoot = ::testing::AddGlobalTestEnvironment(new TempRoot);
+const std::filesystem::path& TempRoot() {
+  static const test_support::TempDir dir("storage-sqlite");
+  return dir.path();
+}
 
 }  // namespace
 
@@ -34,7 +28,7 @@ DatabaseOptions FreshDatabase(Engine) {
   static int next = 0;
   DatabaseOptions options;
   options.engine = Engine::kSqlite;
-  options.target = (TempRoot::Path() / ("db" + std::to_string(next++) + ".db")).string();
+  options.target = (TempRoot() / ("db" + std::to_string(next++) + ".db")).string();
   return options;
 }
 
@@ -42,7 +36,7 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, EngineTest, ::testing::Values(Engine::kSqlite))
 
 namespace {
 
-using testing_support::Contains;
+using test_support::Has;
 
 class SqliteTest : public ::testing::Test {
  protected:
@@ -86,7 +80,7 @@ TEST_F(SqliteTest, ForeignKeysAreEnforcedAndAreNotDuplicates) {
   } catch (const ConstraintViolation&) {
     FAIL() << "a foreign key failure is not a duplicate";
   } catch (const DatabaseError& e) {
-    EXPECT_TRUE(Contains(e.what(), "FOREIGN KEY")) << e.what();
+    EXPECT_TRUE(Has(e.what(), "FOREIGN KEY")) << e.what();
   }
 }
 
@@ -105,15 +99,15 @@ TEST_F(SqliteTest, InMemoryNeedsExactlyOneConnection) {
 
 TEST_F(SqliteTest, AFileThatCannotBeOpenedIsUnavailable) {
   DatabaseOptions options;
-  options.target = (TempRoot::Path() / "no" / "such" / "dir" / "x.db").string();
+  options.target = (TempRoot() / "no" / "such" / "dir" / "x.db").string();
   try {
     Database::Open(options, *telemetry_);
     FAIL() << "opened";
   } catch (const Unavailable& e) {
-    EXPECT_TRUE(Contains(e.what(), options.target)) << e.what();
+    EXPECT_TRUE(Has(e.what(), options.target)) << e.what();
   }
   options.connections = 0;
-  options.target = (TempRoot::Path() / "zero.db").string();
+  options.target = (TempRoot() / "zero.db").string();
   EXPECT_THROW(Database::Open(options, *telemetry_), DatabaseError);
 }
 

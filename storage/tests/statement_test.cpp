@@ -6,14 +6,15 @@
 #include <string>
 #include <vigil/storage/database.hpp>
 #include <vigil/telemetry/env.hpp>
+#include <vigil/testing/files.hpp>
+#include <vigil/testing/scoped_env.hpp>
 
 #include "sql_text.hpp"
-#include "test_env.hpp"
 
 namespace vigil::storage {
 namespace {
 
-using telemetry::ScopedEnv;
+using test_support::ScopedEnv;
 
 struct Parsed {
   std::string operation;
@@ -137,14 +138,8 @@ TEST(RowTest, FirstRowOfAResult) {
 
 class FromEnvTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("vigil-storage-env-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::filesystem::path dir_;
+  test_support::TempDir temp_{"storage-env"};
+  const std::filesystem::path& dir_ = temp_.path();
   ScopedEnv url_{"DATABASE_URL", nullptr};
   ScopedEnv data_{"VIGIL_DATA_DIR", nullptr};
   ScopedEnv connections_{"VIGIL_DB_CONNECTIONS", nullptr};

@@ -8,14 +8,16 @@
 #include <string>
 #include <string_view>
 
+#include <vigil/testing/log_lines.hpp>
+
 #include "log/json.hpp"
-#include "log/json_line_reader.hpp"
 #include "utf8.hpp"
 
 namespace {
 
 namespace utf8 = vigil::telemetry::utf8;
 namespace li = vigil::telemetry::internal;
+namespace ts = vigil::test_support;
 
 // A decoder written from the definition rather than from Unicode's table: the lead
 // byte's high bits give the length, each continuation is 10xxxxxx, and the code point
@@ -75,9 +77,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   line.Append("{\"v\":\"", 6);
   li::AppendEscaped(line, input);
   line.Append("\"}", 2);
-  const auto parsed = li::ParseLogLine(line.s);
+  const auto parsed = ts::ParseLogLine(line.s);
   if (!parsed || parsed->members.size() != 1) __builtin_trap();
-  const li::JsonScalar& v = parsed->members[0].second;
-  if (v.kind != li::JsonScalar::Kind::kString || v.text != repaired) __builtin_trap();
+  const ts::JsonScalar& v = parsed->members[0].second;
+  if (v.kind != ts::JsonScalar::Kind::kString || v.text != repaired) __builtin_trap();
   return 0;
 }

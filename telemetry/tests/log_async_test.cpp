@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
-#include "temp_dir.hpp"
-#include "thread_names.hpp"
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -22,69 +20,20 @@
 #include <thread>
 #include <vector>
 #include <vigil/telemetry/log.hpp>
-
-#include "log/json_line_reader.hpp"
+#include <vigil/testing/eventually.hpp>
+#include <vigil/testing/files.hpp>
+#include <vigil/testing/log_lines.hpp>
+#include <vigil/testing/text.hpp>
+#include <vigil/testing/threads.hpp>
 
 namespace vigil::telemetry {
 namespace {
 
-using internal::JsonLine;
-using internal::ParseLogLine;
-
-std::vector<std::string> SplitLines(const std::string& all) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  for (std::size_t nl; (nl = all.find('\n', start)) != std::string::npos; start = nl + 1) {
-    lines.push_back(all.substr(start, nl - start));
-  }
-  EXPECT_EQ(start, all.size()) << "output does not end with a newline";
-  return lines;
-}
-
-std::string ReadFd(int fd) {
-  std::string all;
-  char buf[65536];
-  off_t offset = 0;
-  for (ssize_t n; (n = pread(fd, buf, sizeof buf, offset)) > 0; offset += n) {
-    all.append(buf, static_cast<std::size_t>(n));
-  }
-  return all;
-}
-
-std::string ReadFile(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return {};
-  }
-  std::string all = ReadFd(fd);
-  close(fd);
-  return all;
-}
-
-std::vector<JsonLine> ParseAll(const std::vector<std::string>& lines) {
-  std::vector<JsonLine> out;
-  for (const std::string& line : lines) {
-    auto parsed = ParseLogLine(line);
-    EXPECT_TRUE(parsed.has_value()) << "invalid JSON: " << line;
-    if (parsed) {
-      out.push_back(std::move(*parsed));
-    }
-  }
-  return out;
-}
-
-class MemFile {
- public:
-  MemFile() : fd_(memfd_create("log_async_test", MFD_CLOEXEC)) {}
-  ~MemFile() { close(fd_); }
-  MemFile(const MemFile&) = delete;
-  MemFile& operator=(const MemFile&) = delete;
-  int fd() const { return fd_; }
-  std::vector<std::string> Lines() const { return SplitLines(ReadFd(fd_)); }
-
- private:
-  int fd_;
-};
+using test_support::JsonLine;
+using test_support::MemFile;
+using test_support::ParseLogLines;
+using test_support::ReadFile;
+using test_support::SplitLines;
 
 // Reads a pipe on its own thread until the write end is closed.
 class PipeReader {
@@ -134,11 +83,6 @@ LoggerOptions Options(int fd) {
   o.fd = fd;
   o.handle_signals = false;
   return o;
-}
-
-std::string Str(const JsonLine& line, std::string_view key) {
-  const auto* v = line.Find(key);
-  return v == nullptr ? std::string("<missing>") : v->text;
 }
 
 TEST(LogAsync, TheBackendThreadIsNamed) {
@@ -212,10 +156,10 @@ TEST(LogAsync, FatalLineIsWrittenBeforeTheCallReturns) {
   Logger log(Options(out.fd()));
   log.Info("before");
   log.Fatal("going down", {{"reason", "test"}});
-  const auto lines = ParseAll(out.Lines());
+  const auto lines = out.LogLines();
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(Str(lines[1], "level"), "fatal");
-  EXPECT_EQ(Str(lines[1], "msg"), "going down");
+  EXPECT_EQ(lines[1].Text("level"), "fatal");
+  EXPECT_EQ(lines[1].Text("msg"), "going down");
 }
 
 TEST(LogAsync, DestructorWritesEverything) {
@@ -260,7 +204,7 @@ TEST(LogAsync, DropPolicyCountsEveryLostLine) {
     EXPECT_EQ(s.sink_errors, 0u);
     close(fds[1]);  // the logger does not own it; its backend is idle after Flush
     reader.join();
-    const auto lines = ParseAll(SplitLines(received));
+    const auto lines = ParseLogLines(SplitLines(received));
     EXPECT_EQ(lines.size(), s.written);
     // The lines that made it are intact and in order.
     long last = -1;
@@ -268,7 +212,7 @@ TEST(LogAsync, DropPolicyCountsEveryLostLine) {
       const long i = std::stol(line.Find("i")->text);
       EXPECT_GT(i, last);
       last = i;
-      EXPECT_EQ(Str(line, "payload"), payload);
+      EXPECT_EQ(line.Text("payload"), payload);
     }
   }
   close(fds[0]);
@@ -287,9 +231,9 @@ TEST(LogAsync, LineLargerThanHalfTheRingIsDroppedAndCounted) {
     EXPECT_EQ(s.dropped, 1u);
     EXPECT_EQ(s.written, 1u);
   }
-  const auto lines = ParseAll(out.Lines());
+  const auto lines = out.LogLines();
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_EQ(Str(lines[0], "msg"), "small");
+  EXPECT_EQ(lines[0].Text("msg"), "small");
 }
 
 TEST(LogAsync, BlockPolicyLosesNothing) {
@@ -318,7 +262,7 @@ TEST(LogAsync, BlockPolicyLosesNothing) {
     EXPECT_EQ(s.dropped, 0u);
     EXPECT_EQ(s.written, static_cast<std::uint64_t>(kThreads * kPerThread));
   }
-  const auto lines = ParseAll(pipe.Finish());
+  const auto lines = ParseLogLines(pipe.Finish());
   ASSERT_EQ(lines.size(), static_cast<std::size_t>(kThreads * kPerThread));
   std::map<long, long> next;
   for (const JsonLine& line : lines) {
@@ -358,7 +302,7 @@ TEST(LogAsync, ManyThreadsEveryLineIntact) {
       th.join();
     }
   }
-  const auto lines = ParseAll(out.Lines());
+  const auto lines = out.LogLines();
   ASSERT_EQ(lines.size(), static_cast<std::size_t>(kThreads * kPerThread));
   std::map<long, long> next;
   for (const JsonLine& line : lines) {
@@ -366,8 +310,8 @@ TEST(LogAsync, ManyThreadsEveryLineIntact) {
     const long i = std::stol(line.Find("i")->text);
     EXPECT_EQ(i, next[t]);
     next[t] = i + 1;
-    EXPECT_EQ(Str(line, "trace_id"), Str(line, "tid"));
-    EXPECT_EQ(Str(line, "pad"), std::string(static_cast<std::size_t>(i % 97), 'z'));
+    EXPECT_EQ(line.Text("trace_id"), line.Text("tid"));
+    EXPECT_EQ(line.Text("pad"), std::string(static_cast<std::size_t>(i % 97), 'z'));
   }
   EXPECT_EQ(next.size(), static_cast<std::size_t>(kThreads));
 }
@@ -419,15 +363,15 @@ TEST(LogAsync, LoggerDestroyedWhileThreadAliveThenThreadLogsToANewLogger) {
   step.store(2);
   step.notify_one();
   worker.join();
-  const auto a = ParseAll(first_out.Lines());
+  const auto a = first_out.LogLines();
   ASSERT_EQ(a.size(), 1u);
-  EXPECT_EQ(Str(a[0], "msg"), "to first");
-  const auto b = ParseAll(second_out.Lines());
+  EXPECT_EQ(a[0].Text("msg"), "to first");
+  const auto b = second_out.LogLines();
   ASSERT_EQ(b.size(), 1u);
-  EXPECT_EQ(Str(b[0], "msg"), "to second");
-  const auto c = ParseAll(third_out.Lines());
+  EXPECT_EQ(b[0].Text("msg"), "to second");
+  const auto c = third_out.LogLines();
   ASSERT_EQ(c.size(), 1u);
-  EXPECT_EQ(Str(c[0], "msg"), "to third");
+  EXPECT_EQ(c[0].Text("msg"), "to third");
 }
 
 TEST(LogAsync, ManyLoggersOneThread) {
@@ -468,9 +412,9 @@ TEST(LogAsync, LoggingFromALateThreadLocalDestructor) {
     log.Info("first");
   }).join();
   log.Flush();
-  const auto lines = ParseAll(out.Lines());
+  const auto lines = out.LogLines();
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(Str(lines[1], "msg"), "from a thread_local destructor");
+  EXPECT_EQ(lines[1].Text("msg"), "from a thread_local destructor");
 }
 
 using test_support::TempDir;
@@ -495,11 +439,11 @@ TEST(LogAsync, FileSinkAppendsAndReopenSwitchesToTheNewFile) {
   const auto old_lines = SplitLines(ReadFile(dir.File("app.log.1")));
   ASSERT_EQ(old_lines.size(), 4u);
   EXPECT_EQ(old_lines[0], "existing line");  // O_APPEND, not truncated
-  EXPECT_EQ(Str(*ParseLogLine(old_lines[3]), "msg"), "three");
-  const auto new_lines = ParseAll(SplitLines(ReadFile(path)));
+  EXPECT_EQ(test_support::ParseLogLine(old_lines[3])->Text("msg"), "three");
+  const auto new_lines = ParseLogLines(SplitLines(ReadFile(path)));
   ASSERT_EQ(new_lines.size(), 2u);
-  EXPECT_EQ(Str(new_lines[0], "msg"), "four");
-  EXPECT_EQ(Str(new_lines[1], "msg"), "five");
+  EXPECT_EQ(new_lines[0].Text("msg"), "four");
+  EXPECT_EQ(new_lines[1].Text("msg"), "five");
   const mode_t mask = umask(0);
   umask(mask);
   std::filesystem::remove(path);
@@ -527,12 +471,12 @@ TEST(LogAsync, SighupReopensFileSinks) {
     log.Flush();                  // a backend pass after the signal: it reopens
     log.Info("after");
   }
-  const auto old_lines = ParseAll(SplitLines(ReadFile(dir.File("hup.log.1"))));
+  const auto old_lines = ParseLogLines(SplitLines(ReadFile(dir.File("hup.log.1"))));
   ASSERT_EQ(old_lines.size(), 1u);
-  EXPECT_EQ(Str(old_lines[0], "msg"), "before");
-  const auto new_lines = ParseAll(SplitLines(ReadFile(path)));
+  EXPECT_EQ(old_lines[0].Text("msg"), "before");
+  const auto new_lines = ParseLogLines(SplitLines(ReadFile(path)));
   ASSERT_EQ(new_lines.size(), 1u);
-  EXPECT_EQ(Str(new_lines[0], "msg"), "after");
+  EXPECT_EQ(new_lines[0].Text("msg"), "after");
 }
 
 TEST(LogAsync, UnopenableFileFallsBackToStderrAndReopenRecovers) {
@@ -555,12 +499,12 @@ TEST(LogAsync, UnopenableFileFallsBackToStderrAndReopenRecovers) {
   }
   dup2(saved_stderr, 2);
   close(saved_stderr);
-  const auto err_lines = ParseAll(err.Lines());
+  const auto err_lines = err.LogLines();
   ASSERT_EQ(err_lines.size(), 1u);
-  EXPECT_EQ(Str(err_lines[0], "msg"), "to stderr");
-  const auto file_lines = ParseAll(SplitLines(ReadFile(path)));
+  EXPECT_EQ(err_lines[0].Text("msg"), "to stderr");
+  const auto file_lines = ParseLogLines(SplitLines(ReadFile(path)));
   ASSERT_EQ(file_lines.size(), 1u);
-  EXPECT_EQ(Str(file_lines[0], "msg"), "to file");
+  EXPECT_EQ(file_lines[0].Text("msg"), "to file");
 }
 
 TEST(LogAsync, ClosedPipeCountsSinkErrorsWithoutCrashing) {
@@ -632,10 +576,8 @@ TEST(LogAsync, LoneLineAfterAQuietSpellIsWrittenPromptly) {
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   const auto start = std::chrono::steady_clock::now();
   log.Info("second");  // sees the backend asleep and wakes it
-  while (out.Lines().size() < 2 &&
-         std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  EXPECT_TRUE(
+      test_support::Eventually([&] { return out.Lines().size() >= 2; }, std::chrono::seconds(5)));
   const auto waited = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(out.Lines().size(), 2u);
   EXPECT_LT(waited, std::chrono::milliseconds(150));
@@ -655,9 +597,9 @@ TEST(LogAsync, StdoutIsTheDefaultSink) {
   }
   dup2(saved, 1);
   close(saved);
-  const auto lines = ParseAll(out.Lines());
+  const auto lines = out.LogLines();
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_EQ(Str(lines[0], "msg"), "on stdout");
+  EXPECT_EQ(lines[0].Text("msg"), "on stdout");
 }
 
 }  // namespace

@@ -2,8 +2,6 @@
 // 1,000 coroutines interleaved on one thread, each logging with its own context, and
 // every line carries exactly its coroutine's trace id.
 #include <gtest/gtest.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <coroutine>
 #include <deque>
@@ -11,8 +9,8 @@
 #include <string>
 #include <vector>
 #include <vigil/telemetry/log.hpp>
-
-#include "log/json_line_reader.hpp"
+#include <vigil/testing/files.hpp>
+#include <vigil/testing/log_lines.hpp>
 
 namespace vigil::telemetry {
 namespace {
@@ -87,12 +85,11 @@ Scheduler::Task Handler(Scheduler& scheduler, Logger& log, int id,
 }
 
 TEST(LogCoroutines, ThousandInterleavedCoroutinesEachLogOnlyTheirOwnTraceId) {
-  const int fd = memfd_create("log_coroutine_test", MFD_CLOEXEC);
-  ASSERT_GE(fd, 0);
+  test_support::MemFile out;
   std::vector<std::string> trace_ids(kCoroutines);
   {
     LoggerOptions o;
-    o.fd = fd;
+    o.fd = out.fd();
     o.handle_signals = false;
     o.overflow = OverflowPolicy::kBlock;  // every line must arrive
     Logger log(o);
@@ -105,36 +102,24 @@ TEST(LogCoroutines, ThousandInterleavedCoroutinesEachLogOnlyTheirOwnTraceId) {
               static_cast<std::size_t>(kCoroutines * (1 + kLinesEach * kYieldsBetweenLines)));
   }
 
-  std::string all;
-  char buf[65536];
-  off_t offset = 0;
-  for (ssize_t n; (n = pread(fd, buf, sizeof buf, offset)) > 0; offset += n) {
-    all.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-
+  const std::vector<test_support::JsonLine> lines = out.LogLines();
   std::map<std::string, int> lines_per_trace;
   std::vector<int> next_step(kCoroutines, 0);
   int previous_id = -1;
   int switches = 0;
-  std::size_t lines = 0;
-  std::size_t start = 0;
-  for (std::size_t nl; (nl = all.find('\n', start)) != std::string::npos; start = nl + 1) {
-    const auto line = internal::ParseLogLine(std::string_view(all).substr(start, nl - start));
-    ASSERT_TRUE(line.has_value());
-    ++lines;
-    const int id = std::stoi(line->Find("coroutine")->text);
+  for (const test_support::JsonLine& line : lines) {
+    const int id = std::stoi(line.Find("coroutine")->text);
     ASSERT_GE(id, 0);
     ASSERT_LT(id, kCoroutines);
-    const auto* trace = line->Find("trace_id");
+    const auto* trace = line.Find("trace_id");
     ASSERT_NE(trace, nullptr);
     EXPECT_EQ(trace->text, trace_ids[static_cast<std::size_t>(id)]) << "coroutine " << id;
-    EXPECT_EQ(std::stoi(line->Find("step")->text), next_step[static_cast<std::size_t>(id)]++);
+    EXPECT_EQ(std::stoi(line.Find("step")->text), next_step[static_cast<std::size_t>(id)]++);
     ++lines_per_trace[trace->text];
     switches += id != previous_id ? 1 : 0;
     previous_id = id;
   }
-  EXPECT_EQ(lines, static_cast<std::size_t>(kCoroutines * kLinesEach));
+  EXPECT_EQ(lines.size(), static_cast<std::size_t>(kCoroutines * kLinesEach));
   ASSERT_EQ(lines_per_trace.size(), static_cast<std::size_t>(kCoroutines));  // all 1000 ids
   for (const auto& [trace, count] : lines_per_trace) {
     EXPECT_EQ(count, kLinesEach) << trace;

@@ -1,8 +1,6 @@
 // The line format of docs/conventions.md "Log lines": key order, every field type, escaping,
 // redaction, fixed-key collisions, levels.
 #include <gtest/gtest.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cctype>
 #include <chrono>
@@ -12,64 +10,18 @@
 #include <string>
 #include <vector>
 #include <vigil/telemetry/log.hpp>
+#include <vigil/testing/files.hpp>
+#include <vigil/testing/log_lines.hpp>
 
 #include "log/json.hpp"
-#include "log/json_line_reader.hpp"
 
 namespace vigil::telemetry {
 namespace {
 
-using internal::JsonLine;
-using internal::JsonScalar;
-using internal::ParseLogLine;
-
-// An anonymous in-memory file the logger writes to; read back from offset 0.
-class Capture {
- public:
-  Capture() : fd_(memfd_create("log_format_test", MFD_CLOEXEC)) {}
-  ~Capture() { close(fd_); }
-  Capture(const Capture&) = delete;
-  Capture& operator=(const Capture&) = delete;
-
-  int fd() const { return fd_; }
-
-  std::vector<std::string> Lines() const {
-    std::string all;
-    char buf[65536];
-    off_t offset = 0;
-    for (;;) {
-      const ssize_t n = pread(fd_, buf, sizeof buf, offset);
-      if (n <= 0) {
-        break;
-      }
-      all.append(buf, static_cast<std::size_t>(n));
-      offset += n;
-    }
-    std::vector<std::string> lines;
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = all.find('\n', start)) != std::string::npos; start = nl + 1) {
-      lines.push_back(all.substr(start, nl - start));
-    }
-    EXPECT_EQ(start, all.size()) << "output does not end with a newline";
-    return lines;
-  }
-
-  // Every line parsed; fails the test on any invalid line.
-  std::vector<JsonLine> Parsed() const {
-    std::vector<JsonLine> out;
-    for (const std::string& line : Lines()) {
-      auto parsed = ParseLogLine(line);
-      EXPECT_TRUE(parsed.has_value()) << "invalid JSON: " << line;
-      if (parsed) {
-        out.push_back(std::move(*parsed));
-      }
-    }
-    return out;
-  }
-
- private:
-  int fd_;
-};
+using test_support::JsonLine;
+using test_support::JsonScalar;
+using test_support::MemFile;
+using test_support::ParseLogLine;
 
 LoggerOptions Options(int fd) {
   LoggerOptions o;
@@ -84,14 +36,14 @@ LoggerOptions Options(int fd) {
 // Logs through a fresh logger and returns the single line it wrote.
 template <typename Fn>
 JsonLine OneLine(Fn&& fn, LoggerOptions options = {}) {
-  Capture capture;
+  MemFile capture;
   options.fd = capture.fd();
   options.handle_signals = false;
   {
     Logger log(options);
     fn(log);
   }
-  auto lines = capture.Parsed();
+  auto lines = capture.LogLines();
   EXPECT_EQ(lines.size(), 1u);
   return lines.empty() ? JsonLine{} : lines.front();
 }
@@ -191,7 +143,7 @@ TEST(LogFormat, ConventionsExampleKeyOrderAndValues) {
 }
 
 TEST(LogFormat, ExactBytesAfterTheTimestamp) {
-  Capture capture;
+  MemFile capture;
   {
     Logger log(Options(capture.fd()));
     log.Warn(FixedContext(), "slow", {{"n", 1}});
@@ -233,7 +185,7 @@ TEST(LogFormat, RequestIdSkippedWhenEmptyAndInvalidIdsSkipped) {
 }
 
 TEST(LogFormat, TimestampIsRealToTheMicrosecond) {
-  Capture capture;
+  MemFile capture;
   std::vector<std::pair<std::int64_t, std::int64_t>> windows;
   {
     Logger log(Options(capture.fd()));
@@ -246,7 +198,7 @@ TEST(LogFormat, TimestampIsRealToTheMicrosecond) {
       usleep(1500);
     }
   }
-  const auto lines = capture.Parsed();
+  const auto lines = capture.LogLines();
   ASSERT_EQ(lines.size(), windows.size());
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const std::int64_t t = ParseTime(Str(lines[i], "time"));
@@ -376,7 +328,7 @@ TEST(LogFormat, EscapesControlCharactersQuotesAndBackslashes) {
     all_controls.push_back(static_cast<char>(c));
   }
   all_controls += "\x7f";
-  Capture capture;
+  MemFile capture;
   {
     Logger log(Options(capture.fd()));
     log.Info(R"(say "hi" \ bye)", {{"ctl", all_controls}, {"key\n\"q\"", "v"}});
@@ -413,7 +365,7 @@ TEST(LogFormat, ValidUtf8PassesThroughInvalidBecomesReplacementCharacter) {
       {"\xF0\x9F\x98", fffd},
       {std::string("nul\0byte", 8), std::string("nul\0byte", 8)},
   };
-  Capture capture;
+  MemFile capture;
   {
     Logger log(Options(capture.fd()));
     log.Info(valid);
@@ -421,7 +373,7 @@ TEST(LogFormat, ValidUtf8PassesThroughInvalidBecomesReplacementCharacter) {
       log.Info(c.in, {{c.in, c.in}});
     }
   }
-  const auto lines = capture.Parsed();  // every line must be valid JSON
+  const auto lines = capture.LogLines();  // every line must be valid JSON
   ASSERT_EQ(lines.size(), cases.size() + 1);
   EXPECT_EQ(Str(lines[0], "msg"), valid);
   for (std::size_t i = 0; i < cases.size(); ++i) {
@@ -468,7 +420,7 @@ TEST(LogFormat, SensitiveKeysAreRedactedWhateverTheirType) {
       "AccessToken",
       "tls.private_key.path",
   };
-  Capture capture;
+  MemFile capture;
   {
     Logger log(Options(capture.fd()));
     for (const std::string& key : keys) {
@@ -484,7 +436,7 @@ TEST(LogFormat, SensitiveKeysAreRedactedWhateverTheirType) {
                    {"pass", "y"},
                    {"sess", "z"}});
   }
-  const auto lines = capture.Parsed();
+  const auto lines = capture.LogLines();
   ASSERT_EQ(lines.size(), keys.size() * 4 + 1);
   for (std::size_t i = 0; i < keys.size() * 4; ++i) {
     const std::string& key = keys[i / 4];
@@ -525,7 +477,7 @@ TEST(LogFormat, FieldsNeverRepeatAFixedKey) {
 }
 
 TEST(LogFormat, EveryLevelName) {
-  Capture capture;
+  MemFile capture;
   {
     LoggerOptions o = Options(capture.fd());
     o.level = LogLevel::kTrace;
@@ -538,7 +490,7 @@ TEST(LogFormat, EveryLevelName) {
     log.Fatal("f");
     log.Log(LogLevel::kInfo, "g");
   }
-  const auto lines = capture.Parsed();
+  const auto lines = capture.LogLines();
   ASSERT_EQ(lines.size(), 7u);
   const char* names[] = {"trace", "debug", "info", "warn", "error", "fatal", "info"};
   for (std::size_t i = 0; i < 7; ++i) {
@@ -547,7 +499,7 @@ TEST(LogFormat, EveryLevelName) {
 }
 
 TEST(LogFormat, LevelFiltering) {
-  Capture capture;
+  MemFile capture;
   {
     Logger log(Options(capture.fd()));
     EXPECT_EQ(log.level(), LogLevel::kInfo);
@@ -563,7 +515,7 @@ TEST(LogFormat, LevelFiltering) {
     log.Trace("shown 3");
     EXPECT_EQ(log.stats().dropped, 0u);
   }
-  const auto lines = capture.Parsed();
+  const auto lines = capture.LogLines();
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(Str(lines[0], "msg"), "shown 1");
   EXPECT_EQ(Str(lines[1], "msg"), "shown 2");

@@ -3,7 +3,6 @@
 // forked child writing to an in-memory file the parent reads afterwards.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,8 +12,9 @@
 #include <thread>
 #include <vector>
 #include <vigil/telemetry/log.hpp>
-
-#include "log/json_line_reader.hpp"
+#include <vigil/testing/files.hpp>
+#include <vigil/testing/log_lines.hpp>
+#include <vigil/testing/text.hpp>
 
 #if defined(__SANITIZE_ADDRESS__)
 // AddressSanitizer installs its own SIGSEGV/SIGBUS/SIGFPE handlers, which our handler
@@ -27,8 +27,7 @@ constexpr bool kSanitizerOwnsFaults = false;
 namespace vigil::telemetry {
 namespace {
 
-using internal::JsonLine;
-using internal::ParseLogLine;
+using test_support::JsonLine;
 
 struct ChildResult {
   int status = 0;
@@ -38,31 +37,15 @@ struct ChildResult {
 // Runs body(fd) in a child process; the child's logger writes to `fd`.
 template <typename Body>
 ChildResult RunChild(Body body) {
-  const int fd = memfd_create("log_signal_test", MFD_CLOEXEC);
-  EXPECT_GE(fd, 0);
+  test_support::MemFile out;
   const pid_t pid = fork();
   if (pid == 0) {
-    body(fd);
+    body(out.fd());
     _exit(0);
   }
   ChildResult result;
   EXPECT_EQ(waitpid(pid, &result.status, 0), pid);
-  std::string all;
-  char buf[65536];
-  off_t offset = 0;
-  for (ssize_t n; (n = pread(fd, buf, sizeof buf, offset)) > 0; offset += n) {
-    all.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  std::size_t start = 0;
-  for (std::size_t nl; (nl = all.find('\n', start)) != std::string::npos; start = nl + 1) {
-    auto line = ParseLogLine(std::string_view(all).substr(start, nl - start));
-    EXPECT_TRUE(line.has_value()) << all.substr(start, nl - start);
-    if (line) {
-      result.lines.push_back(std::move(*line));
-    }
-  }
-  EXPECT_EQ(start, all.size()) << "partial last line";
+  result.lines = out.LogLines();
   return result;
 }
 
@@ -185,11 +168,10 @@ TEST(LogSignal, FatalLevelLineIsOutBeforeImmediateExit) {
 TEST(LogSignal, ChildOfALoggingProcessWritesItsLinesOnFlush) {
   // fork() copies a logger but not its backend thread; the child's Flush writes
   // synchronously instead of waiting for a thread that does not exist.
-  const int fd = memfd_create("parent", MFD_CLOEXEC);
-  ASSERT_GE(fd, 0);
+  test_support::MemFile out;
   {
     LoggerOptions o;
-    o.fd = fd;
+    o.fd = out.fd();
     o.handle_signals = false;
     Logger log(o);
     log.Info("parent before fork");
@@ -205,22 +187,17 @@ TEST(LogSignal, ChildOfALoggingProcessWritesItsLinesOnFlush) {
     EXPECT_TRUE(WIFEXITED(status));
     log.Info("parent after fork");
   }
-  std::string all(4096, '\0');
-  const ssize_t n = pread(fd, all.data(), all.size(), 0);
-  ASSERT_GT(n, 0);
-  all.resize(static_cast<std::size_t>(n));
-  close(fd);
+  const std::string all = out.Text();
   EXPECT_NE(all.find("\"msg\":\"parent before fork\""), std::string::npos);
   EXPECT_NE(all.find("\"msg\":\"child\""), std::string::npos);
   EXPECT_NE(all.find("\"msg\":\"parent after fork\""), std::string::npos);
 }
 
 TEST(LogSignal, ForkedChildWithBlockingPolicyAndFullRingDoesNotHang) {
-  const int fd = memfd_create("blocking_child", MFD_CLOEXEC);
-  ASSERT_GE(fd, 0);
+  test_support::MemFile out;
   {
     LoggerOptions o;
-    o.fd = fd;
+    o.fd = out.fd();
     o.handle_signals = false;
     o.overflow = OverflowPolicy::kBlock;
     o.ring_bytes = 256;
@@ -240,19 +217,7 @@ TEST(LogSignal, ForkedChildWithBlockingPolicyAndFullRingDoesNotHang) {
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     EXPECT_TRUE(WIFEXITED(status));
   }
-  std::string all;
-  char buf[65536];
-  off_t offset = 0;
-  for (ssize_t n; (n = pread(fd, buf, sizeof buf, offset)) > 0; offset += n) {
-    all.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  std::size_t child_lines = 0;
-  for (std::size_t pos = 0; (pos = all.find("\"msg\":\"child\"", pos)) != std::string::npos;
-       ++pos) {
-    ++child_lines;
-  }
-  EXPECT_EQ(child_lines, 500u);
+  EXPECT_EQ(test_support::Occurrences(out.Text(), "\"msg\":\"child\""), 500u);
 }
 
 }  // namespace

@@ -6,8 +6,8 @@
 #include <string_view>
 
 #include <gtest/gtest.h>
+#include <vigil/testing/count_allocations.hpp>
 
-#include "count_allocations.hpp"
 #include "vigil/telemetry/metrics.hpp"
 
 using vigil::test_support::AllocationsDuring;

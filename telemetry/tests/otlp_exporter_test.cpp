@@ -20,8 +20,10 @@
 #include <thread>
 #include <vector>
 #include <vigil/telemetry/otlp.hpp>
-
-#include "eventually.hpp"
+#include <vigil/testing/eventually.hpp>
+#include <vigil/testing/files.hpp>
+#include <vigil/testing/ports.hpp>
+#include <vigil/testing/text.hpp>
 
 namespace vigil::telemetry {
 namespace {
@@ -45,14 +47,6 @@ int ListeningSocket(int& port) {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   port = ntohs(addr.sin_port);
   return fd;
-}
-
-// A port with nothing listening on it.
-int DeadPort() {
-  int port = 0;
-  const int fd = ListeningSocket(port);
-  ::close(fd);
-  return port;
 }
 
 // Answers each request with the next canned response, keeping connections alive.
@@ -318,7 +312,8 @@ TEST_F(OtlpExporterTest, RejectedCountIsClampedToTheBatch) {
 }
 
 TEST_F(OtlpExporterTest, DeadReceiverFailsWithinTheTimeout) {
-  auto options = Options("http://127.0.0.1:" + std::to_string(DeadPort()) + "/v1/traces");
+  auto options =
+      Options("http://127.0.0.1:" + std::to_string(test_support::UnusedPort()) + "/v1/traces");
   options.timeout = milliseconds(300);
   OtlpHttpExporter exporter(options, resource_, scope_);
   const auto start = Clock::now();
@@ -335,7 +330,8 @@ TEST_F(OtlpExporterTest, DeadReceiverFailsWithinTheTimeout) {
 TEST_F(OtlpExporterTest, ADownReceiverIsProbedOncePerBackoffNotRetriedForEveryBatch) {
   // Without this every batch held the export thread for the whole timeout while the
   // processor's queue filled up behind it.
-  auto options = Options("http://127.0.0.1:" + std::to_string(DeadPort()) + "/v1/traces");
+  auto options =
+      Options("http://127.0.0.1:" + std::to_string(test_support::UnusedPort()) + "/v1/traces");
   options.timeout = milliseconds(100);
   options.initial_backoff = milliseconds(400);  // the first wait outlasts the timeout
   options.max_backoff = milliseconds(400);
@@ -367,7 +363,8 @@ TEST_F(OtlpExporterTest, ADownReceiverIsProbedOncePerBackoffNotRetriedForEveryBa
 }
 
 TEST_F(OtlpExporterTest, ShutdownEndsABackoffWaitPromptly) {
-  auto options = Options("http://127.0.0.1:" + std::to_string(DeadPort()) + "/v1/traces");
+  auto options =
+      Options("http://127.0.0.1:" + std::to_string(test_support::UnusedPort()) + "/v1/traces");
   options.timeout = milliseconds(60000);
   options.initial_backoff = milliseconds(20000);
   options.max_backoff = milliseconds(20000);
@@ -442,24 +439,12 @@ TEST_F(OtlpExporterTest, ThrowingErrorCallbackIsContained) {
 
 class OtlpFileExporterTest : public OtlpExporterTest {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("vigil-otlp-file-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   static std::vector<std::string> Lines(const std::filesystem::path& p) {
-    std::ifstream f(p);
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(f, line);) {
-      lines.push_back(line);
-    }
-    return lines;
+    return test_support::SplitLines(test_support::ReadFile(p));
   }
 
-  std::filesystem::path dir_;
+  test_support::TempDir temp_{"otlp-file"};
+  const std::filesystem::path& dir_ = temp_.path();
 };
 
 TEST_F(OtlpFileExporterTest, OneJsonLinePerBatchAppended) {

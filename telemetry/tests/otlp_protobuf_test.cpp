@@ -3,46 +3,19 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <new>
 #include <string>
 #include <vector>
 #include <vigil/telemetry/otlp.hpp>
-
-// Counts heap allocations while `g_counting` is set, to prove steady-state encoding
-// allocates nothing. The replacement pairs malloc with free, which GCC cannot see through
-// once the operators are inlined.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (g_counting.load(std::memory_order_relaxed)) {
-    g_allocations.fetch_add(1);
-  }
-  if (void* p = std::malloc(n == 0 ? 1 : n)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include <vigil/testing/count_allocations.hpp>
+#include <vigil/testing/text.hpp>
 
 namespace vigil::telemetry {
 namespace {
 
-std::string Bytes(std::initializer_list<int> bytes) {
-  std::string out;
-  for (int b : bytes) {
-    out += static_cast<char>(b);
-  }
-  return out;
-}
+using test_support::AllocationsDuring;
+using test_support::Bytes;
 
 std::string Hex(std::string_view s) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -430,12 +403,9 @@ TEST(OtlpProtobuf, LargeBatchParsesWithConsistentLengths) {
 }
 
 TEST(OtlpProtobuf, AllocationCounterSeesAllocations) {
-  g_allocations = 0;
-  g_counting = true;
-  auto* v = new std::vector<int>(100);
-  g_counting = false;
+  std::vector<int>* v = nullptr;
+  EXPECT_GE(AllocationsDuring([&] { v = new std::vector<int>(100); }), 2);
   delete v;
-  EXPECT_GE(g_allocations.load(), 2);
 }
 
 TEST(OtlpProtobuf, ReusedBufferDoesNotAllocate) {
@@ -454,14 +424,13 @@ TEST(OtlpProtobuf, ReusedBufferDoesNotAllocate) {
   EncodeTracesProtobuf(resource, scope, batch, out);  // grows the buffers once
   const std::string first = out;
 
-  g_allocations = 0;
-  g_counting = true;
-  for (int round = 0; round < 3; ++round) {
-    out.clear();
-    EncodeTracesProtobuf(resource, scope, batch, out);
-  }
-  g_counting = false;
-  EXPECT_EQ(g_allocations.load(), 0);
+  EXPECT_EQ(AllocationsDuring([&] {
+              for (int round = 0; round < 3; ++round) {
+                out.clear();
+                EncodeTracesProtobuf(resource, scope, batch, out);
+              }
+            }),
+            0);
   EXPECT_EQ(out, first);
 }
 

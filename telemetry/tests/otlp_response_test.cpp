@@ -4,19 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vigil/testing/text.hpp>
 
 #include "otlp/response.hpp"
 
 namespace vigil::telemetry::otlp {
 namespace {
 
-std::string Bytes(std::initializer_list<int> bytes) {
-  std::string out;
-  for (int b : bytes) {
-    out += static_cast<char>(b);
-  }
-  return out;
-}
+using test_support::Bytes;
 
 TEST(OtlpResponse, EmptyBodyIsFullSuccess) {
   for (bool json : {false, true}) {

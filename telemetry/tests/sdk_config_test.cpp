@@ -1,19 +1,18 @@
 // Start-up configuration: typed environment reading and OptionsFromEnv. A malformed
 // value must stop start-up with an error naming the variable; defaults must work.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <regex>
 #include <vigil/telemetry/env.hpp>
 #include <vigil/telemetry/telemetry.hpp>
-
-#include "temp_dir.hpp"
-#include "test_env.hpp"
+#include <vigil/testing/files.hpp>
+#include <vigil/testing/ports.hpp>
+#include <vigil/testing/scoped_env.hpp>
 
 namespace vigil::telemetry {
 namespace {
+
+using test_support::ScopedEnv;
 
 std::string ErrorVariable(const std::function<void()>& f) {
   try {
@@ -158,19 +157,6 @@ TEST(TelemetryTest, ExposesItsOwnCountersAndShutsDownTwice) {
   t.Shutdown();
 }
 
-// A TCP port on which nothing listens: connections to it are refused at once.
-int ClosedPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);  // bound, never listened on: the port stays unused
-  return ntohs(addr.sin_port);
-}
-
 // The value of the one sample of `name` whose labels are exactly `labels`; -1 if absent.
 double Sample(const std::string& text, const std::string& name, const std::string& labels) {
   const std::string prefix = name + "{" + labels + "} ";
@@ -183,7 +169,7 @@ TEST(TelemetryTest, CountsSpansPerExporterWhenTheCollectorIsDown) {
   // What `./vigil up` runs with the collector down: OTLP gives up on every batch while the
   // traces file takes them. Each destination's counts must be its own.
   test_support::TempDir dir("sdk-exporters");
-  const std::string endpoint = "http://127.0.0.1:" + std::to_string(ClosedPort());
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(test_support::UnusedPort());
   const std::string traces = dir.File("traces.jsonl");
   ScopedEnv a("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.c_str());
   ScopedEnv b("OTEL_EXPORTER_OTLP_TIMEOUT", "300");  // no time for a retry: give up at once

@@ -14,14 +14,16 @@
 #include <vector>
 #include <vigil/telemetry/trace.hpp>
 #include <vigil/telemetry/trace_processor.hpp>
+#include <vigil/testing/eventually.hpp>
+#include <vigil/testing/scoped_env.hpp>
+#include <vigil/testing/threads.hpp>
 
-#include "test_env.hpp"
-#include "thread_names.hpp"
 #include "trace/record_pool.hpp"
 
 namespace vigil::telemetry {
 namespace {
 
+using test_support::ScopedEnv;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
@@ -155,13 +157,8 @@ ExporterStats Only(const BatchSpanProcessor& p) {
 std::uint64_t Accounted(const ExporterStats& s) { return s.exported + s.dropped(); }
 
 // The exporter sees a batch before the processor counts its outcome; wait for the count.
-bool WaitForExported(const BatchSpanProcessor& p, std::uint64_t n, Clock::duration timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Only(p).exported < n) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
+bool WaitForExported(const BatchSpanProcessor& p, std::uint64_t n) {
+  return test_support::Eventually([&] { return Only(p).exported >= n; });
 }
 
 TEST(BatchSpanProcessorTest, ExportsEverythingUnderNormalLoad) {
@@ -180,7 +177,7 @@ TEST(BatchSpanProcessorTest, ExportsEverythingUnderNormalLoad) {
     ASSERT_TRUE(CountingExporter::WaitFor(state, static_cast<std::size_t>((b + 1) * kBurst), 10s))
         << "burst " << b;
   }
-  ASSERT_TRUE(WaitForExported(processor, kBursts * kBurst, 10s));
+  ASSERT_TRUE(WaitForExported(processor, kBursts * kBurst));
   const auto stats = Only(processor);
   EXPECT_EQ(stats.exported, static_cast<std::uint64_t>(kBursts * kBurst));
   EXPECT_EQ(stats.dropped(), 0u);
@@ -259,7 +256,7 @@ TEST(BatchSpanProcessorTest, ScheduleDelayExportsAPartialBatch) {
   const Tracer tracer(Sampler::AlwaysOn(), &processor);
   EndSpans(tracer, 7);
   ASSERT_TRUE(CountingExporter::WaitFor(state, 7, 10s));
-  ASSERT_TRUE(WaitForExported(processor, 7, 10s));
+  ASSERT_TRUE(WaitForExported(processor, 7));
   EXPECT_EQ(Only(processor).exported, 7u);
 }
 

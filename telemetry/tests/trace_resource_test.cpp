@@ -5,11 +5,12 @@
 #include <optional>
 #include <string>
 #include <vigil/telemetry/trace_resource.hpp>
-
-#include "test_env.hpp"
+#include <vigil/testing/scoped_env.hpp>
 
 namespace vigil::telemetry {
 namespace {
+
+using test_support::ScopedEnv;
 
 // Both variables set for the scope of one test (nullptr: unset).
 struct ResourceEnv {

@@ -6,8 +6,8 @@
 #include <optional>
 #include <string>
 #include <vigil/telemetry/trace.hpp>
+#include <vigil/testing/scoped_env.hpp>
 
-#include "test_env.hpp"
 #include "trace/probability.hpp"
 
 namespace vigil::telemetry {
@@ -19,6 +19,7 @@ using internal::RatioToThreshold;
 using internal::SetThreshold;
 using internal::ThresholdToTh;
 using internal::TraceIdRandomness;
+using test_support::ScopedEnv;
 
 TraceId Id(std::string_view hex) { return *TraceId::FromHex(hex); }
 

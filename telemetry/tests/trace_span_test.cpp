@@ -9,13 +9,14 @@
 #include <vector>
 #include <vigil/telemetry/trace.hpp>
 #include <vigil/telemetry/trace_processor.hpp>
+#include <vigil/testing/scoped_env.hpp>
 
-#include "test_env.hpp"
 #include "trace/span_clock.hpp"
 
 namespace vigil::telemetry {
 namespace {
 
+using test_support::ScopedEnv;
 using namespace std::chrono_literals;
 
 class CaptureExporter : public SpanExporter {

@@ -5,31 +5,25 @@
 // (never through the environment).
 #pragma once
 
-#include "temp_dir.hpp"
-
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <atomic>
 #include <boost/json.hpp>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
-#include <vigil/http/middleware/errors.hpp>
-#include <vigil/http/middleware/request_id.hpp>
-#include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/base64url.hpp>
 #include <vigil/service/ids.hpp>
 #include <vigil/service/jwt.hpp>
 #include <vigil/service/service.hpp>
+#include <vigil/testing/files.hpp>
+#include <vigil/testing/service.hpp>
+#include <vigil/testing/telemetry.hpp>
 
 #include "auth_service.hpp"
 #include "schema.hpp"
-#include "test_server.hpp"
 
 namespace vigil::auth::testing {
 
@@ -37,14 +31,6 @@ using test_support::TempDir;
 
 inline constexpr std::int64_t kStart = 1'800'000'000;
 inline constexpr char kSecret[] = "identity-secret-for-the-auth-tests-0123456789";
-
-inline telemetry::TelemetryOptions TelemetryTo(const std::filesystem::path& log_file) {
-  telemetry::TelemetryOptions o;
-  o.service.name = "auth-test";
-  o.log.file_path = log_file.string();
-  o.log.handle_signals = false;
-  return o;
-}
 
 // Where a test's auth replicas keep their data: a fresh SQLite file, or the PostgreSQL
 // database of VIGIL_TEST_DATABASE_URL emptied of the auth tables.
@@ -60,8 +46,8 @@ class TestDatabase {
     }
     options_.engine = storage::Engine::kPostgres;
     options_.target = url;
-    telemetry::Telemetry telemetry(TelemetryTo(dir_.path() / "reset.jsonl"));
-    auto db = storage::Database::Open(options_, telemetry);
+    test_support::TestTelemetry telemetry("auth-test");
+    auto db = storage::Database::Open(options_, *telemetry);
     static const storage::Statement kDrop[] = {
         storage::Statement("DROP TABLE IF EXISTS users"),
         storage::Statement("DROP TABLE IF EXISTS refresh_tokens"),
@@ -78,7 +64,6 @@ class TestDatabase {
     }
   }
   const storage::DatabaseOptions& options() const { return options_; }
-  const std::filesystem::path& dir() const { return dir_.path(); }
 
  private:
   TempDir dir_;
@@ -92,7 +77,7 @@ inline AuthOptions CheapOptions(std::atomic<std::int64_t>& clock) {
   return options;
 }
 
-using Response = http::testing::ClientResponse;
+using Response = test_support::ClientResponse;
 
 // One auth "replica": its own telemetry, runtime and database pool on `database`; with
 // `purges`, the retention purge runs on its runtime on that schedule, as in vigil-auth;
@@ -103,28 +88,14 @@ class AuthServer {
   AuthServer(const TestDatabase& database, AuthOptions options,
              std::optional<PurgeSchedule> purges = std::nullopt, std::string secret = kSecret,
              std::string previous_secret = {})
-      : log_file_(database.dir() / ("log-" + std::to_string(next_log_++) + ".jsonl")),
-        telemetry_(TelemetryTo(log_file_)),
-        identity_(std::move(secret), std::chrono::seconds(60), std::move(previous_secret)),
-        server_(
-            [this, &database, options = std::move(options), purges](http::Runtime& runtime,
-                                                                    http::Routes& routes) mutable {
-              auto host = std::make_shared<service::ServiceHost>(Definition(), telemetry_, runtime,
-                                                                 identity_);
-              auto& db = host->Own(storage::Database::Open(database.options(), telemetry_));
-              db.Migrate("auth", Migrations());
-              db_ = &db;
-              auth_ = &InstallAuth(*host, db, std::move(options));
-              if (purges) StartPurges(*host, *auth_, *purges);
-              routes = std::move(host->routes());
-              return std::shared_ptr<void>(host);
-            },
-            Pipeline(), http::ServerOptions{}, 2) {}
-
-  static const service::ServiceDefinition& Definition() {
-    static const service::ServiceDefinition definition{"auth", 0, 0, ""};
-    return definition;
-  }
+      : identity_(std::move(secret), std::chrono::seconds(60), std::move(previous_secret)),
+        service_({"auth", 0, 0, ""}, *telemetry_, identity_, [&](service::ServiceHost& host) {
+          auto& db = host.Own(storage::Database::Open(database.options(), *telemetry_));
+          db.Migrate("auth", Migrations());
+          db_ = &db;
+          auth_ = &InstallAuth(host, db, std::move(options));
+          if (purges) StartPurges(host, *auth_, *purges);
+        }) {}
 
   Response Send(std::string_view method, std::string_view target, std::string_view body,
                 std::string_view extra_headers = {}) {
@@ -137,8 +108,7 @@ class AuthServer {
     }
     request += "\r\n";
     request += body;
-    http::testing::RawClient client(server_.port());
-    return client.RoundTrip(request);
+    return service_.RoundTrip(request);
   }
   Response Post(std::string_view target, std::string_view body) {
     return Send("POST", target, body);
@@ -148,16 +118,8 @@ class AuthServer {
   }
 
   // Everything logged so far.
-  std::string Logs() {
-    telemetry_.log().Flush();
-    std::ifstream in(log_file_);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
-  std::string Metrics() {
-    return telemetry_.metrics().Expose(telemetry::ExpositionFormat::kPrometheusText);
-  }
+  std::string Logs() { return telemetry_.Logs(); }
+  std::string Metrics() { return telemetry_.Metrics(); }
 
   const service::IdentitySigner& identity() const { return identity_; }
   AuthService& auth() { return *auth_; }
@@ -165,21 +127,11 @@ class AuthServer {
   storage::Database& db() { return *db_; }
 
  private:
-  http::Pipeline Pipeline() {
-    http::Pipeline p;
-    p.Add<http::RequestIdMiddleware>();
-    p.Add<http::TracingMiddleware>(telemetry_.tracer());
-    p.Add<http::ErrorMiddleware>(telemetry_.log());
-    return p;
-  }
-
-  static inline std::atomic<int> next_log_{0};
-  std::filesystem::path log_file_;
-  telemetry::Telemetry telemetry_;
+  test_support::TestTelemetry telemetry_{"auth-test"};
   service::IdentitySigner identity_;
   AuthService* auth_ = nullptr;
   storage::Database* db_ = nullptr;
-  http::testing::RunningServer server_;
+  test_support::RunningService service_;
 };
 
 inline boost::json::object JsonOf(const Response& response) {

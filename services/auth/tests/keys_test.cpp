@@ -3,9 +3,9 @@
 // another secret skips what it cannot decrypt and signs with a key of its own, unless it
 // is given the old secret as VIGIL_INTERNAL_SECRET_PREVIOUS.
 #include <vigil/service/base64url.hpp>
+#include <vigil/testing/text.hpp>
 
 #include "auth_fixture.hpp"
-#include "text_checks.hpp"
 
 namespace vigil::auth {
 namespace {

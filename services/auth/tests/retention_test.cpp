@@ -1,15 +1,12 @@
 // The auth tables' retention: refresh-token families deleted once their newest token has
 // been expired for an hour, retired signing keys deleted, both in bounded batches, run
 // periodically on the service's runtime and stopped with it. The clock is the test's.
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-
 #include <chrono>
+#include <vigil/testing/coroutine.hpp>
+#include <vigil/testing/eventually.hpp>
+#include <vigil/testing/text.hpp>
 
 #include "auth_fixture.hpp"
-#include "eventually.hpp"
-#include "text_checks.hpp"
 
 namespace vigil::auth::testing {
 namespace {
@@ -29,10 +26,7 @@ const storage::Statement kInsertToken{
 
 // Runs one purge to its end on the calling thread.
 PurgeReport RunPurge(AuthService& auth) {
-  boost::asio::io_context io;
-  auto report = boost::asio::co_spawn(io, auth.Purge(), boost::asio::use_future);
-  io.run();
-  return report.get();
+  return test_support::RunCoroutine([&] { return auth.Purge(); });
 }
 
 class RetentionTest : public ::testing::Test {

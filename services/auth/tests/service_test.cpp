@@ -1,8 +1,8 @@
 // The auth API end to end, in-process: real routes, real SQLite, a test clock.
 #include <thread>
+#include <vigil/testing/text.hpp>
 
 #include "auth_fixture.hpp"
-#include "text_checks.hpp"
 
 namespace vigil::auth::testing {
 namespace {

@@ -7,8 +7,6 @@
 // that the same tests prove the SQL on both engines.
 #pragma once
 
-#include "temp_dir.hpp"
-
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
@@ -25,34 +23,21 @@
 #include <string>
 #include <utility>
 #include <vector>
-#include <vigil/http/middleware/compression.hpp>
-#include <vigil/http/middleware/errors.hpp>
-#include <vigil/http/middleware/metrics.hpp>
-#include <vigil/http/middleware/request_id.hpp>
-#include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/service.hpp>
 #include <vigil/storage/database.hpp>
 #include <vigil/telemetry/telemetry.hpp>
+#include <vigil/testing/files.hpp>
+#include <vigil/testing/service.hpp>
+#include <vigil/testing/telemetry.hpp>
 
 #include "catalog.hpp"
-#include "test_server.hpp"
 
 namespace vigil::catalog::testing {
 
+using test_support::ClientResponse;
 using test_support::TempDir;
 
-using http::testing::ClientResponse;
-using http::testing::RawClient;
-using http::testing::RunningServer;
-
 inline constexpr std::string_view kSecret = "catalog-test-secret-of-at-least-32-bytes!";
-
-inline const service::ServiceDefinition& TestDefinition() {
-  static const service::ServiceDefinition definition{"catalog", 0, 0, ""};
-  return definition;
-}
-
-// A fresh directory, removed with everything in it.
 
 // A PostgreSQL schema for one test server, dropped with everything in it at the end.
 class PostgresSchema {
@@ -92,20 +77,12 @@ class PostgresSchema {
   std::unique_ptr<storage::Database> admin_;
 };
 
-inline telemetry::TelemetryOptions QuietTelemetry(const std::string& log_path) {
-  telemetry::TelemetryOptions o;
-  o.service.name = "catalog";
-  o.log.service = "catalog";
-  o.log.file_path = log_path;
-  o.log.handle_signals = false;
-  return o;
-}
-
 class CatalogServer {
  public:
   explicit CatalogServer(CatalogOptions options = {}, std::size_t workers = 2,
                          std::size_t connections = 4)
-      : telemetry_(QuietTelemetry(dir_.File("catalog.log"))), signer_(std::string(kSecret)) {
+      : telemetry_(test_support::QuietTelemetry("catalog", dir_.File("catalog.log"))),
+        signer_(std::string(kSecret)) {
     storage::DatabaseOptions db_options;
     db_options.engine = storage::Engine::kSqlite;
     db_options.target = dir_.File("catalog.db");
@@ -118,22 +95,13 @@ class CatalogServer {
     db_ = storage::Database::Open(db_options, telemetry_);
     db_->Migrate("catalog", CatalogMigrations());
 
-    http::Pipeline pipeline;
-    pipeline.Add<http::RequestIdMiddleware>();
-    pipeline.Add<http::TracingMiddleware>(telemetry_.tracer());
-    pipeline.Add<http::MetricsMiddleware>(telemetry_.metrics());
-    pipeline.Add<http::CompressionMiddleware>(telemetry_.metrics());
-    pipeline.Add<http::ErrorMiddleware>(telemetry_.log());
-    server_ = std::make_unique<RunningServer>(
-        [this, options](http::Runtime& runtime, http::Routes& routes) {
-          auto host = std::make_shared<service::ServiceHost>(TestDefinition(), telemetry_, runtime,
-                                                             signer_);
-          api_ = &host->Make<CatalogApi>(*db_, telemetry_.metrics(), host->identity(), options);
-          api_->AddRoutes(*host);
-          routes = std::move(host->routes());
-          return std::shared_ptr<void>(host);
+    server_ = std::make_unique<test_support::RunningService>(
+        service::ServiceDefinition{"catalog", 0, 0, ""}, telemetry_, signer_,
+        [&](service::ServiceHost& host) {
+          api_ = &host.Make<CatalogApi>(*db_, telemetry_.metrics(), host.identity(), options);
+          api_->AddRoutes(host);
         },
-        std::move(pipeline), http::ServerOptions{}, workers);
+        workers);
   }
   ~CatalogServer() {
     server_.reset();
@@ -166,8 +134,7 @@ class CatalogServer {
     }
     request += "\r\n";
     request += body;
-    RawClient client(port());
-    return client.RoundTrip(request);
+    return server_->RoundTrip(request);
   }
 
   double CacheRequests(std::string_view result) {
@@ -184,7 +151,7 @@ class CatalogServer {
   std::unique_ptr<PostgresSchema> schema_;
   std::unique_ptr<storage::Database> db_;
   CatalogApi* api_ = nullptr;
-  std::unique_ptr<RunningServer> server_;
+  std::unique_ptr<test_support::RunningService> server_;
 };
 
 inline boost::json::value Json(const ClientResponse& res) {

@@ -7,15 +7,14 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <chrono>
 #include <future>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
-
-#include "thread_names.hpp"
+#include <vigil/testing/coroutine.hpp>
+#include <vigil/testing/threads.hpp>
 
 namespace vigil::service {
 namespace {
@@ -26,18 +25,9 @@ std::string ThisThreadName() {
   return name;
 }
 
-// Runs `body` as a coroutine on an io_context driven by this thread, until it finishes.
-// The io_context also returns when the coroutine waits for something that never comes
-// (its assertions then never run): that fails the test instead of passing it.
-template <typename Body>
-void RunCoroutine(Body body) {
-  asio::io_context io;
-  auto done = asio::co_spawn(io, body, asio::use_future);
-  io.run();
-  ASSERT_EQ(done.wait_for(std::chrono::seconds(0)), std::future_status::ready)
-      << "the coroutine did not run to its end";
-  done.get();  // rethrows what the coroutine threw
-}
+// A coroutine that waits for something that never comes would end the io_context with
+// its assertions unrun: RunCoroutine throws then, which fails the test.
+using test_support::RunCoroutine;
 
 TEST(BlockingPoolTest, WorkRunsOnANamedPoolThreadAndResumesOnTheCallersThread) {
   BlockingPool pool(2);

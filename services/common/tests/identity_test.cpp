@@ -3,8 +3,7 @@
 #include <vigil/service/identity.hpp>
 #include <vigil/service/ids.hpp>
 #include <vigil/telemetry/env.hpp>
-
-#include "test_env.hpp"
+#include <vigil/testing/scoped_env.hpp>
 
 namespace vigil::service {
 namespace {
@@ -95,16 +94,17 @@ TEST(IdentityTest, ThePreviousSecretStillVerifiesButNeverSigns) {
 
 TEST(IdentityTest, SecretsFromTheEnvironment) {
   {
-    telemetry::ScopedEnv secret("VIGIL_INTERNAL_SECRET", std::string(40, 'n').c_str());
-    telemetry::ScopedEnv previous("VIGIL_INTERNAL_SECRET_PREVIOUS", std::string(40, 'o').c_str());
+    test_support::ScopedEnv secret("VIGIL_INTERNAL_SECRET", std::string(40, 'n').c_str());
+    test_support::ScopedEnv previous("VIGIL_INTERNAL_SECRET_PREVIOUS",
+                                     std::string(40, 'o').c_str());
     const IdentitySigner signer = IdentitySigner::FromEnv();
     EXPECT_FALSE(signer.uses_development_secret());
     EXPECT_EQ(signer.DeriveKey("k"), IdentitySigner(std::string(40, 'n')).DeriveKey("k"));
     EXPECT_EQ(signer.DerivePreviousKey("k"), IdentitySigner(std::string(40, 'o')).DeriveKey("k"));
   }
   {
-    telemetry::ScopedEnv secret("VIGIL_INTERNAL_SECRET", std::string(40, 'n').c_str());
-    telemetry::ScopedEnv previous("VIGIL_INTERNAL_SECRET_PREVIOUS", "too-short");
+    test_support::ScopedEnv secret("VIGIL_INTERNAL_SECRET", std::string(40, 'n').c_str());
+    test_support::ScopedEnv previous("VIGIL_INTERNAL_SECRET_PREVIOUS", "too-short");
     try {
       IdentitySigner::FromEnv();
       ADD_FAILURE() << "a short previous secret was accepted";
@@ -114,8 +114,8 @@ TEST(IdentityTest, SecretsFromTheEnvironment) {
     }
   }
   {
-    telemetry::ScopedEnv secret("VIGIL_INTERNAL_SECRET", nullptr);
-    telemetry::ScopedEnv previous("VIGIL_INTERNAL_SECRET_PREVIOUS", nullptr);
+    test_support::ScopedEnv secret("VIGIL_INTERNAL_SECRET", nullptr);
+    test_support::ScopedEnv previous("VIGIL_INTERNAL_SECRET_PREVIOUS", nullptr);
     const IdentitySigner signer = IdentitySigner::FromEnv();
     EXPECT_TRUE(signer.uses_development_secret());
     EXPECT_FALSE(signer.has_previous_secret());

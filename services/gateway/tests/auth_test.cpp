@@ -4,23 +4,23 @@
 
 #include <chrono>
 #include <mutex>
-#include <thread>
-#include <vigil/http/middleware/errors.hpp>
-#include <vigil/http/middleware/request_id.hpp>
 #include <vigil/service/identity.hpp>
 #include <vigil/service/jwt.hpp>
+#include <vigil/testing/eventually.hpp>
+#include <vigil/testing/pipeline.hpp>
+#include <vigil/testing/server.hpp>
+#include <vigil/testing/telemetry.hpp>
 
 #include "auth.hpp"
 #include "proxy.hpp"
-#include "test_server.hpp"
 
 namespace vigil::gateway {
 namespace {
 
 namespace tel = vigil::telemetry;
 using http::Exchange;
-using http::testing::RawClient;
-using http::testing::RunningServer;
+using test_support::RawClient;
+using test_support::RunningServer;
 
 constexpr std::string_view kSecret = "a-test-secret-that-is-long-enough-0123";
 
@@ -86,7 +86,7 @@ struct Fixture {
   explicit Fixture(bool jwks_reachable = true)
       : keys_server(key_server.Routes(), http::Pipeline{}, {}, 1),
         upstream_server(upstream.Routes(), http::Pipeline{}, {}, 1),
-        telemetry(http::testing::QuietTelemetry("gateway-test")),
+        telemetry(test_support::QuietTelemetry("gateway-test")),
         gateway(
             [this, jwks_reachable](http::Runtime& runtime, http::Routes& routes) {
               AuthOptions options;
@@ -104,26 +104,17 @@ struct Fixture {
             },
             Pipeline(), http::ServerOptions{}, 1) {}
 
-  http::Pipeline Pipeline() {
-    http::Pipeline p;
-    p.Add<http::RequestIdMiddleware>();
-    p.Add<http::ErrorMiddleware>(telemetry.log());
-    return p;
-  }
+  // The pipeline vigil-gateway serves with (no compression: it streams bodies).
+  http::Pipeline Pipeline() { return test_support::PlatformPipeline(telemetry, false); }
 
   // Waits for the authenticator's first key-set fetch (started at once by Start()).
   void AwaitKeys() {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (auth->fetches() == 0 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    ASSERT_GT(auth->fetches(), 0u);
+    ASSERT_TRUE(test_support::Eventually([&] { return auth->fetches() > 0; }));
   }
 
-  http::testing::ClientResponse Get(std::string_view target, std::string_view headers = {}) {
-    RawClient c(gateway.port());
-    return c.RoundTrip("GET " + std::string(target) + " HTTP/1.1\r\nHost: gw\r\n" +
-                       std::string(headers) + "\r\n");
+  test_support::ClientResponse Get(std::string_view target, std::string_view headers = {}) {
+    return gateway.RoundTrip("GET " + std::string(target) + " HTTP/1.1\r\nHost: gw\r\n" +
+                             std::string(headers) + "\r\n");
   }
 
   KeyServer key_server;

@@ -12,22 +12,21 @@
 #include <cstdio>
 #include <memory>
 #include <thread>
-#include <vigil/http/middleware/errors.hpp>
-#include <vigil/http/middleware/request_id.hpp>
-#include <vigil/http/middleware/tracing.hpp>
+#include <vigil/testing/eventually.hpp>
+#include <vigil/testing/pipeline.hpp>
+#include <vigil/testing/server.hpp>
+#include <vigil/testing/telemetry.hpp>
+#include <vigil/testing/text.hpp>
 
-#include "eventually.hpp"
 #include "proxy.hpp"
-#include "test_server.hpp"
-#include "text_checks.hpp"
 
 namespace vigil::gateway {
 namespace {
 
 namespace tel = vigil::telemetry;
 using http::Exchange;
-using http::testing::RawClient;
-using http::testing::RunningServer;
+using test_support::RawClient;
+using test_support::RunningServer;
 
 // Requests that reached an upstream of UpstreamRoutes(), for tests that prove a request
 // never did.
@@ -122,7 +121,7 @@ struct Fixture {
   explicit Fixture(http::ServerOptions upstream_options = {})
       : upstream(std::make_unique<RunningServer>(UpstreamRoutes(), http::Pipeline{},
                                                  upstream_options, 1)),
-        telemetry(http::testing::QuietTelemetry("gateway-test")),
+        telemetry(test_support::QuietTelemetry("gateway-test")),
         limited(LimitedRoutes(), Pipeline(), LimitedOptions(), 1),
         gateway(
             [this](http::Runtime& runtime, http::Routes& routes) {
@@ -144,13 +143,8 @@ struct Fixture {
             },
             Pipeline(), http::ServerOptions{}, 1) {}
 
-  http::Pipeline Pipeline() {
-    http::Pipeline p;
-    p.Add<http::RequestIdMiddleware>();
-    p.Add<http::TracingMiddleware>(telemetry.tracer());
-    p.Add<http::ErrorMiddleware>(telemetry.log());
-    return p;
-  }
+  // The pipeline vigil-gateway serves with (no compression: it streams bodies).
+  http::Pipeline Pipeline() { return test_support::PlatformPipeline(telemetry, false); }
 
   // Stops the upstream (which closes its connections) and starts it again on its port.
   void RestartUpstream() {

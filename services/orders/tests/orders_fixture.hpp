@@ -10,8 +10,6 @@
 // is guarded, since its handlers run on its server's thread.
 #pragma once
 
-#include "temp_dir.hpp"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -21,28 +19,26 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 #include <vigil/http/middleware/errors.hpp>
-#include <vigil/http/middleware/metrics.hpp>
-#include <vigil/http/middleware/request_id.hpp>
-#include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/identity.hpp>
 #include <vigil/service/ids.hpp>
 #include <vigil/service/json_body.hpp>
 #include <vigil/service/service.hpp>
 #include <vigil/storage/database.hpp>
 #include <vigil/telemetry/telemetry.hpp>
+#include <vigil/testing/files.hpp>
+#include <vigil/testing/server.hpp>
+#include <vigil/testing/service.hpp>
+#include <vigil/testing/telemetry.hpp>
 
 #include "orders.hpp"
 #include "store.hpp"
-#include "test_server.hpp"
 
 namespace vigil::orders::testing {
 
@@ -50,9 +46,9 @@ using test_support::TempDir;
 
 namespace json = boost::json;
 namespace tel = vigil::telemetry;
-using http::testing::ClientResponse;
-using http::testing::RawClient;
-using http::testing::RunningServer;
+using test_support::ClientResponse;
+using test_support::RawClient;
+using test_support::RunningServer;
 
 inline constexpr std::string_view kSecret = "orders-test-secret-orders-test-secret-0123";
 // Item ids as the catalog makes them.
@@ -129,18 +125,10 @@ class FakeCatalog {
   };
 
   static http::Pipeline Pipeline() {
+    static tel::Logger quiet(test_support::QuietLog());
     http::Pipeline p;
-    p.Add<http::ErrorMiddleware>(QuietLogger());
+    p.Add<http::ErrorMiddleware>(quiet);
     return p;
-  }
-  static tel::Logger& QuietLogger() {
-    static tel::Logger logger([] {
-      tel::LoggerOptions o;
-      o.file_path = "/dev/null";
-      o.handle_signals = false;
-      return o;
-    }());
-    return logger;
   }
 
   static std::string Answer(const std::string& id, const std::vector<Reserved>& lines) {
@@ -239,32 +227,22 @@ struct FixtureOptions {
 class OrdersFixture {
  public:
   explicit OrdersFixture(FixtureOptions options = {})
-      : telemetry_(MakeTelemetryOptions(dir_)),
-        signer_(std::string(kSecret)),
+      : signer_(std::string(kSecret)),
         catalog(signer_),
-        db_(OpenDatabase(dir_, telemetry_)),
-        server_(
-            [this, options](http::Runtime& runtime, http::Routes& routes) {
-              static const service::ServiceDefinition kDefinition{"orders", 0, 0, ""};
-              auto host =
-                  std::make_shared<service::ServiceHost>(kDefinition, telemetry_, runtime, signer_);
-              const std::string url =
-                  options.catalog_url.empty() ? catalog.url() : options.catalog_url;
-              auto& upstream =
-                  host->Make<http::Upstream>(runtime, http::UpstreamAddress::Parse(url),
-                                             http::PoolOptions{}, telemetry_.metrics());
-              auto& client =
-                  host->Make<http::Client>(upstream, telemetry_.tracer(),
-                                           host->client_instruments(), options.catalog_timeout);
-              auto& api = host->Make<OrdersService>(*db_, client, host->identity(), telemetry_,
-                                                    options.idempotency_ttl);
-              api.AddRoutes(*host);
-              if (options.purges) StartPurges(*host, api, *options.purges);
-              api_ = &api;
-              routes = std::move(host->routes());
-              return host;
-            },
-            Pipeline(), http::ServerOptions{}, 2) {}
+        db_(OpenDatabase(dir_, *telemetry_)),
+        service_({"orders", 0, 0, ""}, *telemetry_, signer_, [&](service::ServiceHost& host) {
+          const std::string url = options.catalog_url.empty() ? catalog.url() : options.catalog_url;
+          auto& upstream =
+              host.Make<http::Upstream>(host.runtime(), http::UpstreamAddress::Parse(url),
+                                        http::PoolOptions{}, telemetry_->metrics());
+          auto& client = host.Make<http::Client>(
+              upstream, telemetry_->tracer(), host.client_instruments(), options.catalog_timeout);
+          auto& api = host.Make<OrdersService>(*db_, client, host.identity(), *telemetry_,
+                                               options.idempotency_ttl);
+          api.AddRoutes(host);
+          if (options.purges) StartPurges(host, api, *options.purges);
+          api_ = &api;
+        }) {}
 
   // ---- Requests ---------------------------------------------------------------------
   std::string User(std::string_view id) const {
@@ -284,11 +262,8 @@ class OrdersFixture {
     return Send("GET " + std::string(target) + " HTTP/1.1\r\nHost: orders\r\n" +
                 std::string(headers) + "\r\n");
   }
-  ClientResponse Send(const std::string& raw) {
-    RawClient client(server_.port());
-    return client.RoundTrip(raw);
-  }
-  std::uint16_t port() const { return server_.port(); }
+  ClientResponse Send(const std::string& raw) { return service_.RoundTrip(raw); }
+  std::uint16_t port() const { return service_.port(); }
 
   // ---- Inspection ---------------------------------------------------------------------
   std::int64_t Count(std::string_view table) {
@@ -304,29 +279,14 @@ class OrdersFixture {
       return 0;
     });
   }
-  std::string Metrics() {
-    return telemetry_.metrics().Expose(tel::ExpositionFormat::kPrometheusText);
-  }
+  std::string Metrics() { return telemetry_.Metrics(); }
   // Every log line written so far.
-  std::string Logs() {
-    telemetry_.log().Flush();
-    std::ifstream in(dir_.path() / "orders.log");
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
+  std::string Logs() { return telemetry_.Logs(); }
   const service::IdentitySigner& signer() const { return signer_; }
   OrdersService& api() { return *api_; }
   storage::Database& db() { return *db_; }
 
  private:
-  static tel::TelemetryOptions MakeTelemetryOptions(const TempDir& dir) {
-    tel::TelemetryOptions o;
-    o.service.name = "orders";
-    o.log.file_path = (dir.path() / "orders.log").string();
-    o.log.handle_signals = false;
-    return o;
-  }
   // SQLite in `dir`; or, when VIGIL_ORDERS_TEST_DATABASE_URL names a PostgreSQL
   // database that the tests may wipe, that database with the tables made afresh.
   static std::unique_ptr<storage::Database> OpenDatabase(const TempDir& dir,
@@ -351,17 +311,8 @@ class OrdersFixture {
     db->Migrate("orders", OrderStore::Migrations());
     return db;
   }
-  http::Pipeline Pipeline() {
-    http::Pipeline p;
-    p.Add<http::RequestIdMiddleware>();
-    p.Add<http::TracingMiddleware>(telemetry_.tracer());
-    p.Add<http::MetricsMiddleware>(telemetry_.metrics());
-    p.Add<http::ErrorMiddleware>(telemetry_.log());
-    return p;
-  }
-
   TempDir dir_;
-  tel::Telemetry telemetry_;
+  test_support::TestTelemetry telemetry_{"orders"};
   service::IdentitySigner signer_;
 
  public:
@@ -370,7 +321,7 @@ class OrdersFixture {
  private:
   std::unique_ptr<storage::Database> db_;
   OrdersService* api_ = nullptr;
-  RunningServer server_;
+  test_support::RunningService service_;
 };
 
 // ---- Reading answers ------------------------------------------------------------------

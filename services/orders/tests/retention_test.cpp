@@ -5,16 +5,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-
 #include <chrono>
 #include <vigil/telemetry/env.hpp>
+#include <vigil/testing/coroutine.hpp>
+#include <vigil/testing/eventually.hpp>
+#include <vigil/testing/text.hpp>
 
-#include "eventually.hpp"
 #include "orders_fixture.hpp"
-#include "text_checks.hpp"
 
 namespace vigil::orders::testing {
 namespace {
@@ -35,12 +32,8 @@ std::int64_t NowMs() {
 
 // Runs one purge to its end on the calling thread.
 PurgeReport RunPurge(OrdersService& api) {
-  boost::asio::io_context io;
-  auto report = boost::asio::co_spawn(io, api.Purge(), boost::asio::use_future);
-  io.run();
-  return report.get();
+  return test_support::RunCoroutine([&] { return api.Purge(); });
 }
-
 
 class RetentionTest : public ::testing::Test {
  protected:

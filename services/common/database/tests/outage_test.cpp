@@ -6,19 +6,19 @@
 #include <string>
 #include <vigil/http/middleware/errors.hpp>
 #include <vigil/service/database.hpp>
-
-#include "test_server.hpp"
+#include <vigil/testing/server.hpp>
+#include <vigil/testing/telemetry.hpp>
 
 namespace vigil::service {
 namespace {
 
 namespace asio = boost::asio;
-using http::testing::RawClient;
-using http::testing::RunningServer;
+using test_support::RawClient;
+using test_support::RunningServer;
 
 class OutageTest : public ::testing::Test {
  protected:
-  OutageTest() : telemetry_(http::testing::QuietTelemetry()) {}
+  OutageTest() : telemetry_(test_support::QuietTelemetry()) {}
 
   RunningServer Start(bool with_outage_middleware) {
     http::Routes routes;

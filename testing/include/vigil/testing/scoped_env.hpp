@@ -1,8 +1,8 @@
-// ScopedEnv: sets or unsets one environment variable for the rest of a scope, then puts
-// back what was there, so tests of the OTEL_* readers neither leak settings into each
-// other nor depend on the environment ctest was started with.
+// Test support: ScopedEnv sets or unsets one environment variable for the rest of a
+// scope, then puts back what was there, so tests of the environment's readers neither leak
+// settings into each other nor depend on the environment ctest was started with.
 //
-//   ScopedEnv sampler("OTEL_TRACES_SAMPLER", "always_off");
+//   vigil::test_support::ScopedEnv sampler("OTEL_TRACES_SAMPLER", "always_off");
 //   ScopedEnv arg("OTEL_TRACES_SAMPLER_ARG", nullptr);  // unset while in scope
 //   EXPECT_EQ(Sampler::FromEnv().Description(), "AlwaysOffSampler");
 //
@@ -15,7 +15,7 @@
 #include <optional>
 #include <string>
 
-namespace vigil::telemetry {
+namespace vigil::test_support {
 
 // NOLINTBEGIN(concurrency-mt-unsafe)
 class ScopedEnv {
@@ -47,4 +47,4 @@ class ScopedEnv {
 };
 // NOLINTEND(concurrency-mt-unsafe)
 
-}  // namespace vigil::telemetry
+}  // namespace vigil::test_support
