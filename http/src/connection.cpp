@@ -1,8 +1,5 @@
 #include "connection.hpp"
 
-#include <vigil/http/read.hpp>
-#include <vigil/http/write.hpp>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -12,7 +9,9 @@
 #include <charconv>
 
 #include "date.hpp"
+#include "read.hpp"
 #include "request_head.hpp"
+#include "write.hpp"
 
 namespace vigil::http {
 

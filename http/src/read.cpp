@@ -3,7 +3,7 @@
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
 
-#include <vigil/http/read.hpp>
+#include "read.hpp"
 
 namespace vigil::http {
 

@@ -5,7 +5,8 @@
 #include <boost/beast/http/status.hpp>
 
 #include <array>
-#include <vigil/http/write.hpp>
+
+#include "write.hpp"
 
 namespace vigil::http {
 

@@ -18,6 +18,9 @@
 #include <vigil/testing/server.hpp>
 #include <vigil/testing/telemetry.hpp>
 
+#include "pool.hpp"
+#include "send.hpp"
+
 namespace vigil::http {
 namespace {
 

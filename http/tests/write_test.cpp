@@ -14,7 +14,8 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <vigil/http/write.hpp>
+
+#include "write.hpp"
 
 namespace vigil::http {
 namespace {

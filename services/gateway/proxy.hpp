@@ -2,15 +2,17 @@
 // answer back, observing both hops.
 //
 // For each configured prefix it adds a streamed route "<prefix>/*" whose handler
-//   - rewrites the target (strip_prefix), drops hop-by-hop headers, sets
-//     X-Forwarded-For / X-Forwarded-Proto, X-Request-Id and the W3C trace context of a
-//     CLIENT span that is the child of the request's server span;
-//   - sends small bodies in one write and streams large or chunked ones (a 1 GiB
-//     upload never sits in memory), and the same for responses;
-//   - reuses pooled keep-alive connections, retrying once on a fresh connection when a
-//     reused one turns out closed before any response byte (idempotent methods only);
-//   - answers 502 (refused, reset, invalid response) or 504 (no response within the
-//     route's timeout) as problem+json, counted and traced.
+//   - identifies the caller (auth.hpp) when the gateway authenticates;
+//   - rewrites the target (strip_prefix, the path of the upstream URL);
+//   - applies the gateway's header policy: X-Forwarded-For, X-Forwarded-Proto and
+//     X-Vigil-Identity are the gateway's alone (a client's own are dropped);
+//   - and leaves the rest to http::Client::Forward: hop-by-hop headers dropped,
+//     X-Request-Id and the W3C trace context of a CLIENT span (child of the request's
+//     server span), small bodies sent in one write and large or chunked ones streamed
+//     both ways (a 1 GiB upload never sits in memory), pooled keep-alive connections with
+//     one retry on a fresh connection when a reused one turns out closed, and 502
+//     (refused, reset, invalid response) or 504 (no response within the route's timeout)
+//     as problem+json, counted and traced.
 //
 //   gateway::Proxy proxy(runtime, config, telemetry, http::PoolOptions::FromEnv());
 //   proxy.AddRoutes(routes);
@@ -44,15 +46,18 @@ class Proxy {
 
   void AddRoutes(http::Routes& routes);
 
+  // One route: its configuration, its upstream, and the client that forwards to it.
   struct Target {
+    Target(http::Runtime& runtime, const RouteConfig& route, const http::PoolOptions& pool,
+           telemetry::Telemetry& telemetry, http::ClientInstruments& instruments);
     RouteConfig config;
-    std::unique_ptr<http::Upstream> upstream;
+    http::Upstream upstream;
+    http::Client client;
   };
 
  private:
-  asio::awaitable<void> Forward(http::Exchange& ex, const Target& target);
+  asio::awaitable<void> Forward(http::Exchange& ex, Target& target);
 
-  telemetry::Tracer tracer_;
   http::ClientInstruments instruments_;
   Authenticator* auth_;
   std::vector<std::unique_ptr<Target>> targets_;

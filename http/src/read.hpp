@@ -6,7 +6,8 @@
 // case (the request arrived with the read that woke the connection; a small response body
 // arrived with its header). ReadMessage parses what the buffer holds first and awaits the
 // socket only while the parser needs more, so the hot path costs no extra trip through
-// the event loop. The parsing itself is Beast's (basic_parser::put).
+// the event loop. The parsing itself is Beast's (basic_parser::put). Internal to
+// libvigil_http: the server's connections and the client read with it.
 //
 //   auto ec = co_await http::ReadMessage(socket, buffer, parser, http::ReadUntil::kHeader);
 //

@@ -7,7 +7,8 @@
 // start line and fields out in one contiguous buffer, offers head and body to the
 // kernel in one gathered, non-blocking send, and only when the socket's send buffer is
 // full waits for the rest asynchronously. The message is framed by its own fields:
-// set Content-Length (prepare_payload) first; the body is sent as is.
+// set Content-Length (prepare_payload) first; the body is sent as is. Internal to
+// libvigil_http: the server's connections and the client write with it.
 //
 //   std::string scratch;  // reused across messages of one connection
 //   response.prepare_payload();
