@@ -59,8 +59,37 @@ Routes UpstreamRoutes() {
     co_await t.async_wait(asio::use_awaitable);
     ex.Respond(200, "late", "text/plain");
   });
+  // The request's fields, one per line, and the size of its body.
+  r.Add("*", "/fields",
+        [](Exchange& ex) -> asio::awaitable<void> {
+          std::string report;
+          for (const auto& f : ex.request()) {
+            report += std::string(f.name_string()) + ": " + std::string(f.value()) + "\n";
+          }
+          std::uint64_t bytes = 0;
+          char chunk[4096];
+          while (const std::size_t n = co_await ex.ReadSome(chunk, sizeof chunk)) bytes += n;
+          ex.Respond(200, report + "body: " + std::to_string(bytes), "text/plain");
+        },
+        {.body = BodyMode::kStreamed, .max_body_bytes = 1 << 24});
+  r.Add("GET", "/big", [](Exchange& ex) -> asio::awaitable<void> {
+    ex.Respond(200, std::string(8 << 20, 'b'), "application/octet-stream");
+    co_return;
+  });
   return r;
 }
+
+// A proxy's policy: X-Claim is the front's alone; X-Via names the hop.
+struct TestPolicy final : ForwardPolicy {
+  explicit TestPolicy(const Exchange& inbound) : ex(inbound) {}
+  bool Drops(std::string_view name) const noexcept override {
+    return boost::beast::iequals(boost::beast::string_view(name.data(), name.size()), "x-claim");
+  }
+  void AddFields(ForwardFields& fields) const override {
+    fields.Add("X-Via", ex.peer_address(), ", front");
+  }
+  const Exchange& ex;
+};
 
 // The front server: /call/{path} calls the upstream's /{path}.
 struct Front {
@@ -77,6 +106,13 @@ struct Front {
                 Client::Response res = co_await state->client.Send(ex.worker(), ex.context(), req);
                 ex.Respond(res.result_int(), std::move(res.body()), "text/plain");
               });
+              // /forward/{path} is proxied to the upstream's /{path}, bodies up to 64 KiB.
+              routes.Add("*", "/forward/*",
+                         [state](Exchange& ex) -> asio::awaitable<void> {
+                           const TestPolicy policy(ex);
+                           co_await state->client.Forward(ex, ex.target().substr(8), policy);
+                         },
+                         {.body = BodyMode::kStreamed, .max_body_bytes = 64 * 1024});
               return state;
             },
             MakePipeline(), upstream_options, 1) {}
@@ -222,6 +258,65 @@ TEST(ClientTest, FailuresBecome502And504) {
   auto slow = c2.RoundTrip(Get("/call/slow"));
   EXPECT_EQ(slow.result_int(), 504u);
   EXPECT_NE(slow.body().find("1000 ms"), std::string::npos) << slow.body();
+}
+
+TEST(ForwardTest, TheHeadIsTheClientsEndToEndFieldsWithThePolicysAndTheTraceContext) {
+  RunningServer upstream(UpstreamRoutes(), Pipeline{});
+  Front front(upstream.port());
+  RawClient c(front.server.port());
+  auto res = c.RoundTrip(
+      "POST /forward/fields?x=1 HTTP/1.1\r\nHost: front\r\nX-Request-Id: rid-9\r\n"
+      "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+      "Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nTE: trailers\r\nX-Claim: admin\r\n"
+      "X-Kept: yes\r\nContent-Length: 3\r\n\r\nabc");
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  const std::string& seen = res.body();
+  EXPECT_NE(seen.find("Host: front\n"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("X-Kept: yes\n"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("X-Via: 127.0.0.1, front\n"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("X-Request-Id: rid-9\n"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"), std::string::npos);
+  EXPECT_EQ(seen.find("00f067aa0ba902b7"), std::string::npos) << "parent is the client span";
+  EXPECT_NE(seen.find("Content-Length: 3\nbody: 3"), std::string::npos) << seen;
+  for (const char* dropped : {"X-Claim", "X-Hop", "TE:", "Connection"}) {
+    EXPECT_EQ(seen.find(dropped), std::string::npos) << dropped << " in\n" << seen;
+  }
+}
+
+// The pool's count of connections in use, as exposed.
+std::string ActiveConnections(tel::Registry& registry, std::uint16_t upstream_port) {
+  const std::string metrics = registry.Expose(tel::ExpositionFormat::kPrometheusText);
+  const std::string series =
+      "http_client_open_connections{http_connection_state=\"active\",server_address=\"127.0.0.1:" +
+      std::to_string(upstream_port) + "\"} ";
+  const auto at = metrics.find(series);
+  if (at == std::string::npos) return "absent";
+  return metrics.substr(at + series.size(), metrics.find('\n', at) - at - series.size());
+}
+
+TEST(ForwardTest, AConnectionLeftByAFailedInboundSideIsNoLongerCountedActive) {
+  RunningServer upstream(UpstreamRoutes(), Pipeline{});
+  Front front(upstream.port());
+  {
+    // A chunked upload over the front's limit fails while it streams to the upstream.
+    RawClient c(front.server.port());
+    const std::string piece(32 * 1024, 'u');
+    std::string upload =
+        "POST /forward/fields HTTP/1.1\r\nHost: front\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 3; ++i) upload += "8000\r\n" + piece + "\r\n";
+    upload += "0\r\n\r\n";
+    EXPECT_EQ(c.RoundTrip(upload).result_int(), 413u);
+  }
+  EXPECT_EQ(ActiveConnections(front.registry, upstream.port()), "0");
+  {
+    // A client that leaves in the middle of a streamed download.
+    RawClient c(front.server.port());
+    c.Send(Get("/forward/big"));
+    EXPECT_EQ(c.ReadHead().result_int(), 200u);
+  }
+  EXPECT_TRUE(test_support::Eventually([&] {
+    return ActiveConnections(front.registry, upstream.port()) == "0";
+  })) << ActiveConnections(front.registry, upstream.port());
 }
 
 TEST(KeepAliveTest, ParsesTheTimeoutParameter) {
