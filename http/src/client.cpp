@@ -17,6 +17,11 @@ namespace vigil::http {
 
 namespace tel = vigil::telemetry;
 namespace bhttp = boost::beast::http;
+using internal::Answer;
+using internal::ClientCall;
+using internal::ConnectionPool;
+using internal::Outgoing;
+using internal::ReadUntil;
 
 // ---------------------------------------------------------------------------- address
 
@@ -85,8 +90,8 @@ Upstream::Upstream(Runtime& runtime, UpstreamAddress address, PoolOptions option
       "http_client_open_connections",
       "Connections to upstreams held by the client pools, by state (active or idle).",
       {"http_connection_state", "server_address"});
-  PoolGauges gauges{&family.WithLabels({"idle", address_.authority}),
-                    &family.WithLabels({"active", address_.authority})};
+  internal::PoolGauges gauges{&family.WithLabels({"idle", address_.authority}),
+                              &family.WithLabels({"active", address_.authority})};
   for (std::size_t i = 0; i < runtime.size(); ++i) {
     pools_.push_back(
         std::make_unique<ConnectionPool>(runtime.context(i), address_, options, gauges));
@@ -122,7 +127,9 @@ class InMemory final : public Outgoing {
         request_(request),
         max_response_bytes_(max_response_bytes) {}
 
-  void LayOutHead(std::string& out) const override { SerializeHead(request_.base(), out); }
+  void LayOutHead(std::string& out) const override {
+    internal::SerializeHead(request_.base(), out);
+  }
   bhttp::basic_parser<false>& NewParser() override {
     parser.emplace();
     parser->body_limit(max_response_bytes_);
@@ -153,7 +160,8 @@ asio::awaitable<Client::Response> Client::Send(std::size_t worker,
   request.prepare_payload();
 
   InMemory message(request, max_response_bytes_);
-  Answer answer = co_await SendRequest(pool, call, timeout_, message, ReadUntil::kMessage);
+  Answer answer =
+      co_await internal::SendRequest(pool, call, timeout_, message, ReadUntil::kMessage);
   Response response = message.parser->release();
   // After an early answer the rest of the request is still unsent.
   if (!answer.early && response.keep_alive()) {

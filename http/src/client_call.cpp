@@ -8,7 +8,7 @@
 
 #include "write.hpp"
 
-namespace vigil::http {
+namespace vigil::http::internal {
 
 namespace tel = vigil::telemetry;
 namespace bhttp = boost::beast::http;
@@ -132,4 +132,4 @@ void ThrowUpstreamFailure(ClientCall& call, const error_code& ec, bool timed_out
       .WithErrorType("connection_reset");
 }
 
-}  // namespace vigil::http
+}  // namespace vigil::http::internal

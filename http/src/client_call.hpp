@@ -21,7 +21,7 @@
 #include <vigil/telemetry/context.hpp>
 #include <vigil/telemetry/trace.hpp>
 
-namespace vigil::http {
+namespace vigil::http::internal {
 
 // Create it just before sending; call Finish() once the outcome is known (the
 // destructor finishes a call that was not, as an error).
@@ -61,4 +61,4 @@ class ClientCall {
 [[noreturn]] void ThrowUpstreamFailure(ClientCall& call, const boost::system::error_code& ec,
                                        bool timed_out, std::chrono::milliseconds timeout);
 
-}  // namespace vigil::http
+}  // namespace vigil::http::internal

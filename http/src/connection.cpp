@@ -116,8 +116,8 @@ asio::awaitable<bool> Connection::ReadHeader(Exchange& ex, bool first) {
   }
   idle_ = false;
   if (!first) deadline_.Set(opt.header_timeout);
-  const error_code ec = co_await ReadMessage(socket_, buffer_, *head_parser_, ReadUntil::kHeader,
-                                             opt.max_header_bytes);
+  const error_code ec = co_await internal::ReadMessage(
+      socket_, buffer_, *head_parser_, internal::ReadUntil::kHeader, opt.max_header_bytes);
   ex.request_ = &head_parser_->get();
   request_keep_alive_ = !ec && head_parser_->keep_alive();
   if (!ec) {
@@ -277,8 +277,8 @@ asio::awaitable<void> Connection::ReadBufferedBody(Exchange& ex) {
   if (string_parser_->is_done()) co_return;
   co_await SendContinueIfExpected(ex);
   deadline_.Set(server_.options_.body_timeout);
-  const error_code ec =
-      co_await ReadMessage(socket_, buffer_, *string_parser_, ReadUntil::kMessage);
+  const error_code ec = co_await internal::ReadMessage(socket_, buffer_, *string_parser_,
+                                                       internal::ReadUntil::kMessage);
   if (ec) FailBodyRead(ex, ec);
   ex.body_ = std::move(string_parser_->get().body());
 }
@@ -426,7 +426,8 @@ asio::awaitable<bool> Connection::WriteResponse(Exchange& ex) {
     if (!head_length.empty()) res.set(bhttp::field::content_length, head_length);
   }
   deadline_.Set(server_.options_.body_timeout);
-  const error_code ec = co_await WriteMessage(socket_, res.base(), res.body(), head_buffer_);
+  const error_code ec =
+      co_await internal::WriteMessage(socket_, res.base(), res.body(), head_buffer_);
   co_return !ec && keep_alive;
 }
 

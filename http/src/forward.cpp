@@ -24,6 +24,12 @@ namespace vigil::http {
 
 namespace bhttp = boost::beast::http;
 using boost::system::error_code;
+using internal::Answer;
+using internal::ClientCall;
+using internal::ClientConnection;
+using internal::ConnectionPool;
+using internal::Outgoing;
+using internal::ReadUntil;
 
 namespace {
 
@@ -169,7 +175,7 @@ class Forwarded final : public Outgoing {
           return SetByForward(field) || policy_.Drops({name.data(), name.size()});
         },
         [&](boost::beast::string_view name, boost::beast::string_view value) {
-          AppendField(out, {name.data(), name.size()}, {value.data(), value.size()});
+          internal::AppendField(out, {name.data(), name.size()}, {value.data(), value.size()});
         });
     ForwardFields added(out);
     policy_.AddFields(added);
@@ -225,7 +231,7 @@ asio::awaitable<void> Client::Forward(Exchange& ex, std::string_view target,
   ClientCall call(tracer_, instruments_, ex.context(), ex.method_label(), upstream_.address(),
                   target);
   Forwarded request(ex, target, policy, call, small_body, stream_request, content_length);
-  Answer answer = co_await SendRequest(pool, call, timeout_, request, ReadUntil::kHeader);
+  Answer answer = co_await internal::SendRequest(pool, call, timeout_, request, ReadUntil::kHeader);
   std::unique_ptr<ClientConnection> conn = std::move(answer.connection);
   bhttp::response_parser<bhttp::empty_body>& response = *request.parser;
   // An early answer is relayed, then both connections close: neither stream is at a
@@ -240,12 +246,12 @@ asio::awaitable<void> Client::Forward(Exchange& ex, std::string_view target,
     bhttp::response_parser<bhttp::string_body> whole(std::move(response));
     if (!no_body) {
       conn->SetDeadline(timeout_);
-      const error_code ec =
-          co_await ReadMessage(conn->socket(), conn->buffer(), whole, ReadUntil::kMessage);
+      const error_code ec = co_await internal::ReadMessage(conn->socket(), conn->buffer(), whole,
+                                                           ReadUntil::kMessage);
       if (ec) {
         const bool timed_out = conn->expired();
         pool.Discard(std::move(conn));
-        ThrowUpstreamFailure(call, ec, timed_out, timeout_);
+        internal::ThrowUpstreamFailure(call, ec, timed_out, timeout_);
       }
     }
     const bool reusable = whole.keep_alive();

@@ -13,7 +13,7 @@
 
 #include "deadline.hpp"
 
-namespace vigil::http {
+namespace vigil::http::internal {
 
 namespace tel = vigil::telemetry;
 namespace bhttp = boost::beast::http;
@@ -24,7 +24,7 @@ using boost::system::error_code;
 
 ClientConnection::ClientConnection(tcp::socket socket)
     : socket_(std::move(socket)),
-      deadline_(std::make_unique<internal::Deadline>(socket_.get_executor(), socket_)) {}
+      deadline_(std::make_unique<Deadline>(socket_.get_executor(), socket_)) {}
 
 ClientConnection::~ClientConnection() { deadline_->Stop(); }
 
@@ -180,4 +180,4 @@ std::chrono::milliseconds IdleLifetime(const bhttp::fields& response,
   return std::min(idle_timeout, announced - margin);
 }
 
-}  // namespace vigil::http
+}  // namespace vigil::http::internal

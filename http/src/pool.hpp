@@ -26,11 +26,9 @@
 #include <vigil/http/client.hpp>
 #include <vigil/telemetry/metrics.hpp>
 
-namespace vigil::http {
+namespace vigil::http::internal {
 
-namespace internal {
 class Deadline;
-}
 
 // One open connection to an upstream, checked out of a pool.
 class ClientConnection {
@@ -56,7 +54,7 @@ class ClientConnection {
   asio::ip::tcp::socket socket_;
   beast::flat_buffer buffer_;
   std::string head_buffer_;
-  std::unique_ptr<internal::Deadline> deadline_;
+  std::unique_ptr<Deadline> deadline_;
   std::chrono::steady_clock::time_point expires_;  // while idle: when it may no longer be used
   std::uint64_t uses_ = 0;
 };
@@ -122,4 +120,4 @@ std::optional<std::chrono::seconds> KeepAliveTimeout(std::string_view value) noe
 std::chrono::milliseconds IdleLifetime(const beast::http::fields& response,
                                        std::chrono::milliseconds idle_timeout) noexcept;
 
-}  // namespace vigil::http
+}  // namespace vigil::http::internal

@@ -5,7 +5,7 @@
 
 #include "read.hpp"
 
-namespace vigil::http {
+namespace vigil::http::internal {
 
 namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
@@ -61,4 +61,4 @@ template asio::awaitable<error_code> ReadMessage<false>(asio::ip::tcp::socket&,
                                                         bhttp::basic_parser<false>&, ReadUntil,
                                                         std::size_t);
 
-}  // namespace vigil::http
+}  // namespace vigil::http::internal

@@ -20,7 +20,7 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/system/error_code.hpp>
 
-namespace vigil::http {
+namespace vigil::http::internal {
 
 enum class ReadUntil { kHeader, kMessage };
 
@@ -39,4 +39,4 @@ boost::asio::awaitable<boost::system::error_code> ReadMessage(
     boost::beast::http::basic_parser<isRequest>& parser, ReadUntil until,
     std::size_t max_head_bytes = 0);
 
-}  // namespace vigil::http
+}  // namespace vigil::http::internal

@@ -12,7 +12,7 @@
 
 #include "write.hpp"
 
-namespace vigil::http {
+namespace vigil::http::internal {
 
 namespace bhttp = boost::beast::http;
 using boost::system::error_code;
@@ -131,4 +131,4 @@ asio::awaitable<Answer> SendRequest(ConnectionPool& pool, ClientCall& call,
   }
 }
 
-}  // namespace vigil::http
+}  // namespace vigil::http::internal

@@ -24,8 +24,10 @@
 #include "read.hpp"
 
 namespace vigil::http {
-
 class Exchange;
+}
+
+namespace vigil::http::internal {
 
 // True for the methods a request may be repeated with (RFC 9110 section 9.2.2).
 bool IsIdempotent(beast::http::verb method) noexcept;
@@ -95,4 +97,4 @@ asio::awaitable<Answer> SendRequest(ConnectionPool& pool, ClientCall& call,
                                     std::chrono::milliseconds timeout, Outgoing& request,
                                     ReadUntil until);
 
-}  // namespace vigil::http
+}  // namespace vigil::http::internal

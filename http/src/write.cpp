@@ -8,7 +8,7 @@
 
 #include "write.hpp"
 
-namespace vigil::http {
+namespace vigil::http::internal {
 
 namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
@@ -115,4 +115,4 @@ template asio::awaitable<error_code> WriteMessage<false>(asio::ip::tcp::socket&,
                                                          const bhttp::header<false>&,
                                                          std::string_view, std::string&);
 
-}  // namespace vigil::http
+}  // namespace vigil::http::internal

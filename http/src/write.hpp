@@ -28,7 +28,7 @@
 #include <string>
 #include <string_view>
 
-namespace vigil::http {
+namespace vigil::http::internal {
 
 // Replaces `out` with the start line ("GET /x HTTP/1.1" or "HTTP/1.1 200 OK"; a
 // response's reason is its own or the standard one), the fields in order and the empty
@@ -61,4 +61,4 @@ inline void AppendField(std::string& out, std::string_view name, std::string_vie
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
-}  // namespace vigil::http
+}  // namespace vigil::http::internal

@@ -26,6 +26,13 @@ namespace {
 
 namespace bhttp = boost::beast::http;
 namespace tel = vigil::telemetry;
+using internal::ClientConnection;
+using internal::ConnectionPool;
+using internal::IdleLifetime;
+using internal::IsIdempotent;
+using internal::IsStaleConnection;
+using internal::KeepAliveTimeout;
+using internal::PoolGauges;
 using test_support::RawClient;
 using test_support::RunningServer;
 

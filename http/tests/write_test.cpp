@@ -23,6 +23,8 @@ namespace {
 namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 using boost::system::error_code;
+using internal::SerializeHead;
+using internal::WriteMessage;
 
 template <bool isRequest>
 std::string BeastHead(const bhttp::header<isRequest>& head) {

@@ -41,7 +41,10 @@ namespace beast = boost::beast;
 
 class Runtime;
 class Exchange;
+
+namespace internal {
 class ConnectionPool;
+}
 
 // Where an upstream listens.
 struct UpstreamAddress {
@@ -82,10 +85,10 @@ class Upstream {
 
  private:
   friend class Client;
-  ConnectionPool& pool(std::size_t worker) noexcept { return *pools_[worker]; }
+  internal::ConnectionPool& pool(std::size_t worker) noexcept { return *pools_[worker]; }
 
   UpstreamAddress address_;
-  std::vector<std::unique_ptr<ConnectionPool>> pools_;
+  std::vector<std::unique_ptr<internal::ConnectionPool>> pools_;
 };
 
 // The client metrics of a process:
