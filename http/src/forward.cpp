@@ -42,7 +42,9 @@ constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
 struct ConnectionTokens {
   std::array<std::string_view, 8> names{};
   std::size_t count = 0;
-  bool all_unlisted_dropped = true;  // more than 8 tokens: drop every non-standard header
+  // More than 8 tokens (no real client sends that many): the names past the 8th are not
+  // kept, so every field without a standard name is treated as listed and dropped.
+  bool overflow = false;
 
   explicit ConnectionTokens(const bhttp::fields& fields) {
     for (auto it = fields.find(bhttp::field::connection);
@@ -55,7 +57,7 @@ struct ConnectionTokens {
           if (count < names.size()) {
             names[count++] = token;
           } else {
-            all_unlisted_dropped = false;
+            overflow = true;
           }
         }
         if (comma == std::string_view::npos) break;
@@ -64,7 +66,8 @@ struct ConnectionTokens {
     }
   }
 
-  bool Names(boost::beast::string_view header) const noexcept {
+  bool Names(bhttp::field field, boost::beast::string_view header) const noexcept {
+    if (overflow && field == bhttp::field::unknown) return true;
     for (std::size_t i = 0; i < count; ++i) {
       if (boost::beast::iequals(header,
                                 boost::beast::string_view(names[i].data(), names[i].size()))) {
@@ -113,7 +116,7 @@ void ForEachEndToEnd(const bhttp::header<isRequest>& from, Skip&& skip, Sink&& s
   for (const auto& field : from) {
     const bhttp::field f = field.name();
     if (IsHopByHop(f) || skip(field)) continue;
-    if (f != bhttp::field::host && tokens.Names(field.name_string())) continue;
+    if (f != bhttp::field::host && tokens.Names(f, field.name_string())) continue;
     sink(field.name_string(), field.value());
   }
 }

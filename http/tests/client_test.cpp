@@ -290,6 +290,21 @@ TEST(ForwardTest, TheHeadIsTheClientsEndToEndFieldsWithThePolicysAndTheTraceCont
   }
 }
 
+TEST(ForwardTest, AConnectionHeaderListingMoreThanEightNamesDropsEveryUnlistedCustomField) {
+  RunningServer upstream(UpstreamRoutes(), Pipeline{});
+  Front front(upstream.port());
+  RawClient c(front.server.port());
+  auto res = c.RoundTrip(
+      "GET /forward/fields HTTP/1.1\r\nHost: front\r\n"
+      "Connection: a1, a2, a3, a4, a5, a6, a7, a8, X-Ninth\r\nX-Ninth: secret\r\n"
+      "X-Other: 1\r\nAccept: text/plain\r\n\r\n");
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  const std::string& seen = res.body();
+  EXPECT_EQ(seen.find("X-Ninth"), std::string::npos) << seen;
+  EXPECT_EQ(seen.find("X-Other"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("Accept: text/plain\n"), std::string::npos) << seen;
+}
+
 // The pool's count of connections in use, as exposed.
 std::string ActiveConnections(tel::Registry& registry, std::uint16_t upstream_port) {
   const std::string metrics = registry.Expose(tel::ExpositionFormat::kPrometheusText);
