@@ -9,9 +9,9 @@
 #include <vigil/service/service.hpp>
 #include <vigil/service/topology.hpp>
 
-#include "auth_service.hpp"
+#include "api.hpp"
 #include "options.hpp"
-#include "schema.hpp"
+#include "store.hpp"
 
 namespace {
 

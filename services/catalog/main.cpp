@@ -11,7 +11,7 @@
 #include <vigil/service/topology.hpp>
 #include <vigil/storage/database.hpp>
 
-#include "catalog.hpp"
+#include "api.hpp"
 
 namespace catalog = vigil::catalog;
 namespace http = vigil::http;

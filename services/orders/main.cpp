@@ -13,7 +13,7 @@
 #include <vigil/storage/database.hpp>
 #include <vigil/telemetry/env.hpp>
 
-#include "orders.hpp"
+#include "api.hpp"
 #include "store.hpp"
 
 namespace http = vigil::http;

@@ -29,7 +29,7 @@
 #include <vigil/storage/database.hpp>
 #include <vigil/telemetry/context.hpp>
 
-#include "order.hpp"
+#include "model.hpp"
 
 namespace vigil::orders {
 

@@ -22,8 +22,8 @@
 #include <vigil/testing/service.hpp>
 #include <vigil/testing/telemetry.hpp>
 
-#include "auth_service.hpp"
-#include "schema.hpp"
+#include "api.hpp"
+#include "store.hpp"
 
 namespace vigil::auth::testing {
 

@@ -30,7 +30,7 @@
 #include <vigil/testing/service.hpp>
 #include <vigil/testing/telemetry.hpp>
 
-#include "catalog.hpp"
+#include "api.hpp"
 
 namespace vigil::catalog::testing {
 

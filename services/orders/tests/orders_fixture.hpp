@@ -37,7 +37,7 @@
 #include <vigil/testing/service.hpp>
 #include <vigil/testing/telemetry.hpp>
 
-#include "orders.hpp"
+#include "api.hpp"
 #include "store.hpp"
 
 namespace vigil::orders::testing {

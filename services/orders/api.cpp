@@ -1,4 +1,4 @@
-#include "orders.hpp"
+#include "api.hpp"
 
 #include <sodium.h>
 

@@ -1,4 +1,4 @@
-#include "catalog.hpp"
+#include "catalog_client.hpp"
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>

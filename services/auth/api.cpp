@@ -1,4 +1,4 @@
-#include "auth_service.hpp"
+#include "api.hpp"
 
 #include <sodium.h>
 

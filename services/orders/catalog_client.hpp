@@ -25,7 +25,7 @@
 #include <vigil/telemetry/context.hpp>
 #include <vigil/telemetry/log.hpp>
 
-#include "order.hpp"
+#include "model.hpp"
 
 namespace vigil::orders {
 

@@ -6,7 +6,7 @@
 
 #include <vigil/http/exchange.hpp>
 
-#include "order.hpp"
+#include "model.hpp"
 
 namespace vigil::orders {
 namespace {

@@ -1,4 +1,4 @@
-#include "catalog.hpp"
+#include "api.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>

@@ -46,7 +46,7 @@
 #include <vigil/telemetry/metrics.hpp>
 #include <vigil/telemetry/telemetry.hpp>
 
-#include "catalog.hpp"
+#include "catalog_client.hpp"
 #include "store.hpp"
 
 namespace vigil::orders {

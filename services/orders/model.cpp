@@ -1,4 +1,4 @@
-#include "order.hpp"
+#include "model.hpp"
 
 #include <sodium.h>
 
