@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
 
     // Routes: items and reservations, on the catalog's database and its read cache.
     const catalog::CatalogOptions options = catalog::CatalogOptions::FromEnv();
-    storage::Database& db = service::OpenDatabase(host, catalog::CatalogMigrations());
+    storage::Database& db = service::OpenDatabase(host, catalog::Migrations());
     host.Make<catalog::CatalogApi>(db, telemetry.metrics(), host.identity(), options)
         .AddRoutes(host);
   });

@@ -143,7 +143,7 @@ std::vector<ReservationLine> StoredLines(Session& s, std::string_view id) {
 
 }  // namespace
 
-std::span<const storage::Migration> CatalogMigrations() noexcept { return kMigrations; }
+std::span<const storage::Migration> Migrations() noexcept { return kMigrations; }
 
 std::optional<std::string> PrefixUpperBound(std::string_view prefix) {
   std::string bound(prefix);

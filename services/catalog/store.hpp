@@ -1,5 +1,5 @@
-// The catalog's tables and every statement that touches them: items, and stock
-// reservations with their lines. Knows SQL and transactions, nothing of HTTP.
+// The catalog's tables (their migrations) and every statement that touches them: items,
+// and stock reservations with their lines. Knows SQL and transactions, nothing of HTTP.
 //
 //   catalog::ItemStore store(db);
 //   std::optional<catalog::Item> item = co_await store.Get(ex.context(), id);
@@ -19,83 +19,20 @@
 #include <cstdint>
 #include <optional>
 #include <span>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 #include <vigil/storage/database.hpp>
 #include <vigil/telemetry/context.hpp>
 
+#include "model.hpp"
+
 namespace vigil::catalog {
 
 namespace asio = boost::asio;
 
-struct ItemFields {
-  std::string name;
-  std::string category;
-  std::int64_t price_cents = 0;
-  std::int64_t stock = 0;
-};
-
-struct Item {
-  std::string id;
-  ItemFields fields;
-};
-
-// One page of a listing, ordered by id. `more` when rows follow the last one.
-struct ItemPage {
-  std::vector<Item> items;
-  bool more = false;
-};
-
-struct ListQuery {
-  std::string prefix;    // empty: any name
-  std::string category;  // empty: any category
-  std::string after;     // the last id of the previous page; empty: from the start
-  std::int64_t limit = 20;
-};
-
-struct ReservationLine {
-  std::string item_id;
-  std::int64_t quantity = 0;
-  std::int64_t price_cents = 0;  // the item's price when reserved (filled by Reserve)
-};
-
-struct Reservation {
-  std::string id;
-  std::vector<ReservationLine> lines;
-  // True when this call made the reservation; false when it existed already (the
-  // stored one is returned, whatever the request said).
-  bool created = false;
-};
-
-// Reserve() found no item with this id; nothing was reserved.
-class UnknownItem : public std::runtime_error {
- public:
-  UnknownItem(std::size_t line, std::string item_id)
-      : std::runtime_error("unknown item " + item_id), line_(line), item_id_(std::move(item_id)) {}
-  std::size_t line() const noexcept { return line_; }  // index in the request's lines
-  const std::string& item_id() const noexcept { return item_id_; }
-
- private:
-  std::size_t line_;
-  std::string item_id_;
-};
-
-// Reserve() found less stock than a line asked for; nothing was reserved.
-class InsufficientStock : public std::runtime_error {
- public:
-  explicit InsufficientStock(std::string item_id)
-      : std::runtime_error("insufficient stock for item " + item_id),
-        item_id_(std::move(item_id)) {}
-  const std::string& item_id() const noexcept { return item_id_; }
-
- private:
-  std::string item_id_;
-};
-
 // The catalog's schema, for Database::Migrate("catalog", ...).
-std::span<const storage::Migration> CatalogMigrations() noexcept;
+std::span<const storage::Migration> Migrations() noexcept;
 
 // The smallest string above every string that starts with `prefix` (bytewise, as the
 // "C" collation compares), keeping valid UTF-8: `prefix` with its last code point

@@ -93,7 +93,7 @@ class CatalogServer {
       db_options.target = schema_->target();
     }
     db_ = storage::Database::Open(db_options, telemetry_);
-    db_->Migrate("catalog", CatalogMigrations());
+    db_->Migrate("catalog", Migrations());
 
     server_ = std::make_unique<test_support::RunningService>(
         service::ServiceDefinition{"catalog", 0, 0, ""}, telemetry_, signer_,

@@ -1,0 +1,189 @@
+#include "model.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <unordered_set>
+#include <vigil/http/etag.hpp>
+#include <vigil/http/exchange.hpp>
+#include <vigil/service/base64url.hpp>
+#include <vigil/service/ids.hpp>
+#include <vigil/service/json_body.hpp>
+
+namespace vigil::catalog {
+
+namespace json = boost::json;
+
+namespace {
+
+// Code points of valid UTF-8 without NUL (which neither engine stores in TEXT); nullopt
+// for anything else.
+std::optional<std::size_t> Utf8Length(std::string_view s) {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < s.size(); ++count) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c == 0) return std::nullopt;
+    if (c < 0x80) {
+      n = 1;
+      cp = c;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 2;
+      cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 3;
+      cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 4;
+      cp = c & 0x07u;
+    } else {
+      return std::nullopt;
+    }
+    if (i + n > s.size()) return std::nullopt;
+    for (std::size_t k = 1; k < n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return std::nullopt;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    // Overlong forms, surrogates and values above U+10FFFF are not UTF-8.
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return std::nullopt;
+    }
+    i += n;
+  }
+  return count;
+}
+
+std::int64_t ParseLimit(std::string_view text) {
+  const auto bad = [] {
+    return http::HttpError(
+        422, "limit: must be an integer between 1 and " + std::to_string(kMaxListLimit));
+  };
+  if (text.empty() || text.size() > 3) throw bad();
+  std::int64_t value = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') throw bad();
+    value = value * 10 + (c - '0');
+  }
+  if (value < 1 || value > kMaxListLimit) throw bad();
+  return value;
+}
+
+}  // namespace
+
+bool IsValidCategory(std::string_view category) noexcept {
+  if (category.empty() || category.size() > 64) return false;
+  for (const char c : category) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+std::string ItemJson(const Item& item) {
+  json::object o;
+  o.reserve(5);
+  o.emplace("id", item.id);
+  o.emplace("name", item.fields.name);
+  o.emplace("category", item.fields.category);
+  o.emplace("price_cents", item.fields.price_cents);
+  o.emplace("stock", item.fields.stock);
+  return json::serialize(o);
+}
+
+RenderedItem RenderItem(const Item& item) {
+  RenderedItem r;
+  r.body = ItemJson(item);
+  r.etag = http::StrongEtag(r.body);
+  return r;
+}
+
+std::string ReservationJson(const Reservation& r) {
+  json::object out;
+  out.emplace("id", r.id);
+  json::array lines;
+  lines.reserve(r.lines.size());
+  for (const ReservationLine& line : r.lines) {
+    json::object l;
+    l.emplace("item_id", line.item_id);
+    l.emplace("quantity", line.quantity);
+    l.emplace("price_cents", line.price_cents);
+    lines.emplace_back(std::move(l));
+  }
+  out.emplace("lines", std::move(lines));
+  return json::serialize(out);
+}
+
+ItemFields ReadItemFields(const http::Exchange& ex) {
+  service::JsonReader body(service::ParseJsonObject(ex));
+  ItemFields f;
+  f.name = body.String("name", 1, kMaxNameLength);
+  f.category = body.String("category", 1, 64);
+  if (!IsValidCategory(f.category)) {
+    throw http::HttpError(422, "category: must be 1 to 64 characters of a-z, 0-9 and '-'");
+  }
+  f.price_cents = body.Integer("price_cents", 0, kMaxAmount);
+  f.stock = body.Integer("stock", 0, kMaxAmount);
+  body.RejectUnknown();
+  return f;
+}
+
+ListQuery ReadListQuery(const http::Exchange& ex) {
+  const std::string_view query = ex.query();
+  ListQuery q;
+  q.limit = kDefaultListLimit;
+  if (auto limit = service::QueryParam(query, "limit")) q.limit = ParseLimit(*limit);
+  // An empty q or category (an empty search box) filters nothing.
+  if (auto prefix = service::QueryParam(query, "q"); prefix && !prefix->empty()) {
+    const auto length = Utf8Length(*prefix);
+    if (!length || *length > kMaxNameLength) {
+      throw http::HttpError(
+          422, "q: must be text of at most " + std::to_string(kMaxNameLength) + " characters");
+    }
+    q.prefix = std::move(*prefix);
+  }
+  if (auto category = service::QueryParam(query, "category"); category && !category->empty()) {
+    if (!IsValidCategory(*category)) {
+      throw http::HttpError(422, "category: must be 1 to 64 characters of a-z, 0-9 and '-'");
+    }
+    q.category = std::move(*category);
+  }
+  if (auto cursor = service::QueryParam(query, "cursor"); cursor && !cursor->empty()) {
+    auto after = service::Base64UrlDecode(*cursor);
+    if (!after || !service::IsValidId(*after)) {
+      throw http::HttpError(400, "cursor: not a cursor this listing returned");
+    }
+    q.after = std::move(*after);
+  }
+  return q;
+}
+
+Reservation ReadReservation(const http::Exchange& ex) {
+  service::JsonReader body(service::ParseJsonObject(ex));
+  Reservation request;
+  request.id = body.String("id", 1, 64);
+  if (!service::IsValidId(request.id)) {
+    throw http::HttpError(422, "id: must be an order id (28 lowercase hex digits)");
+  }
+  std::vector<service::JsonReader> lines = body.Objects("lines", 1, kMaxLines);
+  body.RejectUnknown();
+  std::unordered_set<std::string> seen;
+  for (service::JsonReader& line : lines) {
+    ReservationLine l;
+    l.item_id = line.String("item_id", 1, 64);
+    if (!service::IsValidId(l.item_id)) {
+      throw http::HttpError(422, line.path() + ".item_id: no such item " + l.item_id);
+    }
+    l.quantity = line.Integer("quantity", 1, kMaxAmount);
+    line.RejectUnknown();
+    if (!seen.insert(l.item_id).second) {
+      throw http::HttpError(422, line.path() + ".item_id: the item appears in more than one line");
+    }
+    request.lines.push_back(std::move(l));
+  }
+  return request;
+}
+
+}  // namespace vigil::catalog
