@@ -50,7 +50,7 @@ const storage::Statement kRevokeFamilyOfToken{
     "UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND family_id = "
     "(SELECT family_id FROM refresh_tokens WHERE token_hash = $2)"};
 
-// Up to kPurgeBatch rows of families whose newest token expired before $1. Every row of
+// Up to service::kPurgeBatch rows of families whose newest token expired before $1. Every row of
 // such a family has expired, so the candidates come from a range of the expires_at
 // index, each checked with one probe of (family_id, expires_at) for its family's newest
 // expiry; PostgreSQL plans the correlated MAX as that probe, where NOT EXISTS became a
@@ -63,7 +63,7 @@ const storage::Statement kPurgeRefreshTokens{
     "SELECT t.token_hash FROM refresh_tokens t WHERE t.expires_at < $1 AND ("
     "SELECT MAX(l.expires_at) FROM refresh_tokens l WHERE l.family_id = t.family_id) < $1 "
     "LIMIT " +
-    std::to_string(AuthService::kPurgeBatch) + ")"};
+    std::to_string(service::kPurgeBatch) + ")"};
 
 struct NewRefreshToken {
   std::string token;
@@ -160,16 +160,26 @@ AuthService::AuthService(storage::Database& db, service::BlockingPool& blocking,
       hash_seconds_(telemetry.metrics().AddHistogram(
           "vigil_auth_password_hash_seconds",
           "Time to hash or verify one password with argon2id, in seconds.")),
-      purged_refresh_tokens_(telemetry.metrics().AddCounter(
-          "vigil_auth_refresh_tokens_purged_total",
-          "Refresh tokens deleted by the retention purge (families expired for an hour).")),
-      purged_signing_keys_(telemetry.metrics().AddCounter(
-          "vigil_auth_signing_keys_purged_total",
-          "Signing keys deleted by the retention purge (no longer published).")),
       rehashed_(telemetry.metrics().AddCounter(
           "vigil_auth_password_rehashed_total",
           "Password hashes replaced at login because they were made at another argon2id "
-          "cost.")) {
+          "cost.")),
+      retention_(telemetry.log(), [this] { return options_.Now(); },
+                 {{"refresh_tokens", "expired refresh tokens purged",
+                   telemetry.metrics().AddCounter(
+                       "vigil_auth_refresh_tokens_purged_total",
+                       "Refresh tokens deleted by the retention purge (families expired for an "
+                       "hour)."),
+                   [this](const telemetry::RequestContext& context, std::int64_t now) {
+                     return PurgeRefreshTokens(context, now);
+                   }},
+                  {"signing_keys", "retired signing keys purged",
+                   telemetry.metrics().AddCounter(
+                       "vigil_auth_signing_keys_purged_total",
+                       "Signing keys deleted by the retention purge (no longer published)."),
+                   [this](const telemetry::RequestContext& context, std::int64_t now) {
+                     return keys_.PurgeRetired(context, now);
+                   }}}) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
 }
 
@@ -410,52 +420,11 @@ boost::asio::awaitable<void> AuthService::Jwks(http::Exchange& ex) {
   ex.response().set(boost::beast::http::field::cache_control, "public, max-age=60");
 }
 
-boost::asio::awaitable<PurgeReport> AuthService::Purge(std::function<bool()> stopping) {
-  PurgeReport report;
-  const telemetry::RequestContext context{};
-  const std::int64_t now = options_.Now();
-  std::string_view table = "refresh_tokens";
-  try {
-    const std::int64_t cutoff = now - kExpiredFamilyMargin;
-    for (;;) {
-      const std::int64_t deleted = co_await db_.Transact(context, [&](storage::Session& s) {
-        return s.Query(kPurgeRefreshTokens, {cutoff}).affected;
-      });
-      report.refresh_tokens += deleted;
-      purged_refresh_tokens_.Inc(static_cast<double>(deleted));
-      if (deleted < kPurgeBatch || (stopping && stopping())) break;
-    }
-    table = "signing_keys";
-    if (!stopping || !stopping()) {
-      report.signing_keys = co_await keys_.PurgeRetired(context, now);
-      purged_signing_keys_.Inc(static_cast<double>(report.signing_keys));
-    }
-  } catch (const std::exception& e) {
-    report.error = e.what();
-  } catch (...) {
-    report.error = "unknown error";
-  }
-
-  if (report.refresh_tokens > 0) {
-    log_.Info("expired refresh tokens purged",
-              {{"db.collection.name", "refresh_tokens"}, {"rows", report.refresh_tokens}});
-  }
-  if (report.signing_keys > 0) {
-    log_.Info("retired signing keys purged",
-              {{"db.collection.name", "signing_keys"}, {"rows", report.signing_keys}});
-  }
-  if (!report.error.empty()) {
-    // Nothing is lost: the next period starts over from what is left.
-    log_.Warn("retention purge failed",
-              {{"db.collection.name", table}, {"error.message", report.error}});
-  }
-  co_return report;
-}
-
-void StartPurges(service::ServiceHost& host, AuthService& auth, PurgeSchedule schedule) {
-  const http::Health& health = host.health();
-  host.Every(schedule, [&auth, &health]() -> boost::asio::awaitable<void> {
-    co_await auth.Purge([&health] { return health.shutting_down(); });
+boost::asio::awaitable<std::int64_t> AuthService::PurgeRefreshTokens(
+    const telemetry::RequestContext& context, std::int64_t now) {
+  const std::int64_t cutoff = now - kExpiredFamilyMargin;
+  co_return co_await db_.Transact(context, [&](storage::Session& s) {
+    return s.Query(kPurgeRefreshTokens, {cutoff}).affected;
   });
 }
 

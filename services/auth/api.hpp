@@ -14,25 +14,26 @@
 //
 // Retention: a family's rows stay while any of its tokens can still be used (reuse
 // detection needs the spent ones), and are deleted once its newest token has been
-// expired for kExpiredFamilyMargin; retired signing keys go too (keys.hpp). StartPurges()
-// runs that shortly after start and every ten minutes.
+// expired for kExpiredFamilyMargin; retired signing keys go too (keys.hpp). retention()
+// is that purge (service/retention.hpp), which service::StartPurges runs shortly after
+// start and every ten minutes.
 //
 //   auto& db = host.Own(storage::Database::Open(...));
 //   db.Migrate("auth", auth::Migrations());
-//   auth::StartPurges(host, auth::InstallAuth(host, db, auth::AuthOptions::FromEnv()));
+//   auth::AuthService& api = auth::InstallAuth(host, db, auth::AuthOptions::FromEnv());
+//   service::StartPurges(host, api.retention());
 //
 // Thread-safety: an AuthService serves requests from every worker at once.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 
-#include <chrono>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vigil/http/exchange.hpp>
 #include <vigil/service/blocking.hpp>
 #include <vigil/service/identity.hpp>
+#include <vigil/service/retention.hpp>
 #include <vigil/service/service.hpp>
 #include <vigil/storage/database.hpp>
 #include <vigil/telemetry/metrics.hpp>
@@ -51,23 +52,8 @@ bool IsValidEmail(std::string_view normalized);
 // The SHA-256 of a refresh token, in hex: what the database keeps instead of the token.
 std::string RefreshTokenHash(std::string_view token);
 
-// What one retention purge deleted, and why it stopped early if it did.
-struct PurgeReport {
-  std::int64_t refresh_tokens = 0;  // rows
-  std::int64_t signing_keys = 0;    // rows
-  std::string error;                // empty when every step ran to its end
-};
-
-// When the retention purge runs: once `first_delay` after the service starts serving,
-// then every `period`.
-using PurgeSchedule = service::Schedule;
-inline constexpr PurgeSchedule kPurgeSchedule{std::chrono::seconds(30), std::chrono::minutes(10)};
-
 class AuthService {
  public:
-  // Rows deleted per purge transaction, so that no purge holds SQLite's write lock for
-  // longer than a few milliseconds; a purge repeats batches until one is not full.
-  static constexpr std::int64_t kPurgeBatch = 500;
   // How long after its newest token expired a family is deleted. Far longer than any
   // clock disagreement between replicas or any refresh racing the purge, so a family
   // that a refresh just extended is never taken for dead.
@@ -89,13 +75,11 @@ class AuthService {
   boost::asio::awaitable<void> Me(http::Exchange& ex);
   boost::asio::awaitable<void> Jwks(http::Exchange& ex);
 
-  // Deletes, in transactions of up to kPurgeBatch rows, the refresh tokens of every
-  // family whose newest token expired more than kExpiredFamilyMargin ago, then the
-  // retired signing keys. Stops between batches once `stopping` returns true. Counts the rows in
-  // vigil_auth_refresh_tokens_purged_total / vigil_auth_signing_keys_purged_total and
-  // logs one info line per table it deleted from; a failure (database unavailable) ends
-  // the purge with one warn line and is reported, never thrown.
-  boost::asio::awaitable<PurgeReport> Purge(std::function<bool()> stopping = {});
+  // The retention purge: the refresh tokens of every family whose newest token expired
+  // more than kExpiredFamilyMargin ago (table refresh_tokens, counted in
+  // vigil_auth_refresh_tokens_purged_total), then the retired signing keys
+  // (signing_keys, vigil_auth_signing_keys_purged_total), on the options' clock.
+  const service::RetentionPurge& retention() const noexcept { return retention_; }
 
   SigningKeys& keys() noexcept { return keys_; }
   const AuthOptions& options() const noexcept { return options_; }
@@ -115,6 +99,9 @@ class AuthService {
   void RespondTokens(http::Exchange& ex, const SigningKeys::Snapshot& keys,
                      const std::string& user_id, const std::string& refresh_token);
   const std::string& DummyHash();
+  // One batch of the refresh-token purge (service::PurgeTarget::delete_batch).
+  boost::asio::awaitable<std::int64_t> PurgeRefreshTokens(const telemetry::RequestContext& context,
+                                                          std::int64_t now);
 
   storage::Database& db_;
   service::BlockingPool& blocking_;
@@ -125,20 +112,12 @@ class AuthService {
   telemetry::Counter& login_success_;
   telemetry::Counter& login_failure_;
   telemetry::Histogram& hash_seconds_;
-  telemetry::Counter& purged_refresh_tokens_;
-  telemetry::Counter& purged_signing_keys_;
   telemetry::Counter& rehashed_;
   std::string dummy_hash_;  // set by Prepare() when options_.password is not the default
+  service::RetentionPurge retention_;
 };
 
 // Creates the AuthService (owned by `host`), prepares it and adds its routes.
 AuthService& InstallAuth(service::ServiceHost& host, storage::Database& db, AuthOptions options);
-
-// Runs auth.Purge() on the host's first worker as `schedule` says, from when the runtime
-// runs until it stops. No purge starts (and a running one stops between batches) once
-// the host's health says the service is shutting down; a purge still waiting for the
-// database when the runtime stops is abandoned with the runtime's other work, like any
-// request's transaction. `auth` must outlive the host's runtime's last run.
-void StartPurges(service::ServiceHost& host, AuthService& auth, PurgeSchedule schedule = kPurgeSchedule);
 
 }  // namespace vigil::auth

@@ -6,6 +6,7 @@
 #include <vigil/http/middleware/request_id.hpp>
 #include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/database.hpp>
+#include <vigil/service/retention.hpp>
 #include <vigil/service/service.hpp>
 #include <vigil/service/topology.hpp>
 
@@ -69,6 +70,6 @@ int main(int argc, char** argv) {
     const auth::AuthOptions options = auth::AuthOptions::FromEnv();
     auth::AuthService& api =
         auth::InstallAuth(host, service::OpenDatabase(host, auth::Migrations()), options);
-    auth::StartPurges(host, api);
+    service::StartPurges(host, api.retention());
   });
 }

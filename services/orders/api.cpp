@@ -56,13 +56,6 @@ std::chrono::seconds IdempotencyTtlFromEnv() {
       "VIGIL_ORDERS_IDEMPOTENCY_TTL", OrderStore::kDefaultIdempotencyTtl.count(), 60, 2592000));
 }
 
-void StartPurges(service::ServiceHost& host, OrdersService& orders, PurgeSchedule schedule) {
-  const http::Health& health = host.health();
-  host.Every(schedule, [&orders, &health]() -> asio::awaitable<void> {
-    co_await orders.Purge([&health] { return health.shutting_down(); });
-  });
-}
-
 OrdersService::OrdersService(storage::Database& db, http::Client& catalog,
                              const service::IdentitySigner& identity,
                              telemetry::Telemetry& telemetry, std::chrono::seconds idempotency_ttl)
@@ -75,9 +68,14 @@ OrdersService::OrdersService(storage::Database& db, http::Client& catalog,
           "Orders created (an Idempotency-Key replay creates none).")),
       value_cents_(telemetry.metrics().AddCounter("vigil_orders_value_cents_total",
                                                   "The totals of the orders created, in cents.")),
-      purged_keys_(telemetry.metrics().AddCounter(
-          "vigil_orders_idempotency_keys_purged_total",
-          "Idempotency-Keys deleted by the retention purge, past their TTL.")) {
+      retention_(telemetry.log(), NowMs,
+                 {{"idempotency_keys", "expired idempotency keys purged",
+                   telemetry.metrics().AddCounter(
+                       "vigil_orders_idempotency_keys_purged_total",
+                       "Idempotency-Keys deleted by the retention purge, past their TTL."),
+                   [this](const telemetry::RequestContext& context, std::int64_t now_ms) {
+                     return store_.PurgeKeys(context, now_ms);
+                   }}}) {
   // Safe to call any number of times; the hash functions need nothing else.
   if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
 }
@@ -86,34 +84,6 @@ void OrdersService::AddRoutes(service::ServiceHost& host) {
   host.Route("POST", "/orders", [this](http::Exchange& ex) { return Create(ex); });
   host.Route("GET", "/orders", [this](http::Exchange& ex) { return List(ex); });
   host.Route("GET", "/orders/{id}", [this](http::Exchange& ex) { return Get(ex); });
-}
-
-asio::awaitable<PurgeReport> OrdersService::Purge(std::function<bool()> stopping) {
-  PurgeReport report;
-  const telemetry::RequestContext context{};
-  const std::int64_t now_ms = NowMs();
-  try {
-    for (;;) {
-      const std::int64_t deleted = co_await store_.PurgeKeys(context, now_ms);
-      report.idempotency_keys += deleted;
-      purged_keys_.Inc(static_cast<double>(deleted));
-      if (deleted < OrderStore::kPurgeBatch || (stopping && stopping())) break;
-    }
-  } catch (const std::exception& e) {
-    report.error = e.what();
-  } catch (...) {
-    report.error = "unknown error";
-  }
-  if (report.idempotency_keys > 0) {
-    log_.Info("expired idempotency keys purged",
-              {{"db.collection.name", "idempotency_keys"}, {"rows", report.idempotency_keys}});
-  }
-  if (!report.error.empty()) {
-    // The next period tries again; meanwhile expired keys are still treated as absent.
-    log_.Warn("retention purge failed",
-              {{"db.collection.name", "idempotency_keys"}, {"error.message", report.error}});
-  }
-  co_return report;
 }
 
 asio::awaitable<void> OrdersService::Create(http::Exchange& ex) {

@@ -13,6 +13,7 @@
 //   auto& orders = host.Make<orders::OrdersService>(db, catalog_client, host.identity(),
 //                                                   host.telemetry());
 //   orders.AddRoutes(host);
+//   service::StartPurges(host, orders.retention());
 //
 // Creating an order, in order: the Idempotency-Key is claimed (or the earlier order
 // with that key answered again), the stock is reserved at the catalog, then the order
@@ -20,8 +21,8 @@
 // that the client's retry starts afresh.
 //
 // Idempotency-Keys are remembered for the idempotency TTL (VIGIL_ORDERS_IDEMPOTENCY_TTL,
-// one day): after it the same key makes a new order, and StartPurges() deletes the
-// expired keys shortly after start and every ten minutes.
+// one day): after it the same key makes a new order, and retention() deletes the expired
+// keys, run by service::StartPurges shortly after start and every ten minutes.
 //
 // Metrics: vigil_orders_created_total and vigil_orders_value_cents_total (counters,
 // with exemplars), vigil_orders_idempotency_keys_purged_total; one "order created" info
@@ -35,11 +36,11 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vigil/http/client.hpp>
 #include <vigil/http/exchange.hpp>
 #include <vigil/service/identity.hpp>
+#include <vigil/service/retention.hpp>
 #include <vigil/service/service.hpp>
 #include <vigil/storage/database.hpp>
 #include <vigil/telemetry/log.hpp>
@@ -60,17 +61,6 @@ inline constexpr std::int64_t kMaxListLimit = 100;
 // default 86400). Throws telemetry::ConfigError naming the variable.
 std::chrono::seconds IdempotencyTtlFromEnv();
 
-// What one retention purge deleted, and why it stopped early if it did.
-struct PurgeReport {
-  std::int64_t idempotency_keys = 0;  // rows
-  std::string error;                  // empty when the purge ran to its end
-};
-
-// When the retention purge runs: once `first_delay` after the service starts serving,
-// then every `period`.
-using PurgeSchedule = service::Schedule;
-inline constexpr PurgeSchedule kPurgeSchedule{std::chrono::seconds(30), std::chrono::minutes(10)};
-
 class OrdersService {
  public:
   // `catalog` calls the catalog service; all four must outlive the service.
@@ -81,11 +71,9 @@ class OrdersService {
   // Adds the three routes to `host` (which must not outlive this service).
   void AddRoutes(service::ServiceHost& host);
 
-  // Deletes the expired Idempotency-Keys, OrderStore::PurgeKeys batch after batch until
-  // one is not full, or until `stopping` returns true between two. Counts the rows in
-  // vigil_orders_idempotency_keys_purged_total and logs one info line when it deleted any; a
-  // failure (database unavailable) ends the purge with one warn line and is reported, never thrown.
-  asio::awaitable<PurgeReport> Purge(std::function<bool()> stopping = {});
+  // The retention purge: the expired Idempotency-Keys (OrderStore::PurgeKeys, table
+  // idempotency_keys), counted in vigil_orders_idempotency_keys_purged_total.
+  const service::RetentionPurge& retention() const noexcept { return retention_; }
 
   asio::awaitable<void> Create(http::Exchange& ex);
   asio::awaitable<void> List(http::Exchange& ex);
@@ -103,14 +91,7 @@ class OrdersService {
   telemetry::Logger& log_;
   telemetry::Counter& created_;
   telemetry::Counter& value_cents_;
-  telemetry::Counter& purged_keys_;
+  service::RetentionPurge retention_;
 };
-
-// Runs orders.Purge() on the host's first worker as `schedule` says, from when the
-// runtime runs until it stops. No purge starts (and a running one stops between batches)
-// once the host's health says the service is shutting down; a purge still waiting for
-// the database when the runtime stops is abandoned with the runtime's other work, like
-// any request's transaction. `orders` must outlive the host's runtime's last run.
-void StartPurges(service::ServiceHost& host, OrdersService& orders, PurgeSchedule schedule = kPurgeSchedule);
 
 }  // namespace vigil::orders

@@ -8,6 +8,7 @@
 #include <vigil/http/middleware/request_id.hpp>
 #include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/database.hpp>
+#include <vigil/service/retention.hpp>
 #include <vigil/service/service.hpp>
 #include <vigil/service/topology.hpp>
 #include <vigil/storage/database.hpp>
@@ -83,6 +84,6 @@ int main(int argc, char** argv) {
         auto& api = host.Make<orders::OrdersService>(db, catalog, host.identity(), telemetry,
                                                      idempotency_ttl);
         api.AddRoutes(host);
-        orders::StartPurges(host, api);
+        service::StartPurges(host, api.retention());
       });
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <string>
+#include <vigil/service/retention.hpp>
 
 namespace vigil::orders {
 
@@ -64,7 +65,7 @@ const Statement kRenewKey{
     "UPDATE idempotency_keys SET request_hash = $3, order_id = $4, created_at = $5 "
     "WHERE user_id = $1 AND key = $2 AND created_at = $6 RETURNING order_id"};
 const Statement kOrderExists{"SELECT 1 FROM orders WHERE id = $1 AND user_id = $2"};
-// Up to kPurgeBatch of the oldest keys, from a range of the created_at index. Matching
+// Up to service::kPurgeBatch of the oldest keys, from a range of the created_at index. Matching
 // created_at too makes the delete a compare-and-set: on PostgreSQL, a key that a
 // concurrent claim renewed after the subquery chose it no longer matches when the
 // delete, having waited for that claim, checks the row again, and stays. The LIMIT is a
@@ -72,7 +73,7 @@ const Statement kOrderExists{"SELECT 1 FROM orders WHERE id = $1 AND user_id = $
 const Statement kPurgeKeys{
     "DELETE FROM idempotency_keys WHERE (user_id, key, created_at) IN ("
     "SELECT user_id, key, created_at FROM idempotency_keys WHERE created_at < $1 LIMIT " +
-    std::to_string(OrderStore::kPurgeBatch) + ")"};
+    std::to_string(service::kPurgeBatch) + ")"};
 const Statement kForgetKey{
     "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND order_id = $3"};
 

@@ -57,9 +57,6 @@ class OrderStore {
   static constexpr std::chrono::milliseconds kAbandonedAfter = std::chrono::minutes(5);
   // How long a key is remembered unless told otherwise (VIGIL_ORDERS_IDEMPOTENCY_TTL).
   static constexpr std::chrono::seconds kDefaultIdempotencyTtl = std::chrono::hours(24);
-  // Keys deleted per purge transaction, so that no purge holds SQLite's write lock for
-  // longer than a few milliseconds.
-  static constexpr std::int64_t kPurgeBatch = 500;
 
   explicit OrderStore(storage::Database& db,
                       std::chrono::seconds idempotency_ttl = kDefaultIdempotencyTtl) noexcept
@@ -100,10 +97,10 @@ class OrderStore {
                                            std::string_view user_id, std::int64_t limit,
                                            std::optional<std::string> before);
 
-  // Deletes up to kPurgeBatch keys claimed before `now_ms` minus the idempotency TTL
-  // (and minus kAbandonedAfter at least, so that no running request loses its claim), in
-  // one transaction. Returns the rows deleted: fewer than kPurgeBatch when no more are
-  // due.
+  // Deletes up to service::kPurgeBatch keys claimed before `now_ms` minus the idempotency
+  // TTL (and minus kAbandonedAfter at least, so that no running request loses its claim),
+  // in one transaction. Returns the rows deleted: fewer than service::kPurgeBatch when no
+  // more are due.
   asio::awaitable<std::int64_t> PurgeKeys(const telemetry::RequestContext& context,
                                           std::int64_t now_ms);
 

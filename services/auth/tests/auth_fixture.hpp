@@ -86,7 +86,7 @@ using Response = test_support::ClientResponse;
 class AuthServer {
  public:
   AuthServer(const TestDatabase& database, AuthOptions options,
-             std::optional<PurgeSchedule> purges = std::nullopt, std::string secret = kSecret,
+             std::optional<service::Schedule> purges = std::nullopt, std::string secret = kSecret,
              std::string previous_secret = {})
       : identity_(std::move(secret), std::chrono::seconds(60), std::move(previous_secret)),
         service_({"auth", 0, 0, ""}, *telemetry_, identity_, [&](service::ServiceHost& host) {
@@ -94,7 +94,7 @@ class AuthServer {
           db.Migrate("auth", Migrations());
           db_ = &db;
           auth_ = &InstallAuth(host, db, std::move(options));
-          if (purges) StartPurges(host, *auth_, *purges);
+          if (purges) service::StartPurges(host, auth_->retention(), *purges);
         }) {}
 
   Response Send(std::string_view method, std::string_view target, std::string_view body,

@@ -25,8 +25,8 @@ const storage::Statement kInsertToken{
     "VALUES ($1, $2, $3, $4, $5, NULL)"};
 
 // Runs one purge to its end on the calling thread.
-PurgeReport RunPurge(AuthService& auth) {
-  return test_support::RunCoroutine([&] { return auth.Purge(); });
+service::PurgeReport RunPurge(AuthService& auth) {
+  return test_support::RunCoroutine([&] { return auth.retention().Run(); });
 }
 
 class RetentionTest : public ::testing::Test {
@@ -116,19 +116,19 @@ TEST_F(RetentionTest, DeletesFamiliesExpiredForAnHourAndKeepsEveryRowOfTheOthers
 
   // One second before A's newest token has been expired for a whole hour: nothing goes.
   now_ = kStart + 10 + kRefreshTtl + AuthService::kExpiredFamilyMargin;
-  PurgeReport report = RunPurge(server_.auth());
-  EXPECT_EQ(report.refresh_tokens, 0);
+  service::PurgeReport report = RunPurge(server_.auth());
+  EXPECT_EQ(report.Deleted("refresh_tokens"), 0);
   EXPECT_EQ(report.error, "");
   EXPECT_EQ(Rows(), 5);
 
   now_ += 1;
   report = RunPurge(server_.auth());
-  EXPECT_EQ(report.refresh_tokens, 2);
+  EXPECT_EQ(report.Deleted("refresh_tokens"), 2);
   EXPECT_EQ(report.error, "");
   EXPECT_EQ(FamilyRows(family_a), 0);
   EXPECT_EQ(FamilyRows(family_c), 2) << "a live token keeps its family's spent ones";
   EXPECT_EQ(FamilyRows(family_d), 1) << "expired less than an hour ago";
-  EXPECT_EQ(RunPurge(server_.auth()).refresh_tokens, 0) << "nothing left to do";
+  EXPECT_EQ(RunPurge(server_.auth()).Deleted("refresh_tokens"), 0) << "nothing left to do";
 
   // A purged token answers like any unknown or expired one.
   const Response replayed = server_.Post("/refresh", RefreshBody(a1));
@@ -152,7 +152,7 @@ TEST_F(RetentionTest, DeletesFamiliesExpiredForAnHourAndKeepsEveryRowOfTheOthers
 }
 
 TEST_F(RetentionTest, PurgesMoreRowsThanOneBatchInSeveralBatches) {
-  static_assert(AuthService::kPurgeBatch == 500);
+  static_assert(service::kPurgeBatch == 500);
   const std::int64_t old_expiry = kStart - 2 * AuthService::kExpiredFamilyMargin;
   // 1503 dead rows, one family of them larger than a batch: four batches.
   const std::int64_t dead =
@@ -162,8 +162,8 @@ TEST_F(RetentionTest, PurgesMoreRowsThanOneBatchInSeveralBatches) {
   const std::int64_t live_rows = InsertFamilies("live", 3, 40, kStart + 5, 1000);
   ASSERT_EQ(Rows(), dead + live_rows);
 
-  const PurgeReport report = RunPurge(server_.auth());
-  EXPECT_EQ(report.refresh_tokens, dead);
+  const service::PurgeReport report = RunPurge(server_.auth());
+  EXPECT_EQ(report.Deleted("refresh_tokens"), dead);
   EXPECT_EQ(report.error, "");
   EXPECT_EQ(Rows(), live_rows);
   EXPECT_EQ(FamilyRows("long-family-0"), 0);
@@ -179,9 +179,9 @@ TEST_F(RetentionTest, AFailedPurgeIsOneWarnLineAndTheServiceCarriesOn) {
   static const storage::Statement kDrop{"DROP TABLE refresh_tokens"};
   server_.db().TransactBlocking({}, [](storage::Session& s) { s.Query(kDrop); });
 
-  const PurgeReport report = RunPurge(server_.auth());
+  const service::PurgeReport report = RunPurge(server_.auth());
   EXPECT_NE(report.error, "");
-  EXPECT_EQ(report.refresh_tokens, 0);
+  EXPECT_EQ(report.Deleted("refresh_tokens"), 0);
   const std::string logs = server_.Logs();
   EXPECT_EQ(Occurrences(logs, "\"msg\":\"retention purge failed\""), 1u) << logs;
   EXPECT_TRUE(Has(logs, "\"level\":\"warn\",\"msg\":\"retention purge failed\"")) << logs;
@@ -223,24 +223,24 @@ TEST(SigningKeyRetentionTest, DeletesKeysAnHourPastPublicationButNeverTheNewest)
 
   // The first key is published until kStart + 60 + 120, then kept an hour more.
   now = kStart + 60 + 120 + SigningKeys::kRetiredKeyMargin - 1;
-  PurgeReport report = RunPurge(server.auth());
-  EXPECT_EQ(report.signing_keys, 0);
+  service::PurgeReport report = RunPurge(server.auth());
+  EXPECT_EQ(report.Deleted("signing_keys"), 0);
   EXPECT_EQ(keys(), 2);
   now += 1;
   report = RunPurge(server.auth());
-  EXPECT_EQ(report.signing_keys, 1);
+  EXPECT_EQ(report.Deleted("signing_keys"), 1);
   EXPECT_EQ(report.error, "");
   EXPECT_EQ(keys(), 1);
 
   // Long after, with no request to rotate it, the second key is the newest: kept, and
   // the next request rotates as usual.
   now = kStart + 100000;
-  EXPECT_EQ(RunPurge(server.auth()).signing_keys, 0);
+  EXPECT_EQ(RunPurge(server.auth()).Deleted("signing_keys"), 0);
   EXPECT_EQ(keys(), 1);
   const std::string third = login();
   EXPECT_NE(third, second);
   EXPECT_EQ(jwks_size(), 1u);
-  EXPECT_EQ(RunPurge(server.auth()).signing_keys, 1) << "the second key, now retired";
+  EXPECT_EQ(RunPurge(server.auth()).Deleted("signing_keys"), 1) << "the second key, now retired";
   EXPECT_EQ(login(), third);
 
   const std::string logs = server.Logs();
@@ -260,7 +260,7 @@ TEST(PurgeScheduleTest, RunsOnTheRuntimeAgainEveryPeriodAndStopsWithIt) {
   {
     auto server = std::make_unique<AuthServer>(
         database, CheapOptions(now),
-        PurgeSchedule{std::chrono::milliseconds(0), std::chrono::milliseconds(20)});
+        service::Schedule{std::chrono::milliseconds(0), std::chrono::milliseconds(20)});
     static const storage::Statement kInsert{
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, used_at, "
         "revoked_at) VALUES ($1, $2, 'user', $3, NULL, NULL)"};

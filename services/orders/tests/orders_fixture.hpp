@@ -219,7 +219,7 @@ struct FixtureOptions {
   std::chrono::milliseconds catalog_timeout{10000};
   std::chrono::seconds idempotency_ttl = OrderStore::kDefaultIdempotencyTtl;
   // Set: the retention purge runs on the service's runtime on this schedule.
-  std::optional<PurgeSchedule> purges = std::nullopt;
+  std::optional<service::Schedule> purges = std::nullopt;
 };
 
 // The orders service on its own Runtime, SQLite under a temporary directory, logs in a
@@ -240,7 +240,7 @@ class OrdersFixture {
           auto& api = host.Make<OrdersService>(*db_, client, host.identity(), *telemetry_,
                                                options.idempotency_ttl);
           api.AddRoutes(host);
-          if (options.purges) StartPurges(host, api, *options.purges);
+          if (options.purges) service::StartPurges(host, api.retention(), *options.purges);
           api_ = &api;
         }) {}
 

@@ -31,8 +31,8 @@ std::int64_t NowMs() {
 }
 
 // Runs one purge to its end on the calling thread.
-PurgeReport RunPurge(OrdersService& api) {
-  return test_support::RunCoroutine([&] { return api.Purge(); });
+service::PurgeReport RunPurge(OrdersService& api) {
+  return test_support::RunCoroutine([&] { return api.retention().Run(); });
 }
 
 class RetentionTest : public ::testing::Test {
@@ -80,11 +80,11 @@ TEST_F(RetentionTest, AKeyPastTheTtlIsPurgedAndThenMakesANewOrder) {
   Age("old", ttl_ms + 1000);
   Age("recent", ttl_ms - kMinuteMs);  // a minute short of the TTL
 
-  const PurgeReport report = RunPurge(f.api());
-  EXPECT_EQ(report.idempotency_keys, 1);
+  const service::PurgeReport report = RunPurge(f.api());
+  EXPECT_EQ(report.Deleted("idempotency_keys"), 1);
   EXPECT_EQ(report.error, "");
   EXPECT_EQ(f.Count("idempotency_keys"), 1);
-  EXPECT_EQ(RunPurge(f.api()).idempotency_keys, 0);
+  EXPECT_EQ(RunPurge(f.api()).Deleted("idempotency_keys"), 0);
 
   // The purged key is new again: a new order, a new reservation.
   auto again = Order("old", body);
@@ -153,7 +153,7 @@ TEST_F(ShortTtlTest, AClaimWithoutAnOrderIsKeptUntilAbandonedWhateverTheTtl) {
   ASSERT_EQ(done.result_int(), 201u);
   Age("done", 2 * kMinuteMs);
 
-  EXPECT_EQ(RunPurge(f.api()).idempotency_keys, 1) << "only the abandoned claim";
+  EXPECT_EQ(RunPurge(f.api()).Deleted("idempotency_keys"), 1) << "only the abandoned claim";
   EXPECT_EQ(Order("running", body).result_int(), 409u) << "past the TTL, but maybe running";
   EXPECT_EQ(f.Count("idempotency_keys"), 2);
 
@@ -169,14 +169,14 @@ TEST_F(ShortTtlTest, AClaimWithoutAnOrderIsKeptUntilAbandonedWhateverTheTtl) {
 }
 
 TEST_F(RetentionTest, PurgesMoreKeysThanOneBatchInSeveralBatches) {
-  static_assert(OrderStore::kPurgeBatch == 500);
+  static_assert(service::kPurgeBatch == 500);
   const std::int64_t expired_ms = 86400 * 1000 + kMinuteMs;
   InsertKeys("old-", 1203, expired_ms);  // three batches
   InsertKeys("new-", 10, kMinuteMs);
   ASSERT_EQ(f.Count("idempotency_keys"), 1213);
 
-  const PurgeReport report = RunPurge(f.api());
-  EXPECT_EQ(report.idempotency_keys, 1203);
+  const service::PurgeReport report = RunPurge(f.api());
+  EXPECT_EQ(report.Deleted("idempotency_keys"), 1203);
   EXPECT_EQ(report.error, "");
   EXPECT_EQ(f.Count("idempotency_keys"), 10);
   EXPECT_TRUE(Has(f.Metrics(), "vigil_orders_idempotency_keys_purged_total 1203\n"));
@@ -185,15 +185,15 @@ TEST_F(RetentionTest, PurgesMoreKeysThanOneBatchInSeveralBatches) {
 
   // Exactly one full batch: the purge looks once more and finds nothing.
   InsertKeys("older-", 500, expired_ms);
-  EXPECT_EQ(RunPurge(f.api()).idempotency_keys, 500);
+  EXPECT_EQ(RunPurge(f.api()).Deleted("idempotency_keys"), 500);
   EXPECT_EQ(f.Count("idempotency_keys"), 10);
 }
 
 TEST_F(RetentionTest, AFailedPurgeIsOneWarnLineAndTheServiceCarriesOn) {
   f.Execute("DROP TABLE idempotency_keys");
-  const PurgeReport report = RunPurge(f.api());
+  const service::PurgeReport report = RunPurge(f.api());
   EXPECT_NE(report.error, "");
-  EXPECT_EQ(report.idempotency_keys, 0);
+  EXPECT_EQ(report.Deleted("idempotency_keys"), 0);
   const std::string logs = f.Logs();
   EXPECT_EQ(Occurrences(logs, "\"msg\":\"retention purge failed\""), 1u) << logs;
   EXPECT_TRUE(Has(logs, "\"level\":\"warn\",\"msg\":\"retention purge failed\"")) << logs;
@@ -204,7 +204,7 @@ TEST_F(RetentionTest, AFailedPurgeIsOneWarnLineAndTheServiceCarriesOn) {
 
 TEST(PurgeScheduleTest, RunsOnTheRuntimeAgainEveryPeriodAndStopsWithIt) {
   auto f = std::make_unique<OrdersFixture>(FixtureOptions{
-      .purges = PurgeSchedule{std::chrono::milliseconds(0), std::chrono::milliseconds(20)}});
+      .purges = service::Schedule{std::chrono::milliseconds(0), std::chrono::milliseconds(20)}});
   for (int round = 0; round < 3; ++round) {
     f->Execute(
         "INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) "
