@@ -10,6 +10,7 @@
 #include <vigil/service/base64url.hpp>
 #include <vigil/service/ids.hpp>
 #include <vigil/service/json_body.hpp>
+#include <vigil/service/query.hpp>
 
 namespace vigil::catalog {
 
@@ -55,21 +56,6 @@ std::optional<std::size_t> Utf8Length(std::string_view s) {
     i += n;
   }
   return count;
-}
-
-std::int64_t ParseLimit(std::string_view text) {
-  const auto bad = [] {
-    return http::HttpError(
-        422, "limit: must be an integer between 1 and " + std::to_string(kMaxListLimit));
-  };
-  if (text.empty() || text.size() > 3) throw bad();
-  std::int64_t value = 0;
-  for (const char c : text) {
-    if (c < '0' || c > '9') throw bad();
-    value = value * 10 + (c - '0');
-  }
-  if (value < 1 || value > kMaxListLimit) throw bad();
-  return value;
 }
 
 }  // namespace
@@ -133,8 +119,7 @@ ItemFields ReadItemFields(const http::Exchange& ex) {
 ListQuery ReadListQuery(const http::Exchange& ex) {
   const std::string_view query = ex.query();
   ListQuery q;
-  q.limit = kDefaultListLimit;
-  if (auto limit = service::QueryParam(query, "limit")) q.limit = ParseLimit(*limit);
+  q.limit = service::QueryLimit(query, kDefaultListLimit, kMaxListLimit);
   // An empty q or category (an empty search box) filters nothing.
   if (auto prefix = service::QueryParam(query, "q"); prefix && !prefix->empty()) {
     const auto length = Utf8Length(*prefix);

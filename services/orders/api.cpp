@@ -9,6 +9,7 @@
 #include <exception>
 #include <vigil/service/ids.hpp>
 #include <vigil/service/json_body.hpp>
+#include <vigil/service/query.hpp>
 #include <vigil/telemetry/env.hpp>
 
 namespace vigil::orders {
@@ -32,22 +33,6 @@ void RespondCreated(http::Exchange& ex, const Order& order, bool replayed) {
 }
 
 http::HttpError NoSuchOrder() { return http::HttpError(404, "no such order"); }
-
-std::int64_t ListLimit(std::string_view query) {
-  const std::optional<std::string> text = service::QueryParam(query, "limit");
-  if (!text) return kDefaultListLimit;
-  std::int64_t limit = 0;
-  bool digits = !text->empty() && text->size() <= 3;
-  for (const char c : *text) {
-    if (c < '0' || c > '9') digits = false;
-    limit = limit * 10 + (c - '0');
-  }
-  if (!digits || limit < 1 || limit > kMaxListLimit) {
-    throw http::HttpError(
-        422, "limit: must be an integer between 1 and " + std::to_string(kMaxListLimit));
-  }
-  return limit;
-}
 
 }  // namespace
 
@@ -163,7 +148,7 @@ asio::awaitable<void> OrdersService::Create(http::Exchange& ex) {
 
 asio::awaitable<void> OrdersService::List(http::Exchange& ex) {
   const std::string user = service::RequireUser(ex, identity_);
-  const std::int64_t limit = ListLimit(ex.query());
+  const std::int64_t limit = service::QueryLimit(ex.query(), kDefaultListLimit, kMaxListLimit);
   std::optional<std::string> cursor = service::QueryParam(ex.query(), "cursor");
   if (cursor && !service::IsValidId(*cursor)) {
     throw http::HttpError(422, "cursor: must be the next_cursor of an earlier page");
