@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <vigil/service/base64url.hpp>
+#include <vigil/service/clock.hpp>
 #include <vigil/service/ids.hpp>
 #include <vigil/service/json_body.hpp>
 #include <vigil/service/jwt.hpp>
@@ -203,10 +204,9 @@ void AuthService::Prepare() {
 boost::asio::awaitable<std::string> AuthService::Hash(http::Exchange& ex, std::string password) {
   const telemetry::SpanContext span = ex.context().span;
   co_return co_await blocking_.Run([this, &password, span] {
-    const auto start = std::chrono::steady_clock::now();
+    const service::Stopwatch watch;
     std::string hash = service::HashPassword(password, options_.password);
-    hash_seconds_.Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), span);
+    hash_seconds_.Observe(watch.Seconds(), span);
     return hash;
   });
 }
@@ -215,10 +215,9 @@ boost::asio::awaitable<bool> AuthService::Verify(http::Exchange& ex, const std::
                                                  const std::string& password) {
   const telemetry::SpanContext span = ex.context().span;
   co_return co_await blocking_.Run([this, &hash, &password, span] {
-    const auto start = std::chrono::steady_clock::now();
+    const service::Stopwatch watch;
     const bool ok = service::VerifyPassword(hash, password);
-    hash_seconds_.Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), span);
+    hash_seconds_.Observe(watch.Seconds(), span);
     return ok;
   });
 }

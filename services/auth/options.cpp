@@ -1,16 +1,11 @@
 #include "options.hpp"
 
-#include <chrono>
+#include <vigil/service/clock.hpp>
 #include <vigil/telemetry/env.hpp>
 
 namespace vigil::auth {
 
-std::int64_t AuthOptions::Now() const {
-  if (clock) return clock();
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+std::int64_t AuthOptions::Now() const { return clock ? clock() : service::WallClockSeconds(); }
 
 AuthOptions AuthOptions::FromEnv() {
   namespace env = telemetry::env;

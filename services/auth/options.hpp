@@ -26,9 +26,10 @@ struct AuthOptions {
   std::int64_t refresh_ttl = 2592000;  // seconds (30 days)
   std::int64_t key_rotation = 86400;   // seconds a signing key signs before the next one
   service::PasswordParams password = service::kPasswordParams;
-  // Unix seconds; empty means the system clock.
+  // Unix seconds; empty means the wall clock (service::WallClockSeconds).
   std::function<std::int64_t()> clock;
 
+  // Unix seconds by `clock`: what auth stores (expiries, key ages) and signs.
   std::int64_t Now() const;
 
   // VIGIL_AUTH_ACCESS_TTL (60..86400, default 900), VIGIL_AUTH_REFRESH_TTL (300..31536000,

@@ -1,9 +1,9 @@
 #include "api.hpp"
 
-#include <chrono>
 #include <vector>
 #include <vigil/http/etag.hpp>
 #include <vigil/service/base64url.hpp>
+#include <vigil/service/clock.hpp>
 #include <vigil/service/ids.hpp>
 #include <vigil/service/service.hpp>
 
@@ -15,12 +15,6 @@ namespace {
 
 // Item and reservation bodies are small; refusing large ones early costs nothing.
 constexpr std::uint64_t kMaxBodyBytes = 64 * 1024;
-
-std::int64_t NowMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Ids are validated before anything reaches the database: a path that cannot name an
 // item is simply not found.
@@ -66,7 +60,7 @@ void CatalogApi::RespondItem(http::Exchange& ex, unsigned status, const Rendered
 asio::awaitable<void> CatalogApi::CreateItem(http::Exchange& ex) {
   service::RequireUser(ex, identity_);
   Item item{service::NewId(), ReadItemFields(ex)};
-  item = co_await store_.Create(ex.context(), std::move(item), NowMillis());
+  item = co_await store_.Create(ex.context(), std::move(item), service::WallClockMillis());
   RespondItem(ex, 201, RenderItem(item));
 }
 
@@ -99,7 +93,7 @@ asio::awaitable<void> CatalogApi::UpdateItem(http::Exchange& ex) {
   service::RequireUser(ex, identity_);
   Item item{RequireItemId(ex), ReadItemFields(ex)};
   const std::optional<Item> updated =
-      co_await store_.Update(ex.context(), std::move(item), NowMillis());
+      co_await store_.Update(ex.context(), std::move(item), service::WallClockMillis());
   if (!updated) throw http::HttpError(404, "no such item");
   cache_.Invalidate(updated->id);
   RespondItem(ex, 200, RenderItem(*updated));
@@ -140,7 +134,8 @@ asio::awaitable<void> CatalogApi::CreateReservation(http::Exchange& ex) {
   Reservation request = ReadReservation(ex);
   std::optional<Reservation> reservation;
   try {
-    reservation = co_await store_.Reserve(ex.context(), std::move(request), NowMillis());
+    reservation =
+        co_await store_.Reserve(ex.context(), std::move(request), service::WallClockMillis());
   } catch (const UnknownItem& e) {
     throw http::HttpError(
         422, "lines[" + std::to_string(e.line()) + "].item_id: no such item " + e.item_id());
@@ -159,7 +154,7 @@ asio::awaitable<void> CatalogApi::ReleaseReservation(http::Exchange& ex) {
   // Releasing what does not exist is already done.
   if (service::IsValidId(id)) {
     const std::vector<std::string> changed =
-        co_await store_.Release(ex.context(), std::string(id), NowMillis());
+        co_await store_.Release(ex.context(), std::string(id), service::WallClockMillis());
     for (const std::string& item_id : changed) cache_.Invalidate(item_id);
   }
   RespondNoContent(ex);

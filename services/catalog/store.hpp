@@ -3,7 +3,8 @@
 //
 //   catalog::ItemStore store(db);
 //   std::optional<catalog::Item> item = co_await store.Get(ex.context(), id);
-//   catalog::Reservation r = co_await store.Reserve(ex.context(), request, NowMillis());
+//   catalog::Reservation r = co_await store.Reserve(ex.context(), request,
+//                                               service::WallClockMillis());
 //
 // The SQL runs unchanged on SQLite and PostgreSQL. On PostgreSQL the text columns use
 // the "C" collation, so that comparisons are bytewise as on SQLite: the name prefix

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <vigil/http/server.hpp>
+#include <vigil/service/clock.hpp>
 #include <vigil/service/topology.hpp>
 #include <vigil/telemetry/env.hpp>
 #include <vigil/telemetry/telemetry.hpp>
@@ -20,18 +21,6 @@ namespace {
 
 // While no key set has been fetched yet, retry this often.
 constexpr std::chrono::seconds kRetry{1};
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-std::int64_t NowUnix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 [[noreturn]] void Reject(http::Exchange& ex, std::string_view detail, std::string_view error_type) {
   // RFC 6750 section 3: say which scheme and that the token was the problem.
@@ -101,7 +90,7 @@ asio::awaitable<void> Authenticator::RefreshLoop() {
 }
 
 asio::awaitable<bool> Authenticator::Fetch(std::size_t worker) {
-  last_fetch_attempt_ms_.store(NowMs(), std::memory_order_relaxed);
+  last_fetch_attempt_ms_.store(service::MonotonicMillis(), std::memory_order_relaxed);
   http::Client::Request request{bhttp::verb::get, options_.jwks_path, 11};
   request.set(bhttp::field::accept, "application/json");
   std::string error;
@@ -143,7 +132,8 @@ asio::awaitable<std::string> Authenticator::Identify(http::Exchange& ex) {
   std::string_view token = authorization.substr(kScheme.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
 
-  const service::VerifyOptions verify{options_.issuer, options_.audience, NowUnix(), 30};
+  const service::VerifyOptions verify{options_.issuer, options_.audience,
+                                      service::WallClockSeconds(), 30};
   std::shared_ptr<const service::KeySet> keys = keys_.load();
   std::variant<service::Claims, service::JwtError> result =
       keys ? service::VerifyJwt(token, *keys, verify) : service::JwtError::kUnknownKey;
@@ -153,7 +143,8 @@ asio::awaitable<std::string> Authenticator::Identify(http::Exchange& ex) {
   const std::int64_t min_interval_ms =
       keys ? options_.min_refetch.count() : std::min<std::int64_t>(options_.min_refetch.count(), 1000);
   if (error != nullptr && *error == service::JwtError::kUnknownKey &&
-      NowMs() - last_fetch_attempt_ms_.load(std::memory_order_relaxed) >= min_interval_ms) {
+      service::MonotonicMillis() - last_fetch_attempt_ms_.load(std::memory_order_relaxed) >=
+          min_interval_ms) {
     co_await Fetch(ex.worker());
     keys = keys_.load();
     if (keys) result = service::VerifyJwt(token, *keys, verify);

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <exception>
+#include <vigil/service/clock.hpp>
 #include <vigil/service/ids.hpp>
 #include <vigil/service/json_body.hpp>
 #include <vigil/service/query.hpp>
@@ -19,12 +20,6 @@ namespace {
 namespace json = boost::json;
 
 constexpr std::string_view kConfirmed = "confirmed";
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void RespondCreated(http::Exchange& ex, const Order& order, bool replayed) {
   ex.RespondJson(201, json::serialize(OrderJson(order)));
@@ -53,7 +48,7 @@ OrdersService::OrdersService(storage::Database& db, http::Client& catalog,
           "Orders created (an Idempotency-Key replay creates none).")),
       value_cents_(telemetry.metrics().AddCounter("vigil_orders_value_cents_total",
                                                   "The totals of the orders created, in cents.")),
-      retention_(telemetry.log(), NowMs,
+      retention_(telemetry.log(), service::WallClockMillis,
                  {{"idempotency_keys", "expired idempotency keys purged",
                    telemetry.metrics().AddCounter(
                        "vigil_orders_idempotency_keys_purged_total",
@@ -75,7 +70,7 @@ asio::awaitable<void> OrdersService::Create(http::Exchange& ex) {
   const std::string user = service::RequireUser(ex, identity_);
   const std::optional<std::string> key = ReadIdempotencyKey(ex);
   const std::vector<LineRequest> lines = ReadCreateOrder(ex);
-  const std::int64_t now_ms = NowMs();
+  const std::int64_t now_ms = service::WallClockMillis();
   std::string order_id = service::NewId();
 
   if (key) {

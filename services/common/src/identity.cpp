@@ -3,6 +3,7 @@
 #include <openssl/hmac.h>
 
 #include <vigil/http/exchange.hpp>
+#include <vigil/service/clock.hpp>
 #include <vigil/service/identity.hpp>
 #include <vigil/telemetry/env.hpp>
 
@@ -15,12 +16,6 @@ constexpr std::string_view kDevelopmentSecret = "vigil-development-secret-do-not
 constexpr std::string_view kVersion = "v1.";
 constexpr std::size_t kMinSecret = 32;
 constexpr std::size_t kMaxHeader = 512;
-
-std::int64_t NowUnix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::optional<std::int64_t> ParseUnix(std::string_view text) {
   if (text.empty() || text.size() > 12) return std::nullopt;
@@ -106,7 +101,7 @@ std::optional<std::array<unsigned char, 32>> IdentitySigner::DerivePreviousKey(
 }
 
 std::string IdentitySigner::Sign(std::string_view subject) const {
-  return Sign(subject, NowUnix());
+  return Sign(subject, WallClockSeconds());
 }
 
 std::string IdentitySigner::Sign(std::string_view subject, std::int64_t now_unix) const {
@@ -120,7 +115,7 @@ std::string IdentitySigner::Sign(std::string_view subject, std::int64_t now_unix
 }
 
 std::optional<std::string> IdentitySigner::Verify(std::string_view header) const {
-  return Verify(header, NowUnix());
+  return Verify(header, WallClockSeconds());
 }
 
 std::optional<std::string> IdentitySigner::Verify(std::string_view header,

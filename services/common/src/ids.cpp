@@ -1,7 +1,7 @@
 #include <vigil/service/ids.hpp>
 
-#include <chrono>
 #include <cstdint>
+#include <vigil/service/clock.hpp>
 #include <vigil/telemetry/context.hpp>
 
 namespace vigil::service {
@@ -18,9 +18,7 @@ void PutHex(std::uint64_t value, int digits, char* out) {
 }  // namespace
 
 std::string NewId() {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  const std::int64_t ms = WallClockMillis();
   std::string id(kIdLength, '0');
   PutHex(static_cast<std::uint64_t>(ms), 12, id.data());
   PutHex(telemetry::RandomU64(), 16, id.data() + 12);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <thread>
+#include <vigil/service/clock.hpp>
 
 #include "orders_fixture.hpp"
 
@@ -98,9 +99,7 @@ TEST_F(ReservationTest, AnAbandonedKeyIsTakenOverUnderItsOrderId) {
   const std::string body = Lines({Line(kItemA, 3)});
   const std::string abandoned = "0193a1c2d3e40000000000000abc";
   const std::string hash = RequestHash(std::vector<LineRequest>{{std::string(kItemA), 3}});
-  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const std::int64_t now_ms = service::WallClockMillis();
   f.Execute(
       "INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) "
       "VALUES ($1, $2, $3, $4, $5)",

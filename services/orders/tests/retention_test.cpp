@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <vigil/service/clock.hpp>
 #include <vigil/telemetry/env.hpp>
 #include <vigil/testing/coroutine.hpp>
 #include <vigil/testing/eventually.hpp>
@@ -23,12 +24,6 @@ using test_support::Occurrences;
 constexpr std::int64_t kMinuteMs = 60 * 1000;
 // Generous: the periodic loop runs on a busy machine next to other tests.
 constexpr std::chrono::seconds kScheduleWait{20};
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Runs one purge to its end on the calling thread.
 service::PurgeReport RunPurge(OrdersService& api) {
@@ -58,7 +53,7 @@ class RetentionTest : public ::testing::Test {
     static const storage::Statement kInsert{
         "INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) "
         "VALUES ('bulk', $1, 'hash', $2, $3)"};
-    const std::int64_t created_at = NowMs() - age_ms;
+    const std::int64_t created_at = service::WallClockMillis() - age_ms;
     f.db().TransactBlocking({}, [&](storage::Session& s) {
       for (int i = 0; i < n; ++i) {
         const std::string key = std::string(prefix) + std::to_string(i);
@@ -140,7 +135,7 @@ TEST_F(ShortTtlTest, AClaimWithoutAnOrderIsKeptUntilAbandonedWhateverTheTtl) {
   // Claims whose orders were never stored: their requests may still be running.
   const std::string body = Lines({Line(kItemA, 3)});
   const std::string hash = RequestHash(std::vector<LineRequest>{{std::string(kItemA), 3}});
-  const std::int64_t now_ms = NowMs();
+  const std::int64_t now_ms = service::WallClockMillis();
   for (const auto& [key, age_ms] : {std::pair<std::string, std::int64_t>{"running", 2 * kMinuteMs},
                                     {"abandoned", 6 * kMinuteMs}}) {
     f.Execute(
@@ -209,7 +204,8 @@ TEST(PurgeScheduleTest, RunsOnTheRuntimeAgainEveryPeriodAndStopsWithIt) {
     f->Execute(
         "INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) "
         "VALUES ('bob', $1, 'hash', $2, $3)",
-        {"k" + std::to_string(round), service::NewId(), NowMs() - 2 * 86400 * 1000});
+        {"k" + std::to_string(round), service::NewId(),
+         service::WallClockMillis() - 2 * 86400 * 1000});
     const std::string expected =
         "vigil_orders_idempotency_keys_purged_total " + std::to_string(round + 1) + "\n";
     EXPECT_TRUE(Eventually([&] { return Has(f->Metrics(), expected); }, kScheduleWait))
