@@ -18,12 +18,11 @@
 // is that purge (service/retention.hpp), which service::StartPurges runs shortly after
 // start and every ten minutes.
 //
-//   auto& db = host.Own(storage::Database::Open(...));
-//   db.Migrate("auth", auth::Migrations());
-//   auth::AuthService& api = auth::InstallAuth(host, db, auth::AuthOptions::FromEnv());
+//   storage::Database& db = service::OpenDatabase(host, auth::Migrations());
+//   auth::AuthApi& api = auth::InstallAuth(host, db, auth::AuthOptions::FromEnv());
 //   service::StartPurges(host, api.retention());
 //
-// Thread-safety: an AuthService serves requests from every worker at once.
+// Thread-safety: an AuthApi serves requests from every worker at once.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -40,33 +39,30 @@
 #include <vigil/telemetry/telemetry.hpp>
 
 #include "keys.hpp"
+#include "model.hpp"
 #include "options.hpp"
+#include "store.hpp"
 
 namespace vigil::auth {
 
-// Lowercased (ASCII) with surrounding whitespace removed: the form emails are stored and
-// looked up in.
-std::string NormalizeEmail(std::string_view email);
-// 1..254 bytes, exactly one '@' with text on both sides, no whitespace or control characters.
-bool IsValidEmail(std::string_view normalized);
-// The SHA-256 of a refresh token, in hex: what the database keeps instead of the token.
-std::string RefreshTokenHash(std::string_view token);
-
-class AuthService {
+class AuthApi {
  public:
   // How long after its newest token expired a family is deleted. Far longer than any
   // clock disagreement between replicas or any refresh racing the purge, so a family
   // that a refresh just extended is never taken for dead.
   static constexpr std::int64_t kExpiredFamilyMargin = 3600;  // seconds
 
-  // Everything passed in must outlive the service.
-  AuthService(storage::Database& db, service::BlockingPool& blocking,
-              const service::IdentitySigner& identity, telemetry::Telemetry& telemetry,
-              AuthOptions options);
+  // Everything passed in must outlive the API; `db` has the auth migrations applied.
+  AuthApi(storage::Database& db, service::BlockingPool& blocking,
+          const service::IdentitySigner& identity, telemetry::Telemetry& telemetry,
+          AuthOptions options);
 
   // Loads (or creates) the signing key and computes the dummy password hash, so that the
   // first requests do not pay for either. Blocking: start-up only.
   void Prepare();
+
+  // Adds the routes above to `host`'s public listener.
+  void AddRoutes(service::ServiceHost& host);
 
   boost::asio::awaitable<void> Register(http::Exchange& ex);
   boost::asio::awaitable<void> Login(http::Exchange& ex);
@@ -99,11 +95,8 @@ class AuthService {
   void RespondTokens(http::Exchange& ex, const SigningKeys::Snapshot& keys,
                      const std::string& user_id, const std::string& refresh_token);
   const std::string& DummyHash();
-  // One batch of the refresh-token purge (service::PurgeTarget::delete_batch).
-  boost::asio::awaitable<std::int64_t> PurgeRefreshTokens(const telemetry::RequestContext& context,
-                                                          std::int64_t now);
 
-  storage::Database& db_;
+  AuthStore store_;
   service::BlockingPool& blocking_;
   const service::IdentitySigner& identity_;
   telemetry::Logger& log_;
@@ -117,7 +110,7 @@ class AuthService {
   service::RetentionPurge retention_;
 };
 
-// Creates the AuthService (owned by `host`), prepares it and adds its routes.
-AuthService& InstallAuth(service::ServiceHost& host, storage::Database& db, AuthOptions options);
+// Creates the AuthApi (owned by `host`), prepares it and adds its routes.
+AuthApi& InstallAuth(service::ServiceHost& host, storage::Database& db, AuthOptions options);
 
 }  // namespace vigil::auth

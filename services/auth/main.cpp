@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
 
     // Routes: accounts, tokens and the published keys.
     const auth::AuthOptions options = auth::AuthOptions::FromEnv();
-    auth::AuthService& api =
+    auth::AuthApi& api =
         auth::InstallAuth(host, service::OpenDatabase(host, auth::Migrations()), options);
     service::StartPurges(host, api.retention());
   });

@@ -11,7 +11,6 @@
 #include <vigil/service/ids.hpp>
 #include <vigil/service/json_body.hpp>
 #include <vigil/service/query.hpp>
-#include <vigil/telemetry/env.hpp>
 
 namespace vigil::orders {
 
@@ -31,14 +30,9 @@ http::HttpError NoSuchOrder() { return http::HttpError(404, "no such order"); }
 
 }  // namespace
 
-std::chrono::seconds IdempotencyTtlFromEnv() {
-  return std::chrono::seconds(telemetry::env::Integer(
-      "VIGIL_ORDERS_IDEMPOTENCY_TTL", OrderStore::kDefaultIdempotencyTtl.count(), 60, 2592000));
-}
-
-OrdersService::OrdersService(storage::Database& db, http::Client& catalog,
-                             const service::IdentitySigner& identity,
-                             telemetry::Telemetry& telemetry, std::chrono::seconds idempotency_ttl)
+OrdersApi::OrdersApi(storage::Database& db, http::Client& catalog,
+                     const service::IdentitySigner& identity, telemetry::Telemetry& telemetry,
+                     std::chrono::seconds idempotency_ttl)
     : store_(db, idempotency_ttl),
       catalog_(catalog, identity, telemetry.log()),
       identity_(identity),
@@ -60,13 +54,13 @@ OrdersService::OrdersService(storage::Database& db, http::Client& catalog,
   if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
 }
 
-void OrdersService::AddRoutes(service::ServiceHost& host) {
+void OrdersApi::AddRoutes(service::ServiceHost& host) {
   host.Route("POST", "/orders", [this](http::Exchange& ex) { return Create(ex); });
   host.Route("GET", "/orders", [this](http::Exchange& ex) { return List(ex); });
   host.Route("GET", "/orders/{id}", [this](http::Exchange& ex) { return Get(ex); });
 }
 
-asio::awaitable<void> OrdersService::Create(http::Exchange& ex) {
+asio::awaitable<void> OrdersApi::Create(http::Exchange& ex) {
   const std::string user = service::RequireUser(ex, identity_);
   const std::optional<std::string> key = ReadIdempotencyKey(ex);
   const std::vector<LineRequest> lines = ReadCreateOrder(ex);
@@ -141,7 +135,7 @@ asio::awaitable<void> OrdersService::Create(http::Exchange& ex) {
   RespondCreated(ex, order, false);
 }
 
-asio::awaitable<void> OrdersService::List(http::Exchange& ex) {
+asio::awaitable<void> OrdersApi::List(http::Exchange& ex) {
   const std::string user = service::RequireUser(ex, identity_);
   const std::int64_t limit = service::QueryLimit(ex.query(), kDefaultListLimit, kMaxListLimit);
   std::optional<std::string> cursor = service::QueryParam(ex.query(), "cursor");
@@ -159,7 +153,7 @@ asio::awaitable<void> OrdersService::List(http::Exchange& ex) {
                                                    {"next_cursor", std::move(next)}}));
 }
 
-asio::awaitable<void> OrdersService::Get(http::Exchange& ex) {
+asio::awaitable<void> OrdersApi::Get(http::Exchange& ex) {
   const std::string user = service::RequireUser(ex, identity_);
   const std::string id = service::DecodePathSegment(ex.Param("id"));
   if (!service::IsValidId(id)) throw NoSuchOrder();
@@ -168,7 +162,7 @@ asio::awaitable<void> OrdersService::Get(http::Exchange& ex) {
   ex.RespondJson(200, json::serialize(OrderJson(*order)));
 }
 
-asio::awaitable<void> OrdersService::Release(http::Exchange& ex, const std::string& order_id) {
+asio::awaitable<void> OrdersApi::Release(http::Exchange& ex, const std::string& order_id) {
   std::string error;
   try {
     co_await catalog_.Release(ex.worker(), ex.context(), order_id);
@@ -184,9 +178,8 @@ asio::awaitable<void> OrdersService::Release(http::Exchange& ex, const std::stri
   }
 }
 
-asio::awaitable<void> OrdersService::ForgetKey(http::Exchange& ex, const std::string& user_id,
-                                               const std::string& key,
-                                               const std::string& order_id) {
+asio::awaitable<void> OrdersApi::ForgetKey(http::Exchange& ex, const std::string& user_id,
+                                           const std::string& key, const std::string& order_id) {
   std::string error;
   try {
     co_await store_.ForgetKey(ex.context(), user_id, key, order_id);

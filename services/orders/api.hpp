@@ -8,10 +8,10 @@
 //   GET  /orders/{id}    -> 200 order | 404 (also for another user's order)
 //
 // Every route requires a user identity (X-Vigil-Identity). main() opens the database and
-// the catalog client; tests build the same service on their own ones:
+// the catalog client; tests build the same API on their own ones:
 //
-//   auto& orders = host.Make<orders::OrdersService>(db, catalog_client, host.identity(),
-//                                                   host.telemetry());
+//   auto& orders = host.Make<orders::OrdersApi>(db, catalog_client, host.identity(),
+//                                               host.telemetry(), options.idempotency_ttl);
 //   orders.AddRoutes(host);
 //   service::StartPurges(host, orders.retention());
 //
@@ -28,7 +28,7 @@
 // with exemplars), vigil_orders_idempotency_keys_purged_total; one "order created" info
 // line per order.
 //
-// Thread-safety: handlers run concurrently on every worker; the service holds no
+// Thread-safety: handlers run concurrently on every worker; the API holds no
 // per-request state.
 #pragma once
 
@@ -48,6 +48,7 @@
 #include <vigil/telemetry/telemetry.hpp>
 
 #include "catalog_client.hpp"
+#include "model.hpp"
 #include "store.hpp"
 
 namespace vigil::orders {
@@ -57,18 +58,15 @@ namespace asio = boost::asio;
 inline constexpr std::int64_t kDefaultListLimit = 50;
 inline constexpr std::int64_t kMaxListLimit = 100;
 
-// VIGIL_ORDERS_IDEMPOTENCY_TTL: seconds an Idempotency-Key is remembered (60..2592000,
-// default 86400). Throws telemetry::ConfigError naming the variable.
-std::chrono::seconds IdempotencyTtlFromEnv();
-
-class OrdersService {
+class OrdersApi {
  public:
-  // `catalog` calls the catalog service; all four must outlive the service.
-  OrdersService(storage::Database& db, http::Client& catalog,
-                const service::IdentitySigner& identity, telemetry::Telemetry& telemetry,
-                std::chrono::seconds idempotency_ttl = OrderStore::kDefaultIdempotencyTtl);
+  // `catalog` calls the catalog service; all four must outlive the API; `db` has the
+  // orders migrations applied.
+  OrdersApi(storage::Database& db, http::Client& catalog, const service::IdentitySigner& identity,
+            telemetry::Telemetry& telemetry,
+            std::chrono::seconds idempotency_ttl = kDefaultIdempotencyTtl);
 
-  // Adds the three routes to `host` (which must not outlive this service).
+  // Adds the three routes to `host` (which must not outlive this API).
   void AddRoutes(service::ServiceHost& host);
 
   // The retention purge: the expired Idempotency-Keys (OrderStore::PurgeKeys, table

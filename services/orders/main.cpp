@@ -1,5 +1,4 @@
 // vigil-orders: a user's orders, each reserving its stock at the catalog.
-#include <chrono>
 #include <vigil/http/client.hpp>
 #include <vigil/http/middleware/access_log.hpp>
 #include <vigil/http/middleware/compression.hpp>
@@ -12,9 +11,9 @@
 #include <vigil/service/service.hpp>
 #include <vigil/service/topology.hpp>
 #include <vigil/storage/database.hpp>
-#include <vigil/telemetry/env.hpp>
 
 #include "api.hpp"
+#include "options.hpp"
 #include "store.hpp"
 
 namespace http = vigil::http;
@@ -68,21 +67,17 @@ int main(int argc, char** argv) {
         pipeline.Add<service::DatabaseOutageMiddleware>();
 
         // Routes: a user's orders, each reserving its stock at the catalog.
-        const http::UpstreamAddress catalog_address =
-            service::UpstreamFromEnv("VIGIL_CATALOG_URL", service::topology::kCatalog.url);
-        const std::chrono::milliseconds catalog_timeout(
-            tel::env::Integer("VIGIL_ORDERS_CATALOG_TIMEOUT", 3000, 1, 600000));
+        const orders::OrdersOptions options = orders::OrdersOptions::FromEnv();
         const http::PoolOptions pool = http::PoolOptions::FromEnv();
-        const std::chrono::seconds idempotency_ttl = orders::IdempotencyTtlFromEnv();
 
-        storage::Database& db = service::OpenDatabase(host, orders::OrderStore::Migrations());
+        storage::Database& db = service::OpenDatabase(host, orders::Migrations());
 
         auto& upstream =
-            host.Make<http::Upstream>(host.runtime(), catalog_address, pool, telemetry.metrics());
+            host.Make<http::Upstream>(host.runtime(), options.catalog, pool, telemetry.metrics());
         auto& catalog = host.Make<http::Client>(upstream, telemetry.tracer(),
-                                                host.client_instruments(), catalog_timeout);
-        auto& api = host.Make<orders::OrdersService>(db, catalog, host.identity(), telemetry,
-                                                     idempotency_ttl);
+                                                host.client_instruments(), options.catalog_timeout);
+        auto& api = host.Make<orders::OrdersApi>(db, catalog, host.identity(), telemetry,
+                                                 options.idempotency_ttl);
         api.AddRoutes(host);
         service::StartPurges(host, api.retention());
       });

@@ -14,6 +14,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -32,6 +33,8 @@ inline constexpr std::size_t kMaxLines = 50;
 inline constexpr std::int64_t kMaxQuantity = 1000;
 inline constexpr std::size_t kMaxIdempotencyKey = 255;
 inline constexpr std::string_view kIdempotencyKeyHeader = "Idempotency-Key";
+// How long an Idempotency-Key is remembered unless configured otherwise (OrdersOptions).
+inline constexpr std::chrono::seconds kDefaultIdempotencyTtl = std::chrono::hours(24);
 
 // One line as the client asks for it.
 struct LineRequest {

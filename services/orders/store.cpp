@@ -132,7 +132,7 @@ std::optional<Order> FindOrder(Session& session, std::string_view user_id,
 
 }  // namespace
 
-std::span<const storage::Migration> OrderStore::Migrations() noexcept { return kMigrations; }
+std::span<const storage::Migration> Migrations() noexcept { return kMigrations; }
 
 asio::awaitable<KeyClaim> OrderStore::ClaimKey(const telemetry::RequestContext& context,
                                                std::string_view user_id, std::string_view key,

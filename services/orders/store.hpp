@@ -1,4 +1,4 @@
-// The orders service's tables and every statement it runs on them.
+// The orders service's tables (their migrations) and every statement it runs on them.
 //
 // Three tables, valid on SQLite and PostgreSQL alike: orders (one row per order, indexed
 // by (user_id, id) so that a user's orders read newest first), order_lines (the items of
@@ -49,21 +49,19 @@ struct KeyClaim {
   std::optional<Order> order;  // kReplay
 };
 
+// The orders schema, for Database::Migrate("orders", ...).
+std::span<const storage::Migration> Migrations() noexcept;
+
 class OrderStore {
  public:
   // A claimed key whose order was never stored (the process stopped mid-request) is
   // taken over by the next identical request once it is this old. Longer than any
   // request can take, so a request still running is never overtaken.
   static constexpr std::chrono::milliseconds kAbandonedAfter = std::chrono::minutes(5);
-  // How long a key is remembered unless told otherwise (VIGIL_ORDERS_IDEMPOTENCY_TTL).
-  static constexpr std::chrono::seconds kDefaultIdempotencyTtl = std::chrono::hours(24);
 
   explicit OrderStore(storage::Database& db,
                       std::chrono::seconds idempotency_ttl = kDefaultIdempotencyTtl) noexcept
       : db_(db), idempotency_ttl_(idempotency_ttl) {}
-
-  // The schema, for Database::Migrate("orders", ...).
-  static std::span<const storage::Migration> Migrations() noexcept;
 
   // Records that `user_id` used `key` for the request fingerprinted `request_hash`,
   // to be created as order `order_id` — unless the key was used before, in which case

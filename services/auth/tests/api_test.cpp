@@ -9,9 +9,9 @@ namespace {
 
 namespace json = boost::json;
 
-class AuthServiceTest : public ::testing::Test {
+class AuthApiTest : public ::testing::Test {
  protected:
-  AuthServiceTest() : server_(database_, CheapOptions(now_)) {}
+  AuthApiTest() : server_(database_, CheapOptions(now_)) {}
 
   // Registers and returns the new user's id.
   std::string Register(std::string_view email, std::string_view password = "correct horse") {
@@ -42,7 +42,7 @@ class AuthServiceTest : public ::testing::Test {
   AuthServer server_;
 };
 
-TEST_F(AuthServiceTest, RegisterLoginAndMe) {
+TEST_F(AuthApiTest, RegisterLoginAndMe) {
   const Response registered =
       server_.Post("/register", Credentials("  Alice@Example.COM ", "correct horse"));
   ASSERT_EQ(registered.result_int(), 201u) << registered.body();
@@ -80,7 +80,7 @@ TEST_F(AuthServiceTest, RegisterLoginAndMe) {
   EXPECT_EQ(JsonOf(me), (json::object{{"id", id}, {"email", "alice@example.com"}}));
 }
 
-TEST_F(AuthServiceTest, MeNeedsAUserIdentity) {
+TEST_F(AuthApiTest, MeNeedsAUserIdentity) {
   EXPECT_EQ(server_.Get("/me").result_int(), 401u);
   EXPECT_EQ(server_.Get("/me", "X-Vigil-Identity: v1.user:x.1.00\r\n").result_int(), 401u);
   const std::string service_identity =
@@ -99,7 +99,7 @@ TEST_F(AuthServiceTest, MeNeedsAUserIdentity) {
   EXPECT_EQ(r[boost::beast::http::field::content_type], "application/problem+json");
 }
 
-TEST_F(AuthServiceTest, RefreshRotatesAndReuseRevokesTheWholeFamily) {
+TEST_F(AuthApiTest, RefreshRotatesAndReuseRevokesTheWholeFamily) {
   Register("bob@example.com");
   const std::string r1 = Field(Login("bob@example.com"), "refresh_token");
   const std::string other_session = Field(Login("bob@example.com"), "refresh_token");
@@ -134,7 +134,7 @@ TEST_F(AuthServiceTest, RefreshRotatesAndReuseRevokesTheWholeFamily) {
   }
 }
 
-TEST_F(AuthServiceTest, ConcurrentRefreshWithOneTokenLeavesNoWorkingToken) {
+TEST_F(AuthApiTest, ConcurrentRefreshWithOneTokenLeavesNoWorkingToken) {
   Register("carol@example.com");
   const std::string token = Field(Login("carol@example.com"), "refresh_token");
   Response a;
@@ -152,7 +152,7 @@ TEST_F(AuthServiceTest, ConcurrentRefreshWithOneTokenLeavesNoWorkingToken) {
       401u);
 }
 
-TEST_F(AuthServiceTest, RefreshRejectsUnknownMalformedAndExpiredTokens) {
+TEST_F(AuthApiTest, RefreshRejectsUnknownMalformedAndExpiredTokens) {
   Register("dave@example.com");
   const std::string token = Field(Login("dave@example.com"), "refresh_token");
   const Response unknown =
@@ -165,7 +165,7 @@ TEST_F(AuthServiceTest, RefreshRejectsUnknownMalformedAndExpiredTokens) {
   EXPECT_EQ(server_.Post("/refresh", RefreshBody(token)).result_int(), 401u);
 }
 
-TEST_F(AuthServiceTest, LogoutRevokesTheFamily) {
+TEST_F(AuthApiTest, LogoutRevokesTheFamily) {
   Register("erin@example.com");
   const std::string r1 = Field(Login("erin@example.com"), "refresh_token");
   const Response rotated = server_.Post("/refresh", RefreshBody(r1));
@@ -190,7 +190,7 @@ json::object WithoutIds(json::object problem) {
   return problem;
 }
 
-TEST_F(AuthServiceTest, UnknownUserAndWrongPasswordLookTheSame) {
+TEST_F(AuthApiTest, UnknownUserAndWrongPasswordLookTheSame) {
   Register("frank@example.com");
   const Response wrong = server_.Post("/login", Credentials("frank@example.com", "wrong password"));
   const Response unknown =
@@ -212,7 +212,7 @@ TEST_F(AuthServiceTest, UnknownUserAndWrongPasswordLookTheSame) {
   EXPECT_NE(metrics.find("vigil_auth_password_hash_seconds_count 4"), std::string::npos) << metrics;
 }
 
-TEST_F(AuthServiceTest, DuplicateEmailIsAConflict) {
+TEST_F(AuthApiTest, DuplicateEmailIsAConflict) {
   Register("grace@example.com");
   for (const char* email : {"grace@example.com", " GRACE@example.com"}) {
     const Response r = server_.Post("/register", Credentials(email, "another password"));
@@ -223,7 +223,7 @@ TEST_F(AuthServiceTest, DuplicateEmailIsAConflict) {
   Login("grace@example.com");
 }
 
-TEST_F(AuthServiceTest, ValidationErrorsNameTheField) {
+TEST_F(AuthApiTest, ValidationErrorsNameTheField) {
   struct Case {
     std::string body;
     unsigned status;

@@ -122,14 +122,14 @@ class AuthServer {
   std::string Metrics() { return telemetry_.Metrics(); }
 
   const service::IdentitySigner& identity() const { return identity_; }
-  AuthService& auth() { return *auth_; }
+  AuthApi& auth() { return *auth_; }
   // The replica's own pool on the test database, for looking at and arranging rows.
   storage::Database& db() { return *db_; }
 
  private:
   test_support::TestTelemetry telemetry_{"auth-test"};
   service::IdentitySigner identity_;
-  AuthService* auth_ = nullptr;
+  AuthApi* auth_ = nullptr;
   storage::Database* db_ = nullptr;
   test_support::RunningService service_;
 };

@@ -25,7 +25,7 @@ const storage::Statement kInsertToken{
     "VALUES ($1, $2, $3, $4, $5, NULL)"};
 
 // Runs one purge to its end on the calling thread.
-service::PurgeReport RunPurge(AuthService& auth) {
+service::PurgeReport RunPurge(AuthApi& auth) {
   return test_support::RunCoroutine([&] { return auth.retention().Run(); });
 }
 
@@ -115,7 +115,7 @@ TEST_F(RetentionTest, DeletesFamiliesExpiredForAnHourAndKeepsEveryRowOfTheOthers
   ASSERT_EQ(Rows(), 5);
 
   // One second before A's newest token has been expired for a whole hour: nothing goes.
-  now_ = kStart + 10 + kRefreshTtl + AuthService::kExpiredFamilyMargin;
+  now_ = kStart + 10 + kRefreshTtl + AuthApi::kExpiredFamilyMargin;
   service::PurgeReport report = RunPurge(server_.auth());
   EXPECT_EQ(report.Deleted("refresh_tokens"), 0);
   EXPECT_EQ(report.error, "");
@@ -153,7 +153,7 @@ TEST_F(RetentionTest, DeletesFamiliesExpiredForAnHourAndKeepsEveryRowOfTheOthers
 
 TEST_F(RetentionTest, PurgesMoreRowsThanOneBatchInSeveralBatches) {
   static_assert(service::kPurgeBatch == 500);
-  const std::int64_t old_expiry = kStart - 2 * AuthService::kExpiredFamilyMargin;
+  const std::int64_t old_expiry = kStart - 2 * AuthApi::kExpiredFamilyMargin;
   // 1503 dead rows, one family of them larger than a batch: four batches.
   const std::int64_t dead =
       InsertFamilies("dead", 301, 3, old_expiry) + InsertFamilies("long", 1, 600, old_expiry);
@@ -175,7 +175,7 @@ TEST_F(RetentionTest, PurgesMoreRowsThanOneBatchInSeveralBatches) {
 }
 
 TEST_F(RetentionTest, AFailedPurgeIsOneWarnLineAndTheServiceCarriesOn) {
-  InsertFamilies("dead", 2, 2, kStart - 2 * AuthService::kExpiredFamilyMargin);
+  InsertFamilies("dead", 2, 2, kStart - 2 * AuthApi::kExpiredFamilyMargin);
   static const storage::Statement kDrop{"DROP TABLE refresh_tokens"};
   server_.db().TransactBlocking({}, [](storage::Session& s) { s.Query(kDrop); });
 
@@ -268,7 +268,7 @@ TEST(PurgeScheduleTest, RunsOnTheRuntimeAgainEveryPeriodAndStopsWithIt) {
     for (int round = 0; round < 3; ++round) {
       const std::string id = std::to_string(round);
       server->db().TransactBlocking({}, [&](storage::Session& s) {
-        s.Query(kInsert, {"t" + id, "f" + id, kStart - 2 * AuthService::kExpiredFamilyMargin});
+        s.Query(kInsert, {"t" + id, "f" + id, kStart - 2 * AuthApi::kExpiredFamilyMargin});
       });
       const std::string expected =
           "vigil_auth_refresh_tokens_purged_total " + std::to_string(round + 1) + "\n";

@@ -217,7 +217,7 @@ struct FixtureOptions {
   // Empty: the stand-in catalog.
   std::string catalog_url = {};
   std::chrono::milliseconds catalog_timeout{10000};
-  std::chrono::seconds idempotency_ttl = OrderStore::kDefaultIdempotencyTtl;
+  std::chrono::seconds idempotency_ttl = kDefaultIdempotencyTtl;
   // Set: the retention purge runs on the service's runtime on this schedule.
   std::optional<service::Schedule> purges = std::nullopt;
 };
@@ -237,7 +237,7 @@ class OrdersFixture {
                                         http::PoolOptions{}, telemetry_->metrics());
           auto& client = host.Make<http::Client>(
               upstream, telemetry_->tracer(), host.client_instruments(), options.catalog_timeout);
-          auto& api = host.Make<OrdersService>(*db_, client, host.identity(), *telemetry_,
+          auto& api = host.Make<OrdersApi>(*db_, client, host.identity(), *telemetry_,
                                                options.idempotency_ttl);
           api.AddRoutes(host);
           if (options.purges) service::StartPurges(host, api.retention(), *options.purges);
@@ -283,7 +283,7 @@ class OrdersFixture {
   // Every log line written so far.
   std::string Logs() { return telemetry_.Logs(); }
   const service::IdentitySigner& signer() const { return signer_; }
-  OrdersService& api() { return *api_; }
+  OrdersApi& api() { return *api_; }
   storage::Database& db() { return *db_; }
 
  private:
@@ -308,7 +308,7 @@ class OrdersFixture {
         return 0;
       });
     }
-    db->Migrate("orders", OrderStore::Migrations());
+    db->Migrate("orders", Migrations());
     return db;
   }
   TempDir dir_;
@@ -320,7 +320,7 @@ class OrdersFixture {
 
  private:
   std::unique_ptr<storage::Database> db_;
-  OrdersService* api_ = nullptr;
+  OrdersApi* api_ = nullptr;
   test_support::RunningService service_;
 };
 

@@ -12,6 +12,7 @@
 #include <vigil/testing/eventually.hpp>
 #include <vigil/testing/text.hpp>
 
+#include "options.hpp"
 #include "orders_fixture.hpp"
 
 namespace vigil::orders::testing {
@@ -26,7 +27,7 @@ constexpr std::int64_t kMinuteMs = 60 * 1000;
 constexpr std::chrono::seconds kScheduleWait{20};
 
 // Runs one purge to its end on the calling thread.
-service::PurgeReport RunPurge(OrdersService& api) {
+service::PurgeReport RunPurge(OrdersApi& api) {
   return test_support::RunCoroutine([&] { return api.retention().Run(); });
 }
 
@@ -222,17 +223,18 @@ TEST(PurgeScheduleTest, RunsOnTheRuntimeAgainEveryPeriodAndStopsWithIt) {
 
 TEST(IdempotencyTtlTest, ReadFromTheEnvironmentWithinItsRange) {
   ::unsetenv("VIGIL_ORDERS_IDEMPOTENCY_TTL");
-  EXPECT_EQ(IdempotencyTtlFromEnv(), std::chrono::seconds(86400));
+  EXPECT_EQ(OrdersOptions::FromEnv().idempotency_ttl, std::chrono::seconds(86400));
   ::setenv("VIGIL_ORDERS_IDEMPOTENCY_TTL", "60", 1);
-  EXPECT_EQ(IdempotencyTtlFromEnv(), std::chrono::seconds(60));
+  EXPECT_EQ(OrdersOptions::FromEnv().idempotency_ttl, std::chrono::seconds(60));
   ::setenv("VIGIL_ORDERS_IDEMPOTENCY_TTL", "2592000", 1);
-  EXPECT_EQ(IdempotencyTtlFromEnv(), std::chrono::seconds(2592000));
+  EXPECT_EQ(OrdersOptions::FromEnv().idempotency_ttl, std::chrono::seconds(2592000));
   ::setenv("VIGIL_ORDERS_IDEMPOTENCY_TTL", "", 1);
-  EXPECT_EQ(IdempotencyTtlFromEnv(), std::chrono::seconds(86400)) << "empty is unset";
+  EXPECT_EQ(OrdersOptions::FromEnv().idempotency_ttl, std::chrono::seconds(86400))
+      << "empty is unset";
   for (const char* bad : {"59", "2592001", "0", "-5", "1d", "day"}) {
     ::setenv("VIGIL_ORDERS_IDEMPOTENCY_TTL", bad, 1);
     try {
-      const auto ttl = IdempotencyTtlFromEnv();
+      const auto ttl = OrdersOptions::FromEnv().idempotency_ttl;
       ADD_FAILURE() << "accepted \"" << bad << "\" as " << ttl.count();
     } catch (const tel::ConfigError& e) {
       EXPECT_TRUE(Has(e.what(), "VIGIL_ORDERS_IDEMPOTENCY_TTL")) << e.what();

@@ -1,7 +1,8 @@
 // Test support: running one Asio coroutine to its end on the test's own thread, for code
 // under test that is a coroutine but needs no server.
 //
-//   const PurgeReport report = vigil::test_support::RunCoroutine([&] { return auth.Purge(); });
+//   const service::PurgeReport report =
+//       vigil::test_support::RunCoroutine([&] { return auth.retention().Run(); });
 //
 // Thread-safety: runs on the calling thread; what the coroutine touches is its own affair.
 #pragma once

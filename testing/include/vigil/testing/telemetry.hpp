@@ -3,7 +3,7 @@
 // the sanitizers'), and TestTelemetry, whose log lines and metrics a test reads back.
 //
 //   vigil::test_support::TestTelemetry telemetry("orders");
-//   OrdersService api(db, client, signer, *telemetry);
+//   OrdersApi api(db, client, signer, *telemetry);
 //   ...
 //   EXPECT_TRUE(Has(telemetry.Logs(), "\"msg\":\"order created\""));
 //   EXPECT_TRUE(Has(telemetry.Metrics(), "vigil_orders_created_total 1\n"));
