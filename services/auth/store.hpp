@@ -13,7 +13,8 @@
 //   auth::AuthStore store(db);
 //   std::optional<auth::PasswordRecord> record = co_await store.FindByEmail(ctx, email);
 //
-// Times are Unix seconds on the caller's clock (AuthOptions::Now).
+// Times are Unix seconds on the caller's clock (AuthOptions::Now). Each call is one
+// transaction and throws what storage::Database::Transact throws when the database fails.
 //
 // Thread-safety: an AuthStore may be used from every worker at once (the Database is
 // safe for that); Migrations() is immutable data.
@@ -70,6 +71,7 @@ class AuthStore {
   boost::asio::awaitable<bool> InsertUser(const telemetry::RequestContext& context,
                                           const User& user, std::string_view password_hash,
                                           std::int64_t now);
+  // The account with this (normalised) email, or with this id; nullopt when there is none.
   boost::asio::awaitable<std::optional<PasswordRecord>> FindByEmail(
       const telemetry::RequestContext& context, std::string_view email);
   boost::asio::awaitable<std::optional<User>> FindById(const telemetry::RequestContext& context,
