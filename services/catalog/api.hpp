@@ -3,7 +3,7 @@
 // LRU cache with strong ETags, so that clients revalidate with If-None-Match and get a
 // 304 without a body.
 //
-//   storage::Database& db = host.OpenDatabase(catalog::Migrations());
+//   storage::Database& db = service::OpenDatabase(host, catalog::Migrations());
 //   host.Make<catalog::CatalogApi>(db, host.telemetry().metrics(), host.identity(),
 //                                  catalog::CatalogOptions::FromEnv()).AddRoutes(host);
 //
