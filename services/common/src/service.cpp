@@ -23,13 +23,14 @@ Common flags:
 // Follows "Common environment: VIGIL_PORT (default N), VIGIL_ADMIN_PORT (default M),".
 constexpr const char* kCommonEnvironment = R"(
 VIGIL_BIND, VIGIL_WORKERS, VIGIL_HTTP_*, VIGIL_SHUTDOWN_TIMEOUT, VIGIL_ACCESS_LOG,
-VIGIL_HTTP_COMPRESS_MIN_BYTES (responses of at least this size are compressed with br or
-gzip when the client accepts it; default 1024), VIGIL_INTERNAL_SECRET (the key that signs
-the X-Vigil-Identity header between services; at least 32 bytes), VIGIL_INTERNAL_SECRET_PREVIOUS
-(while changing the secret: still accepted, never used to sign), DATABASE_URL (PostgreSQL;
-default SQLite under VIGIL_DATA_DIR, default ./data), VIGIL_DB_CONNECTIONS,
-VIGIL_DB_MAX_WAITING, and the telemetry variables (VIGIL_LOG_LEVEL, VIGIL_TRACES_FILE,
-OTEL_*). docs/operations.md lists them all.
+VIGIL_INTERNAL_SECRET (the key that signs the X-Vigil-Identity header between services;
+at least 32 bytes), VIGIL_INTERNAL_SECRET_PREVIOUS (while changing the secret: still
+accepted, never used to sign), the telemetry variables (VIGIL_LOG_LEVEL,
+VIGIL_TRACES_FILE, OTEL_*); where the program compresses, VIGIL_HTTP_COMPRESS_MIN_BYTES
+(responses of at least this size are compressed with br or gzip when the client accepts
+it; default 1024); in a service with a database, DATABASE_URL (PostgreSQL; default SQLite
+under VIGIL_DATA_DIR, default ./data), VIGIL_DB_CONNECTIONS, VIGIL_DB_MAX_WAITING.
+docs/operations.md lists them all.
 )";
 
 // Hands memory freed inside the allocator's arenas back to the system (glibc only
