@@ -38,7 +38,7 @@ void CheckPostgresUrl(const std::string& url) {
 DatabaseOptions DatabaseOptions::FromEnv(std::string_view service) {
   if (service.empty()) throw std::invalid_argument("the service name for the database is empty");
   DatabaseOptions options;
-  const std::string url = telemetry::env::String("DATABASE_URL", "");
+  const std::string url = telemetry::env::Secret("DATABASE_URL").value_or("");
   if (!url.empty()) {
     if (!url.starts_with("postgres://") && !url.starts_with("postgresql://")) {
       // The value is not quoted back: it may hold a password.

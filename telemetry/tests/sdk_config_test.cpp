@@ -2,6 +2,7 @@
 // value must stop start-up with an error naming the variable; defaults must work.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <regex>
 #include <vigil/telemetry/env.hpp>
 #include <vigil/telemetry/telemetry.hpp>
@@ -39,6 +40,36 @@ TEST(EnvTest, EmptyOrBlankMeansUnset) {
   ScopedEnv v("VIGIL_TEST_INT", "   ");
   EXPECT_EQ(env::Integer("VIGIL_TEST_INT", 5, 0, 100), 5);
   EXPECT_EQ(env::String("VIGIL_TEST_INT", "fallback"), "fallback");
+}
+
+TEST(EnvTest, SecretsComeFromTheVariableOrFromAFile) {
+  test_support::TempDir dir("secret");
+  const std::string path = (dir.path() / "secret").string();
+  {
+    std::ofstream out(path);
+    out << "s3cr3t-from-a-file\n";
+  }
+  EXPECT_EQ(env::Secret("VIGIL_TEST_SECRET"), std::nullopt);
+  {
+    ScopedEnv v("VIGIL_TEST_SECRET", "s3cr3t-inline");
+    EXPECT_EQ(env::Secret("VIGIL_TEST_SECRET"), "s3cr3t-inline");
+  }
+  {
+    ScopedEnv f("VIGIL_TEST_SECRET_FILE", path.c_str());
+    EXPECT_EQ(env::Secret("VIGIL_TEST_SECRET"), "s3cr3t-from-a-file");  // line break dropped
+    ScopedEnv v("VIGIL_TEST_SECRET", "s3cr3t-inline");
+    try {
+      env::Secret("VIGIL_TEST_SECRET");
+      ADD_FAILURE() << "both accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.variable(), "VIGIL_TEST_SECRET_FILE");
+      EXPECT_EQ(std::string(e.what()).find("s3cr3t"), std::string::npos) << e.what();
+    }
+  }
+  for (const std::string& bad : {(dir.path() / "missing").string(), dir.path().string()}) {
+    ScopedEnv f("VIGIL_TEST_SECRET_FILE", bad.c_str());
+    EXPECT_THROW(env::Secret("VIGIL_TEST_SECRET"), ConfigError) << bad;
+  }
 }
 
 TEST(EnvTest, NumberBooleanMillis) {

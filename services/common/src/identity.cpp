@@ -59,7 +59,7 @@ std::array<unsigned char, 32> Derive(std::string_view secret, std::string_view p
 }
 
 std::optional<std::string> SecretFromEnv(const char* name) {
-  auto secret = telemetry::env::Get(name);
+  auto secret = telemetry::env::Secret(name);
   if (secret && secret->size() < kMinSecret) {
     throw telemetry::ConfigError(name, "is too short: it must be at least 32 bytes (it is " +
                                            std::to_string(secret->size()) + ")");

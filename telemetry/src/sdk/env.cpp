@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <vigil/telemetry/env.hpp>
 
 namespace vigil::telemetry {
@@ -36,6 +38,31 @@ std::optional<std::string> Get(const char* name) {
 std::string String(const char* name, std::string_view fallback) {
   auto v = Get(name);
   return v ? *v : std::string(fallback);
+}
+
+std::optional<std::string> Secret(const char* name) {
+  const std::string file_variable = std::string(name) + "_FILE";
+  auto value = Get(name);
+  const auto path = Get(file_variable.c_str());
+  if (!path) return value;
+  if (value) {
+    throw ConfigError(file_variable, "is set together with " + std::string(name) + ": set one");
+  }
+  std::string secret;
+  bool readable = false;
+  try {
+    std::ifstream in(*path, std::ios::binary);
+    // A directory opens but fails on the first read, which the stream buffer throws.
+    secret.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    readable = in.good() || in.eof();
+  } catch (const std::exception&) {
+    readable = false;
+  }
+  if (!readable) throw ConfigError(file_variable, "\"" + *path + "\" cannot be read");
+  if (!secret.empty() && secret.back() == '\n') secret.pop_back();
+  if (!secret.empty() && secret.back() == '\r') secret.pop_back();
+  if (secret.empty()) throw ConfigError(file_variable, "\"" + *path + "\" is empty or missing");
+  return secret;
 }
 
 std::int64_t Integer(const char* name, std::int64_t fallback, std::int64_t min, std::int64_t max) {

@@ -156,11 +156,11 @@ struct DatabaseOptions {
   std::size_t max_waiting = 1024;
   std::chrono::milliseconds busy_timeout{5000};  // SQLite: wait for a locked database
 
-  // DATABASE_URL ("postgres://" or "postgresql://" -> PostgreSQL; unset or empty ->
-  // SQLite at $VIGIL_DATA_DIR/<service>.db, VIGIL_DATA_DIR defaulting to "./data", the
-  // directory created if missing); VIGIL_DB_CONNECTIONS (1..64, default 4);
-  // VIGIL_DB_MAX_WAITING. Throws telemetry::ConfigError naming the variable (never
-  // quoting DATABASE_URL, which may hold a password).
+  // DATABASE_URL or the file DATABASE_URL_FILE names ("postgres://" or "postgresql://"
+  // -> PostgreSQL; unset or empty -> SQLite at $VIGIL_DATA_DIR/<service>.db,
+  // VIGIL_DATA_DIR defaulting to "./data", the directory created if missing); VIGIL_DB_CONNECTIONS
+  // (1..64, default 4); VIGIL_DB_MAX_WAITING. Throws telemetry::ConfigError naming the variable
+  // (never quoting DATABASE_URL, which may hold a password).
   static DatabaseOptions FromEnv(std::string_view service);
 };
 

@@ -41,6 +41,12 @@ std::optional<std::string> Get(const char* name);
 // The value, or `fallback` when unset or empty.
 std::string String(const char* name, std::string_view fallback);
 
+// A secret, from `name` or from the file `name`_FILE names (the Docker and Kubernetes
+// secrets convention; one trailing line break is dropped), nullopt when neither is set.
+// Throws ConfigError naming the variable when both are set, or when the file cannot be
+// read or is empty; the error never quotes the secret.
+std::optional<std::string> Secret(const char* name);
+
 // A whole number in [min, max]. Throws ConfigError for anything else.
 std::int64_t Integer(const char* name, std::int64_t fallback, std::int64_t min, std::int64_t max);
 

@@ -43,7 +43,8 @@ class IdentitySigner {
                           std::string previous = {});
 
   // VIGIL_INTERNAL_SECRET (at least 32 bytes) and the optional
-  // VIGIL_INTERNAL_SECRET_PREVIOUS. Unset: a fixed development secret, which
+  // VIGIL_INTERNAL_SECRET_PREVIOUS, each also from a file (VIGIL_INTERNAL_SECRET_FILE,
+  // VIGIL_INTERNAL_SECRET_PREVIOUS_FILE). Unset: a fixed development secret, which
   // uses_development_secret() reports so that the service can warn. Throws
   // telemetry::ConfigError naming the variable when one is too short.
   static IdentitySigner FromEnv();
