@@ -362,6 +362,45 @@ class OpenApiTest(unittest.TestCase):
         self.assertEqual(documented - served, set(), "documented but not served")
 
 
+class SecretFilesTest(unittest.TestCase):
+    """Secrets may come from files (<NAME>_FILE): a real program starts with them and stops,
+    exit 2 naming the variable, on a file it cannot use, never printing the secret."""
+
+    def check(self, env):
+        sandbox = Sandbox()
+        try:
+            base = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("VIGIL_INTERNAL_SECRET", "DATABASE_URL"))}
+            base["VIGIL_DATA_DIR"] = str(sandbox.dir)
+            return subprocess.run([binary(SERVICE_BINARIES["catalog"]), "--check"],
+                                  capture_output=True, text=True, timeout=30, cwd=sandbox.dir,
+                                  env=dict(base, **env(sandbox.dir)))
+        finally:
+            sandbox.close()
+
+    def test_secret_files_are_read_and_bad_ones_stop_start_up(self):
+        secret = "file-secret-" + "x" * 32
+
+        def with_file(directory):
+            path = directory / "internal-secret"
+            path.write_text(secret + "\n")
+            return {"VIGIL_INTERNAL_SECRET_FILE": str(path)}
+        good = self.check(with_file)
+        self.assertEqual(good.returncode, 0, good.stderr)
+        self.assertNotIn("development secret", good.stdout + good.stderr)
+
+        cases = {
+            "missing": lambda d: {"VIGIL_INTERNAL_SECRET_FILE": str(d / "absent")},
+            "both": lambda d: dict(with_file(d), VIGIL_INTERNAL_SECRET=secret),
+            "database": lambda d: {"DATABASE_URL_FILE": str(d)},
+        }
+        for name, env in cases.items():
+            bad = self.check(env)
+            self.assertEqual(bad.returncode, 2, f"{name}: {bad.stdout}{bad.stderr}")
+            self.assertIn("_FILE", bad.stderr, name)
+            self.assertNotIn(secret, bad.stdout + bad.stderr, name)
+
+
 class TopologyTest(unittest.TestCase):
     """The programs' compiled-in defaults are those of services/topology.json (through the
     header CMake generates from it), which ./vigil up and the harness read too."""
