@@ -19,6 +19,7 @@ struct Codings {
   std::string_view last;
   bool chunked_before_last = false;
   bool empty_member = false;
+  bool nameless_coding = false;  // parameters without a coding (";x"): malformed
 };
 
 Codings ReadCodings(const RequestHeader& head) {
@@ -29,6 +30,7 @@ Codings ReadCodings(const RequestHeader& head) {
     for (;;) {
       const auto comma = v.find(',');
       std::string_view member = text::TrimOws(v.substr(0, comma));
+      if (!member.empty() && member.front() == ';') c.nameless_coding = true;
       // A coding's parameters (";q=1") do not change which coding it is.
       member = text::TrimOws(member.substr(0, member.find(';')));
       if (member.empty()) {
@@ -113,7 +115,7 @@ std::optional<Refusal> CheckFraming(const RequestHeader& head, std::size_t max_f
                    "malformed_request"};
   }
   const Codings codings = ReadCodings(head);
-  if (codings.count == 0 || codings.empty_member ||
+  if (codings.count == 0 || codings.empty_member || codings.nameless_coding ||
       !text::EqualsIgnoreCase(codings.last, "chunked") || codings.chunked_before_last) {
     return Refusal{400,
                    "The request body's length cannot be determined: chunked must be the "
