@@ -182,7 +182,7 @@ void Runtime::Stop() {
 }
 
 int Runtime::RunUntilSignal(std::initializer_list<Server*> servers, Health& health,
-                            telemetry::Telemetry& telemetry) {
+                            telemetry::Telemetry& telemetry, std::function<void()> on_reload) {
   const auto drain = DrainTimeoutFromEnv();
   std::vector<Server*> order(servers);
   for (Server* s : order) {
@@ -191,6 +191,17 @@ int Runtime::RunUntilSignal(std::initializer_list<Server*> servers, Health& heal
                                        {"server.port", s->port()},
                                        {"workers", size()}});
   }
+
+  // SIGHUP: the log file is reopened (logrotate; this handler replaces the logger's own)
+  // and the program re-reads its configuration.
+  asio::signal_set hangups(context(0), SIGHUP);
+  std::function<void(const error_code&, int)> on_hangup = [&](const error_code& ec, int) {
+    if (ec) return;
+    telemetry.log().Reopen();
+    if (on_reload) on_reload();
+    hangups.async_wait(on_hangup);
+  };
+  hangups.async_wait(on_hangup);
 
   asio::signal_set signals(context(0), SIGINT, SIGTERM);
   asio::steady_timer hard_stop(context(0));
@@ -203,6 +214,7 @@ int Runtime::RunUntilSignal(std::initializer_list<Server*> servers, Health& heal
       return;
     }
     draining = true;
+    hangups.cancel();
     health.SetShuttingDown();
     telemetry.log().Info("shutting down",
                          {{"signal", signo}, {"drain_timeout_ms", drain.count()}});

@@ -430,5 +430,48 @@ TEST(PipelineTest, HooksRunInOrderAndUnwindInReverse) {
                                              "b.after", "a.after"}));
 }
 
+TEST(PipelineTest, AWaitingMiddlewareIsAwaitedInItsPlace) {
+  // Decides after a timer, as a middleware waiting on a shared store does: the next
+  // middleware and the handler run only once it has decided.
+  struct Waiter final : Middleware {
+    explicit Waiter(std::vector<std::string>& log) : log_(log) {}
+    bool waits() const noexcept override { return true; }
+    void Before(Exchange&) override { log_.push_back("waiter.sync"); }
+    asio::awaitable<void> BeforeAsync(Exchange& ex) override {
+      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(20));
+      co_await t.async_wait(asio::use_awaitable);
+      log_.push_back("waiter.before");
+      if (ex.path() == "/refused") ex.Respond(429, "slow down", "text/plain");
+    }
+    void After(Exchange&) noexcept override { log_.push_back("waiter.after"); }
+    std::vector<std::string>& log_;
+  };
+  struct Plain final : Middleware {
+    explicit Plain(std::vector<std::string>& log) : log_(log) {}
+    void Before(Exchange&) override { log_.push_back("plain.before"); }
+    void After(Exchange&) noexcept override { log_.push_back("plain.after"); }
+    std::vector<std::string>& log_;
+  };
+  std::vector<std::string> order;
+  Pipeline p;
+  p.Add<Waiter>(order);
+  p.Add<Plain>(order);
+  Routes r;
+  const auto handler = [&](Exchange& ex) -> asio::awaitable<void> {
+    order.push_back("handler");
+    ex.Respond(200, "ok", "text/plain");
+    co_return;
+  };
+  r.Add("GET", "/x", handler);
+  r.Add("GET", "/refused", handler);
+  RunningServer s(std::move(r), std::move(p));  // one worker: the log needs no lock
+  RawClient c(s.port());
+  EXPECT_EQ(c.RoundTrip(Get("/x")).result_int(), 200u);
+  EXPECT_EQ(c.RoundTrip(Get("/refused")).result_int(), 429u);
+  EXPECT_EQ(order, (std::vector<std::string>{"waiter.before", "plain.before", "handler",
+                                             "plain.after", "waiter.after", "waiter.before",
+                                             "plain.before", "plain.after", "waiter.after"}));
+}
+
 }  // namespace
 }  // namespace vigil::http

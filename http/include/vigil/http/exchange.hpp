@@ -162,6 +162,10 @@ class Exchange {
   // an exception type...), for the error.type attribute of spans and logs.
   std::string_view error_type() const noexcept { return error_type_; }
   void set_error_type(std::string_view type) noexcept { error_type_ = type; }
+  // The rate-limit policy that refused this request, for its access-log line; empty when
+  // none did. The view must stay valid for the exchange's life.
+  std::string_view limited_by() const noexcept { return limited_by_; }
+  void set_limited_by(std::string_view policy) noexcept { limited_by_ = policy; }
 
   // ---- Streamed routes (BodyMode::kStreamed) -----------------------------------------
   // The declared Content-Length, if any.
@@ -215,6 +219,7 @@ class Exchange {
   std::uint64_t bytes_sent_ = 0;
   std::exception_ptr error_;
   std::string_view error_type_;
+  std::string_view limited_by_;
 };
 
 }  // namespace vigil::http

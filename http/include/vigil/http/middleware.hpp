@@ -12,6 +12,10 @@
 //   pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
 //   pipeline.Add<http::ErrorMiddleware>(telemetry.log());
 //
+// A middleware whose decision waits on I/O (a rate limit shared through Redis) says so
+// with waits() and implements BeforeAsync(), which the pipeline awaits in Before()'s
+// place; the others cost no coroutine.
+//
 // Every Before() runs, even when an earlier one answered, so that identification and
 // observation always happen; a Before() that would answer checks responded() first. A
 // request the server rejects while reading it (431, 400, 408, 413) runs the same
@@ -35,6 +39,13 @@ class Middleware {
   // Called before the handler. May read the request, set context, add response headers,
   // or answer (which skips the handler).
   virtual void Before(Exchange& exchange) = 0;
+  // True when BeforeAsync() replaces Before(): asked once, when the pipeline is built.
+  virtual bool waits() const noexcept { return false; }
+  // Before() for a middleware that waits; the default calls Before().
+  virtual asio::awaitable<void> BeforeAsync(Exchange& exchange) {
+    Before(exchange);
+    co_return;
+  }
   // Called after the handler, with the response decided (and, for a streamed response,
   // already sent). Must not throw.
   virtual void After(Exchange& exchange) noexcept = 0;
@@ -46,6 +57,7 @@ class Pipeline {
   M& Add(Args&&... args) {
     auto m = std::make_unique<M>(std::forward<Args>(args)...);
     M& ref = *m;
+    waits_.push_back(ref.waits());
     middleware_.push_back(std::move(m));
     return ref;
   }
@@ -57,7 +69,13 @@ class Pipeline {
   asio::awaitable<void> Run(Exchange& exchange, Handler&& handler) const {
     std::size_t ran = 0;
     try {
-      for (; ran < middleware_.size(); ++ran) middleware_[ran]->Before(exchange);
+      for (; ran < middleware_.size(); ++ran) {
+        if (waits_[ran]) {
+          co_await middleware_[ran]->BeforeAsync(exchange);
+        } else {
+          middleware_[ran]->Before(exchange);
+        }
+      }
     } catch (...) {
       exchange.set_error(std::current_exception());
     }
@@ -77,6 +95,7 @@ class Pipeline {
 
  private:
   std::vector<std::unique_ptr<Middleware>> middleware_;
+  std::vector<bool> waits_;
 };
 
 }  // namespace vigil::http

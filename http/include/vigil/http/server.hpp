@@ -149,9 +149,11 @@ class Runtime {
   // Starts `servers`, runs until SIGTERM or SIGINT, then shuts down gracefully:
   // readiness turns false, every server stops accepting, in-flight requests finish
   // within `drain` (VIGIL_SHUTDOWN_TIMEOUT by default), connections still open after it
-  // are cut, telemetry is flushed. Returns the process exit code (0).
+  // are cut, telemetry is flushed. Returns the process exit code (0). SIGHUP reopens the
+  // log file and calls `on_reload` (if any) on worker 0, which must not throw; serving
+  // goes on.
   int RunUntilSignal(std::initializer_list<Server*> servers, Health& health,
-                     telemetry::Telemetry& telemetry);
+                     telemetry::Telemetry& telemetry, std::function<void()> on_reload = {});
   static std::chrono::milliseconds DrainTimeoutFromEnv();
 
  private:
