@@ -151,7 +151,14 @@ def main():
     results = {}
     sandbox = Sandbox()
     try:
-        p = Platform(sandbox)
+        # Auth's own policies, with quotas the benchmark's one account and one address
+        # never reach: each login still pays for both decisions.
+        limits = sandbox.dir / "limits.json"
+        limits.write_text(json.dumps({"policies": [
+            {"name": "login-per-account", "key": ["user"], "quota": 10 ** 8, "window_s": 60},
+            {"name": "login-per-address", "key": ["client_address"], "quota": 10 ** 8,
+             "window_s": 60, "match": [{"prefix": "/login", "methods": ["POST"]}]}]}))
+        p = Platform(sandbox, {"VIGIL_RATELIMIT_CONFIG": str(limits)})
         time.sleep(2)  # let start-up allocations settle before reading idle memory
         results["rss_idle_start_mib"] = {n: rss_mib(s.pid) for n, s in p.services.items()}
 

@@ -9,6 +9,7 @@
 #include <vigil/service/ids.hpp>
 #include <vigil/service/jwt.hpp>
 #include <vigil/service/password.hpp>
+#include <vigil/service/rate_limit.hpp>
 
 namespace vigil::auth {
 
@@ -31,9 +32,14 @@ telemetry::Family<telemetry::Counter>& Logins(telemetry::Registry& registry) {
 
 }  // namespace
 
+const std::string_view kDefaultLimits = R"({"policies": [
+  {"name": "login-per-account", "key": ["user"], "quota": 10, "window_s": 300},
+  {"name": "login-per-address", "key": ["client_address"], "quota": 1200, "window_s": 60,
+   "burst": 200, "match": [{"prefix": "/login", "methods": ["POST"]}]}]})";
+
 AuthApi::AuthApi(storage::Database& db, service::BlockingPool& blocking,
                  const service::IdentitySigner& identity, telemetry::Telemetry& telemetry,
-                 AuthOptions options)
+                 AuthOptions options, ratelimit::Limiter* limiter)
     : store_(db),
       blocking_(blocking),
       identity_(identity),
@@ -67,7 +73,8 @@ AuthApi::AuthApi(storage::Database& db, service::BlockingPool& blocking,
                 "Signing keys deleted by the retention purge (no longer published)."),
             [this](const telemetry::RequestContext& context, std::int64_t now) {
               return keys_.PurgeRetired(context, now);
-            }}}) {
+            }}}),
+      limiter_(limiter) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
 }
 
@@ -172,6 +179,12 @@ boost::asio::awaitable<void> AuthApi::Register(http::Exchange& ex) {
 
 boost::asio::awaitable<void> AuthApi::Login(http::Exchange& ex) {
   EmailAndPassword account = ReadLogin(ex);
+  const std::string_view account_key[] = {account.email};
+  if (limiter_ != nullptr &&
+      !co_await service::Admit(ex, *limiter_, kLoginPerAccount, account_key)) {
+    login_failure_.Inc();
+    co_return;
+  }
   const std::optional<PasswordRecord> user =
       co_await store_.FindByEmail(ex.context(), account.email);
   // An unknown email still pays for one verification, against a hash nobody knows the
@@ -245,9 +258,10 @@ boost::asio::awaitable<void> AuthApi::Jwks(http::Exchange& ex) {
   ex.response().set(boost::beast::http::field::cache_control, "public, max-age=60");
 }
 
-AuthApi& InstallAuth(service::ServiceHost& host, storage::Database& db, AuthOptions options) {
+AuthApi& InstallAuth(service::ServiceHost& host, storage::Database& db, AuthOptions options,
+                     ratelimit::Limiter* limiter) {
   auto& auth = host.Make<AuthApi>(db, host.blocking(), host.identity(), host.telemetry(),
-                                  std::move(options));
+                                  std::move(options), limiter);
   auth.Prepare();
   auth.AddRoutes(host);
   return auth;

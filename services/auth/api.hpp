@@ -22,6 +22,10 @@
 //   auth::AuthApi& api = auth::InstallAuth(host, db, auth::AuthOptions::FromEnv());
 //   service::StartPurges(host, api.retention());
 //
+// Rate limits (kDefaultLimits, or VIGIL_RATELIMIT_CONFIG): logins per client address in
+// the middleware, and per account (policy kLoginPerAccount) here, before the account is
+// looked up, so that the answer and its timing are the same whether or not it exists.
+//
 // Thread-safety: an AuthApi serves requests from every worker at once.
 #pragma once
 
@@ -30,6 +34,7 @@
 #include <cstdint>
 #include <string>
 #include <vigil/http/exchange.hpp>
+#include <vigil/ratelimit/limiter.hpp>
 #include <vigil/service/blocking.hpp>
 #include <vigil/service/identity.hpp>
 #include <vigil/service/retention.hpp>
@@ -45,6 +50,12 @@
 
 namespace vigil::auth {
 
+// The policy login attempts per account go through (the email, as normalized).
+inline constexpr std::string_view kLoginPerAccount = "login-per-account";
+// Auth's limits when VIGIL_RATELIMIT_CONFIG is unset: 10 attempts per account per 5
+// minutes; 1200 logins per minute (200 at once) per client address.
+extern const std::string_view kDefaultLimits;
+
 class AuthApi {
  public:
   // How long after its newest token expired a family is deleted. Far longer than any
@@ -53,9 +64,10 @@ class AuthApi {
   static constexpr std::int64_t kExpiredFamilyMargin = 3600;  // seconds
 
   // Everything passed in must outlive the API; `db` has the auth migrations applied.
+  // `limiter`: where logins per account are limited (null: not limited).
   AuthApi(storage::Database& db, service::BlockingPool& blocking,
           const service::IdentitySigner& identity, telemetry::Telemetry& telemetry,
-          AuthOptions options);
+          AuthOptions options, ratelimit::Limiter* limiter = nullptr);
 
   // Loads (or creates) the signing key and computes the dummy password hash, so that the
   // first requests do not pay for either. Blocking: start-up only.
@@ -108,9 +120,11 @@ class AuthApi {
   telemetry::Counter& rehashed_;
   std::string dummy_hash_;  // set by Prepare() when options_.password is not the default
   service::RetentionPurge retention_;
+  ratelimit::Limiter* limiter_;
 };
 
 // Creates the AuthApi (owned by `host`), prepares it and adds its routes.
-AuthApi& InstallAuth(service::ServiceHost& host, storage::Database& db, AuthOptions options);
+AuthApi& InstallAuth(service::ServiceHost& host, storage::Database& db, AuthOptions options,
+                     ratelimit::Limiter* limiter = nullptr);
 
 }  // namespace vigil::auth

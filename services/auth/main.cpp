@@ -6,6 +6,7 @@
 #include <vigil/http/middleware/request_id.hpp>
 #include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/database.hpp>
+#include <vigil/service/rate_limit.hpp>
 #include <vigil/service/retention.hpp>
 #include <vigil/service/service.hpp>
 #include <vigil/service/topology.hpp>
@@ -44,6 +45,7 @@ Default database: SQLite at $VIGIL_DATA_DIR/auth.db.
 int main(int argc, char** argv) {
   namespace auth = vigil::auth;
   namespace http = vigil::http;
+  namespace ratelimit = vigil::ratelimit;
   namespace service = vigil::service;
   namespace tel = vigil::telemetry;
   static const service::ServiceDefinition kDefinition{"auth", service::topology::kAuth.port,
@@ -64,12 +66,14 @@ int main(int argc, char** argv) {
     pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(),
                                               http::CompressionOptions::FromEnv());
     pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+    ratelimit::Limiter& limiter = service::AddRateLimits(host, auth::kDefaultLimits);
+    pipeline.Add<service::RateLimitMiddleware>(limiter, &host.identity());
     pipeline.Add<service::DatabaseOutageMiddleware>();
 
-    // Routes: accounts, tokens and the published keys.
+    // Routes: accounts, tokens and the published keys; logins also limited per account.
     const auth::AuthOptions options = auth::AuthOptions::FromEnv();
     auth::AuthApi& api =
-        auth::InstallAuth(host, service::OpenDatabase(host, auth::Migrations()), options);
+        auth::InstallAuth(host, service::OpenDatabase(host, auth::Migrations()), options, &limiter);
     service::StartPurges(host, api.retention());
   });
 }

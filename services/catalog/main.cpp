@@ -7,6 +7,7 @@
 #include <vigil/http/middleware/request_id.hpp>
 #include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/database.hpp>
+#include <vigil/service/rate_limit.hpp>
 #include <vigil/service/service.hpp>
 #include <vigil/service/topology.hpp>
 #include <vigil/storage/database.hpp>
@@ -55,6 +56,10 @@ int main(int argc, char** argv) {
     pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(),
                                               http::CompressionOptions::FromEnv());
     pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+    // No limits of its own by default (reads are cached and cheap; the gateway limits each
+    // client); VIGIL_RATELIMIT_CONFIG can add some.
+    pipeline.Add<service::RateLimitMiddleware>(service::AddRateLimits(host, R"({"policies": []})"),
+                                               &host.identity());
     pipeline.Add<service::DatabaseOutageMiddleware>();
 
     // Routes: items and reservations, on the catalog's database and its read cache.

@@ -42,7 +42,9 @@ GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source)
   if (ec) Fail(source, "", "not valid JSON (" + ec.message() + ")");
   if (!root.is_object()) Fail(source, "", "expected an object with \"routes\"");
   for (const auto& kv : root.as_object()) {
-    if (kv.key() != "routes") Fail(source, "", "unknown key \"" + std::string(kv.key()) + "\"");
+    if (kv.key() != "routes" && kv.key() != "rate_limits") {
+      Fail(source, "", "unknown key \"" + std::string(kv.key()) + "\"");
+    }
   }
   const json::value* routes = root.as_object().if_contains("routes");
   if (routes == nullptr || !routes->is_array()) Fail(source, "", "\"routes\" must be an array");
@@ -107,6 +109,21 @@ GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source)
     config.routes.push_back(std::move(r));
   }
   if (config.routes.empty()) Fail(source, "", "\"routes\" is empty: the gateway would route nothing");
+  if (const json::value* limits = root.as_object().if_contains("rate_limits")) {
+    try {
+      config.limits = ratelimit::ParseLimits(*limits, source);
+    } catch (const ratelimit::LimitsError& e) {
+      throw GatewayConfigError(e.what());
+    }
+    for (const ratelimit::Policy& policy : config.limits.policies) {
+      for (const ratelimit::KeyComponent& part : policy.key) {
+        if (part.part == ratelimit::KeyPart::kUser) {
+          Fail(source, "rate_limits: policy \"" + policy.name + "\"",
+               "the gateway limits before it authenticates: key on \"user\" in a service");
+        }
+      }
+    }
+  }
   return config;
 }
 
@@ -118,8 +135,19 @@ GatewayConfig LoadGatewayConfig(const std::string& path) {
   return ParseGatewayConfig(text.str(), path);
 }
 
+// Generous for one person's traffic (./vigil up --traffic stays far below), strict enough
+// that one client cannot take the platform or guess passwords at speed.
+const std::string_view kDefaultLimits = R"({"policies": [
+  {"name": "login-per-address", "key": ["client_address"], "quota": 1200, "window_s": 60,
+   "burst": 200, "match": [{"prefix": "/api/auth/login", "methods": ["POST"]}]},
+  {"name": "api-per-address", "key": ["client_address"], "quota": 30000, "window_s": 60,
+   "burst": 3000, "match": [{"prefix": "/api"}]}]})";
+
 GatewayConfig DefaultGatewayConfig() {
-  return ParseGatewayConfig(vigil::service::topology::kGatewayRoutes, "embedded defaults");
+  GatewayConfig config =
+      ParseGatewayConfig(vigil::service::topology::kGatewayRoutes, "embedded defaults");
+  config.limits = ratelimit::ParseLimits(kDefaultLimits, "embedded defaults");
+  return config;
 }
 
 }  // namespace vigil::gateway

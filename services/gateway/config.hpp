@@ -7,7 +7,9 @@
 //     {"prefix": "/api/auth", "upstream": "http://127.0.0.1:8081", "strip_prefix": true,
 //      "timeout_ms": 5000, "max_body_bytes": 1048576},
 //     {"prefix": "/api/orders", "upstream": "http://127.0.0.1:8083/orders", "strip_prefix": true}
-//   ]}
+//   ],
+//   "rate_limits": {"policies": [{"name": "api-per-address", "key": ["client_address"],
+//                                 "quota": 600, "window_s": 60, "match": [{"prefix": "/api"}]}]}}
 //
 // Thread-safety: a value built at start-up and read-only afterwards.
 #pragma once
@@ -19,6 +21,7 @@
 #include <string_view>
 #include <vector>
 #include <vigil/http/client.hpp>
+#include <vigil/ratelimit/limits.hpp>
 
 namespace vigil::gateway {
 
@@ -35,6 +38,9 @@ struct RouteConfig {
 
 struct GatewayConfig {
   std::vector<RouteConfig> routes;
+  // "rate_limits" (ratelimit/limits.hpp); none when the file has none. A "user" key part
+  // is refused here: the gateway limits before it authenticates (services key on users).
+  ratelimit::Limits limits;
 };
 
 // A configuration that cannot be used; what() names the file and the offending entry.
@@ -48,7 +54,9 @@ GatewayConfig ParseGatewayConfig(std::string_view json, std::string_view source)
 // Reads `path`; throws GatewayConfigError when it cannot be read or parsed.
 GatewayConfig LoadGatewayConfig(const std::string& path);
 // The embedded routes: those of services/topology.json (/api/auth, /api/catalog,
-// /api/orders to the services' default ports, the last to the orders service's /orders).
+// /api/orders to the services' default ports, the last to the orders service's /orders),
+// with limits per client address on logins and on all of /api (kDefaultLimits).
+extern const std::string_view kDefaultLimits;
 GatewayConfig DefaultGatewayConfig();
 
 }  // namespace vigil::gateway

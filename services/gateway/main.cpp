@@ -7,6 +7,7 @@
 #include <vigil/http/middleware/metrics.hpp>
 #include <vigil/http/middleware/request_id.hpp>
 #include <vigil/http/middleware/tracing.hpp>
+#include <vigil/service/rate_limit.hpp>
 #include <vigil/service/service.hpp>
 #include <vigil/service/topology.hpp>
 #include <vigil/telemetry/env.hpp>
@@ -17,6 +18,7 @@
 
 namespace gateway = vigil::gateway;
 namespace http = vigil::http;
+namespace ratelimit = vigil::ratelimit;
 namespace service = vigil::service;
 namespace tel = vigil::telemetry;
 namespace topology = vigil::service::topology;
@@ -34,7 +36,14 @@ bodies both ways, with a span, RED metrics and one access-log line per request.
                   to auth, catalog and orders on their default ports
 
   {"routes": [{"prefix": "/api/auth", "upstream": "http://auth.internal",
-               "strip_prefix": true, "timeout_ms": 5000, "max_body_bytes": 1048576}]}
+               "strip_prefix": true, "timeout_ms": 5000, "max_body_bytes": 1048576}],
+   "rate_limits": {"policies": [{"name": "api-per-address", "key": ["client_address"],
+                                 "quota": 600, "window_s": 60, "match": [{"prefix": "/api"}]}],
+                   "trusted_proxies": ["10.0.0.0/8"]}}
+
+Without --config, each client address may log in 1200 times a minute (200 at once) and send
+30000 requests a minute to /api (3000 at once). SIGHUP re-reads the file's rate limits
+(a bad file keeps the running ones); routes are read at start.
 
 A request with "Authorization: Bearer <JWT>" is verified here against the keys auth
 publishes (401 when bad) and reaches the service with a signed X-Vigil-Identity header.
@@ -67,6 +76,21 @@ gateway::GatewayConfig ReadConfig(const service::ServiceHost& host) {
   }
 }
 
+// SIGHUP: the configuration file again. New limits apply at once (the counters of policies
+// kept by name go on); a file that cannot be used changes nothing. Routes are read at
+// start-up only: a change of routes is reported, and applies at the next start.
+void ReloadLimits(service::ServiceHost& host, ratelimit::Limiter& limiter) {
+  tel::Logger& log = host.telemetry().log();
+  try {
+    gateway::GatewayConfig config = ReadConfig(host);
+    const std::size_t policies = config.limits.policies.size();
+    limiter.Reload(std::move(config.limits));
+    log.Info("configuration reloaded", {{"policies", policies}});
+  } catch (const std::exception& e) {
+    log.Warn("configuration not reloaded: keeping the running one", {{"error", e.what()}});
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,16 +107,19 @@ int main(int argc, char** argv) {
       pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
     }
     pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+    const gateway::GatewayConfig config = ReadConfig(host);
+    ratelimit::Limiter& limiter = service::AddRateLimits(host, config.limits);
+    // No signed header is believed here: the gateway is the one that signs them.
+    pipeline.Add<service::RateLimitMiddleware>(limiter, nullptr);
 
     // Routes: one streamed route per configured prefix, authenticated when a bearer token
     // comes with the request.
-    const gateway::GatewayConfig config = ReadConfig(host);
     const gateway::AuthOptions auth_options = gateway::AuthOptions::FromEnv();
     auto& auth = host.Make<gateway::Authenticator>(
         host.runtime(), telemetry, host.client_instruments(), host.identity(), auth_options);
     auto& proxy =
         host.Make<gateway::Proxy>(host.runtime(), config, telemetry, http::PoolOptions::FromEnv(),
-                                  auth_options.enabled ? &auth : nullptr);
+                                  host.identity(), limiter, auth_options.enabled ? &auth : nullptr);
     proxy.AddRoutes(host.routes());
     for (const auto& r : config.routes) {
       telemetry.log().Info("route", {{"http.route", r.prefix == "/" ? "/*" : r.prefix + "/*"},
@@ -100,6 +127,13 @@ int main(int argc, char** argv) {
                                      {"strip_prefix", r.strip_prefix},
                                      {"timeout_ms", r.timeout.count()}});
     }
+    for (const auto& p : config.limits.policies) {
+      telemetry.log().Info("rate limit", {{"vigil.ratelimit.policy", p.name},
+                                          {"quota", p.quota},
+                                          {"window_s", p.window.count()},
+                                          {"burst", p.burst}});
+    }
+    host.OnReload([&host, &limiter] { ReloadLimits(host, limiter); });
     if (!host.listing_routes()) auth.Start();
   });
 }

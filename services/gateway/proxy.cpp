@@ -2,8 +2,10 @@
 
 #include "auth.hpp"
 
+#include <chrono>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace vigil::gateway {
 
@@ -15,15 +17,18 @@ namespace {
 // gateway's alone; a client's own are dropped, since only the gateway vouches for them.
 class GatewayHeaders final : public http::ForwardPolicy {
  public:
-  GatewayHeaders(const http::Exchange& ex, std::string_view identity) noexcept
-      : ex_(ex), identity_(identity) {}
+  GatewayHeaders(const http::Exchange& ex, std::string_view identity,
+                 std::string_view client) noexcept
+      : ex_(ex), identity_(identity), client_(client) {}
 
   bool Drops(std::string_view name) const noexcept override {
     const boost::beast::string_view n(name.data(), name.size());
     return boost::beast::iequals(n, "x-forwarded-for") ||
            boost::beast::iequals(n, "x-forwarded-proto") ||
            boost::beast::iequals(n, boost::beast::string_view(service::kIdentityHeader.data(),
-                                                              service::kIdentityHeader.size()));
+                                                              service::kIdentityHeader.size())) ||
+           boost::beast::iequals(n, boost::beast::string_view(service::kClientHeader.data(),
+                                                              service::kClientHeader.size()));
   }
 
   void AddFields(http::ForwardFields& fields) const override {
@@ -34,12 +39,40 @@ class GatewayHeaders final : public http::ForwardPolicy {
     }
     fields.Add("X-Forwarded-Proto", "http");
     if (!identity_.empty()) fields.Add(service::kIdentityHeader, identity_);
+    fields.Add(service::kClientHeader, client_);
   }
 
  private:
   const http::Exchange& ex_;
   std::string_view identity_;
+  std::string_view client_;
 };
+
+// X-Vigil-Client for `address`: signed once and reused for half its validity, per thread,
+// so that a request pays a lookup and a copy, not an HMAC.
+std::string VouchForClient(const service::IdentitySigner& identity, std::string_view address) {
+  struct Signed {
+    std::string value;
+    std::chrono::steady_clock::time_point renew;
+  };
+  // Bounded: a flood of addresses clears it now and then, which costs only signatures.
+  constexpr std::size_t kMaxAddresses = 4096;
+  constexpr auto kReuse = std::chrono::seconds(25);
+  thread_local std::unordered_map<std::string, Signed> cache;
+  const auto now = std::chrono::steady_clock::now();
+  auto it = cache.find(std::string(address));
+  if (it == cache.end()) {
+    if (cache.size() >= kMaxAddresses) cache.clear();
+    it = cache.emplace(std::string(address), Signed{}).first;
+  }
+  if (it->second.value.empty() || now >= it->second.renew) {
+    std::string subject = "client:";
+    subject.append(address);
+    it->second.value = identity.Sign(subject);
+    it->second.renew = now + kReuse;
+  }
+  return it->second.value;
+}
 
 // The upstream's target: a view into the client's target, or `storage` when it must be
 // rebuilt: the prefix was the whole path ("/api?x" becomes "/?x"), or the upstream URL
@@ -71,8 +104,9 @@ Proxy::Target::Target(http::Runtime& runtime, const RouteConfig& route,
       client(upstream, telemetry.tracer(), instruments, route.timeout) {}
 
 Proxy::Proxy(http::Runtime& runtime, const GatewayConfig& config, tel::Telemetry& telemetry,
-             http::PoolOptions pool, Authenticator* auth)
-    : instruments_(telemetry.metrics()), auth_(auth) {
+             http::PoolOptions pool, const service::IdentitySigner& identity,
+             const ratelimit::Limiter& limiter, Authenticator* auth)
+    : instruments_(telemetry.metrics()), identity_(identity), limiter_(limiter), auth_(auth) {
   for (const RouteConfig& route : config.routes) {
     targets_.push_back(std::make_unique<Target>(runtime, route, pool, telemetry, instruments_));
   }
@@ -97,7 +131,13 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, Target& target) {
   }
   std::string rewritten;
   const std::string_view upstream_target = RewriteTarget(ex, target.config, rewritten);
-  const GatewayHeaders headers(ex, identity);
+  std::string joined;
+  const std::string_view client =
+      ratelimit::ClientAddress(limiter_.limits(), ex.peer().address(), ex.peer_address(),
+                               ex.header_list("x-forwarded-for", joined));
+  // A copy: the cache may re-sign while this request waits on its upstream.
+  const std::string vouched = VouchForClient(identity_, client);
+  const GatewayHeaders headers(ex, identity, vouched);
   co_await target.client.Forward(ex, upstream_target, headers);
 }
 

@@ -14,6 +14,10 @@
 
 namespace vigil::orders {
 
+const std::string_view kDefaultLimits = R"({"policies": [
+  {"name": "orders-per-user", "key": ["user"], "quota": 60, "window_s": 60, "burst": 20,
+   "match": [{"prefix": "/orders", "methods": ["POST"]}]}]})";
+
 namespace {
 
 namespace json = boost::json;

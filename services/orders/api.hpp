@@ -55,6 +55,10 @@ namespace vigil::orders {
 
 namespace asio = boost::asio;
 
+// Orders' limits when VIGIL_RATELIMIT_CONFIG is unset: 60 orders created per user per
+// minute, 20 at once (in api.cpp).
+extern const std::string_view kDefaultLimits;
+
 inline constexpr std::int64_t kDefaultListLimit = 50;
 inline constexpr std::int64_t kMaxListLimit = 100;
 

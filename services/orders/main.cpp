@@ -7,6 +7,7 @@
 #include <vigil/http/middleware/request_id.hpp>
 #include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/database.hpp>
+#include <vigil/service/rate_limit.hpp>
 #include <vigil/service/retention.hpp>
 #include <vigil/service/service.hpp>
 #include <vigil/service/topology.hpp>
@@ -64,6 +65,8 @@ int main(int argc, char** argv) {
         pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(),
                                                   http::CompressionOptions::FromEnv());
         pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+        pipeline.Add<service::RateLimitMiddleware>(
+            service::AddRateLimits(host, orders::kDefaultLimits), &host.identity());
         pipeline.Add<service::DatabaseOutageMiddleware>();
 
         // Routes: a user's orders, each reserving its stock at the catalog.

@@ -29,7 +29,10 @@ accepted, never used to sign), the telemetry variables (VIGIL_LOG_LEVEL,
 VIGIL_TRACES_FILE, OTEL_*); where the program compresses, VIGIL_HTTP_COMPRESS_MIN_BYTES
 (responses of at least this size are compressed with br or gzip when the client accepts
 it; default 1024); in a service with a database, DATABASE_URL (PostgreSQL; default SQLite
-under VIGIL_DATA_DIR, default ./data), VIGIL_DB_CONNECTIONS, VIGIL_DB_MAX_WAITING.
+under VIGIL_DATA_DIR, default ./data), VIGIL_DB_CONNECTIONS, VIGIL_DB_MAX_WAITING;
+rate limits: VIGIL_RATELIMIT_CONFIG (a service's policies file), VIGIL_REDIS_URL (share
+the limits of every replica through Redis, redis://[[user]:password@]host[:port][/db]),
+VIGIL_REDIS_TIMEOUT_MS (default 20). SIGHUP reopens the log file and re-reads the limits.
 docs/operations.md lists them all.
 )";
 
@@ -89,6 +92,10 @@ void ServiceHost::Every(Schedule schedule, std::function<asio::awaitable<void>()
   // stopped runtime alive.
   asio::co_spawn(runtime_.context(0), RunEvery(schedule, health_, std::move(task)),
                  asio::detached);
+}
+
+void ServiceHost::Reload() const {
+  for (const auto& reload : reloads_) reload();
 }
 
 ServiceHost::~ServiceHost() {
@@ -215,7 +222,8 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
     host->Every({std::chrono::seconds(10), std::chrono::seconds(10)}, TrimFreedMemory);
     // Destruction runs backwards: the listeners go before the host's objects (databases,
     // clients) that their handlers use.
-    return runtime.RunUntilSignal({&server, &admin}, host->health(), telemetry);
+    return runtime.RunUntilSignal({&server, &admin}, host->health(), telemetry,
+                                  [&host = *host] { host.Reload(); });
   } catch (const telemetry::ConfigError& e) {
     std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
     return 2;

@@ -74,11 +74,15 @@ struct GatewayParts {
                const AuthOptions& options)
       : instruments(telemetry.metrics()),
         auth(runtime, telemetry, instruments, Signer(), options),
-        proxy(runtime, config, telemetry, http::PoolOptions{}, &auth) {
+        identity(Signer()),
+        limiter(config.limits, telemetry),
+        proxy(runtime, config, telemetry, http::PoolOptions{}, identity, limiter, &auth) {
     auth.Start();
   }
   http::ClientInstruments instruments;
   Authenticator auth;
+  service::IdentitySigner identity;
+  ratelimit::Limiter limiter;
   Proxy proxy;
 };
 

@@ -89,6 +89,32 @@ TEST(GatewayConfigTest, AnUpstreamUrlMayCarryAPathToPutInFront) {
   EXPECT_EQ(DefaultGatewayConfig().routes[2].upstream_path, "/orders");
 }
 
+TEST(GatewayConfigTest, RateLimitsComeWithTheRoutes) {
+  const auto c = ParseGatewayConfig(R"({"routes":[{"prefix":"/api","upstream":"http://a"}],
+      "rate_limits":{"trusted_proxies":["10.0.0.0/8"],"policies":[{"name":"per-address",
+      "key":["client_address"],"quota":5,"window_s":1,"match":[{"prefix":"/api"}]}]}})",
+                                    "t");
+  ASSERT_EQ(c.limits.policies.size(), 1u);
+  EXPECT_EQ(c.limits.policies[0].name, "per-address");
+  EXPECT_EQ(c.limits.trusted_proxies.size(), 1u);
+  // Without "rate_limits": none. The embedded defaults limit logins and /api per address.
+  EXPECT_TRUE(ParseGatewayConfig(R"({"routes":[{"prefix":"/","upstream":"http://a"}]})", "t")
+                  .limits.policies.empty());
+  const auto defaults = DefaultGatewayConfig();
+  ASSERT_NE(defaults.limits.Find("login-per-address"), nullptr);
+  EXPECT_TRUE(defaults.limits.Find("login-per-address")->Applies("POST", "/api/auth/login"));
+  ASSERT_NE(defaults.limits.Find("api-per-address"), nullptr);
+  // Mistakes are named like the routes' own.
+  EXPECT_EQ(ErrorOf(R"({"routes":[{"prefix":"/","upstream":"http://a"}],
+      "rate_limits":{"policies":[{"name":"p","key":["ip"],"quota":1,"window_s":1}]}})"),
+            "test.json: rate_limits.policies[0]: key part \"ip\" is not one of client_address, "
+            "user, route, header:<Name>");
+  EXPECT_EQ(ErrorOf(R"({"routes":[{"prefix":"/","upstream":"http://a"}],
+      "rate_limits":{"policies":[{"name":"p","key":["user"],"quota":1,"window_s":1}]}})"),
+            "test.json: rate_limits: policy \"p\": the gateway limits before it authenticates: "
+            "key on \"user\" in a service");
+}
+
 TEST(GatewayConfigTest, MissingFileIsNamed) {
   try {
     LoadGatewayConfig("/nonexistent/routes.json");

@@ -117,6 +117,17 @@ http::ServerOptions LimitedOptions() {
   return o;
 }
 
+// The proxy and what it needs: a signer for X-Vigil-Client, the limits' trusted proxies.
+struct ProxyParts {
+  ProxyParts(http::Runtime& runtime, const GatewayConfig& config, tel::Telemetry& telemetry)
+      : identity(std::string(32, 'k')),
+        limiter(config.limits, telemetry),
+        proxy(runtime, config, telemetry, http::PoolOptions{}, identity, limiter) {}
+  service::IdentitySigner identity;
+  ratelimit::Limiter limiter;
+  Proxy proxy;
+};
+
 struct Fixture {
   explicit Fixture(http::ServerOptions upstream_options = {})
       : upstream(std::make_unique<RunningServer>(UpstreamRoutes(), http::Pipeline{},
@@ -137,9 +148,9 @@ struct Fixture {
                       std::to_string(upstream->port()) + R"(","strip_prefix":true,"timeout_ms":100},
                     {"prefix":"/down","upstream":"http://127.0.0.1:1"}]})",
                   "test");
-              auto proxy = std::make_shared<Proxy>(runtime, config, telemetry, http::PoolOptions{});
-              proxy->AddRoutes(routes);
-              return proxy;
+              auto parts = std::make_shared<ProxyParts>(runtime, config, telemetry);
+              parts->proxy.AddRoutes(routes);
+              return parts;
             },
             Pipeline(), http::ServerOptions{}, 1) {}
 
@@ -168,23 +179,33 @@ using test_support::Has;
 TEST(ProxyTest, ForwardsWithRewrittenTargetAndProxyHeaders) {
   Fixture f;
   RawClient c(f.gateway.port());
-  auto res = c.RoundTrip(Get("/api/seen/x?q=1",
-                             "X-Request-Id: rid-42\r\n"
-                             "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
-                             "X-Forwarded-For: 10.0.0.9\r\n"
-                             "Connection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\n"
-                             "X-End-To-End: kept\r\n"));
+  auto res =
+      c.RoundTrip(Get("/api/seen/x?q=1",
+                      "X-Request-Id: rid-42\r\n"
+                      "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+                      "X-Forwarded-For: 10.0.0.9\r\n"
+                      "X-Vigil-Client: v1.client:6.6.6.6.1.00\r\n"
+                      "Connection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\n"
+                      "X-End-To-End: kept\r\n"));
   ASSERT_EQ(res.result_int(), 200u) << res.body();
   const std::string& seen = res.body();
   EXPECT_TRUE(Has(seen, "GET /seen/x?q=1\n")) << seen;
   EXPECT_TRUE(Has(seen, "X-Forwarded-For: 10.0.0.9, 127.0.0.1\n")) << seen;
   EXPECT_TRUE(Has(seen, "X-Forwarded-Proto: http\n")) << seen;
   EXPECT_TRUE(Has(seen, "X-Request-Id: rid-42\n")) << seen;
+  // The client address, vouched for: the peer, since no proxy is trusted.
+  const service::IdentitySigner signer(std::string(32, 'k'));
+  const std::size_t client_at = seen.find("X-Vigil-Client: ");
+  ASSERT_NE(client_at, std::string::npos) << seen;
+  const std::string vouched =
+      seen.substr(client_at + 16, seen.find('\n', client_at) - client_at - 16);
+  EXPECT_EQ(signer.Verify(vouched), "client:127.0.0.1") << vouched;
   EXPECT_TRUE(Has(seen, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-")) << seen;
   EXPECT_FALSE(Has(seen, "00f067aa0ba902b7")) << "the upstream's parent is the gateway's client span";
   EXPECT_TRUE(Has(seen, "X-End-To-End: kept\n")) << seen;
   EXPECT_FALSE(Has(seen, "X-Secret")) << seen;
   EXPECT_FALSE(Has(seen, "Keep-Alive")) << seen;
+  EXPECT_FALSE(Has(seen, "6.6.6.6")) << "a client's own X-Vigil-Client is dropped";
   EXPECT_EQ(res["X-Upstream"], "yes");
   EXPECT_EQ(res["X-Request-Id"], "rid-42") << "one X-Request-Id, the request's";
   EXPECT_EQ(std::distance(res.find("X-Request-Id"), res.end()) > 0, true);

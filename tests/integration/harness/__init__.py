@@ -3,7 +3,7 @@
   processes  the sandbox and its child processes (always stopped), free ports, waits
   client     plain HTTP requests (urllib)
   programs   Vigil's HTTP programs (echo, gateway, demo) on free ports
-  peers      Prometheus, nginx, PostgreSQL
+  peers      Prometheus, nginx, PostgreSQL, Redis
   otlp       a scripted OTLP/HTTP receiver, OpenTelemetry's decoder, span readers
   rawhttp    one HTTP/1.1 connection spoken by hand
   checks     problem+json, memory bounds, log lines and metric samples
@@ -22,7 +22,7 @@ from .checks import (GENERATED_ID_RE, INTERNALS, REQUEST_ID_RE, SANITIZED, acces
                      metric_sum)
 from .client import call_json, http_get, http_json
 from .otlp import DECODER_DIR, HANG, Receiver, node_decode, otlp_spans, traces_file_spans
-from .peers import NGINX_HTTP, start_nginx, start_postgres, start_prometheus
+from .peers import NGINX_HTTP, Redis, start_nginx, start_postgres, start_prometheus
 from .platform import INTERNAL_SECRET, SERVICE_BINARIES, Platform
 from .processes import (ROOT, Process, Sandbox, binary, build_dir, can_connect, free_port,
                         free_ports, proc_status, read_peak_rss, wait_for, wait_ready)
@@ -35,7 +35,7 @@ __all__ = [
     "GENERATED_ID_RE", "INTERNALS", "REQUEST_ID_RE", "SANITIZED", "access_records",
     "assert_memory_below", "assert_problem", "log_records", "metric_samples", "metric_sum",
     "call_json", "http_get", "http_json", "DECODER_DIR", "HANG", "Receiver", "node_decode",
-    "otlp_spans", "traces_file_spans", "NGINX_HTTP", "start_nginx", "start_postgres",
+    "otlp_spans", "traces_file_spans", "NGINX_HTTP", "Redis", "start_nginx", "start_postgres",
     "start_prometheus", "INTERNAL_SECRET", "SERVICE_BINARIES", "Platform", "ROOT",
     "Process", "Sandbox", "binary", "build_dir", "can_connect", "free_port", "free_ports",
     "proc_status", "read_peak_rss", "wait_for", "wait_ready", "DEMO_BINARY", "ECHO_BINARY",

@@ -1,9 +1,11 @@
-"""Real peers the suites and benchmarks run Vigil against: Debian's Prometheus, nginx and
-PostgreSQL, each started in a sandbox on a free port and returned once it is ready."""
+"""Real peers the suites and benchmarks run Vigil against: Debian's Prometheus, nginx,
+PostgreSQL and Redis, each started in a sandbox on a free port and returned once it is
+ready."""
 
 import os
 import shutil
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -107,3 +109,73 @@ def start_postgres(sandbox):
     wait_ready(proc, lambda: "ready to accept connections" in proc.output(), "postgres ready")
     wait_ready(proc, lambda: can_connect(port), "postgres port")
     return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+class Redis:
+    """A redis-server in the sandbox (no persistence) on one port, which it keeps across
+    kill() and restart(), with a tiny RESP client for the tests' own commands."""
+
+    def __init__(self, sandbox, name="redis"):
+        self.sandbox = sandbox
+        self.name = name
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = None
+        self.restarts = 0
+        self.start()
+
+    def start(self):
+        if not shutil.which("redis-server"):
+            raise AssertionError("redis-server is not installed (./vigil test installs it)")
+        workdir = self.sandbox.dir / f"{self.name}-data"
+        workdir.mkdir(exist_ok=True)
+        label = self.name if self.restarts == 0 else f"{self.name}-{self.restarts}"
+        self.proc = self.sandbox.start(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir",
+             str(workdir), "--daemonize", "no", "--save", "", "--appendonly", "no"], label)
+        wait_ready(self.proc, lambda: self._pong(), f"{self.name} PING")
+
+    def _pong(self):
+        try:
+            return self.command("PING") == "PONG"
+        except OSError:
+            return False
+
+    def kill(self):
+        """SIGKILL: connections reset, the port refuses."""
+        self.proc.stop(signal.SIGKILL)
+
+    def restart(self):
+        self.restarts += 1
+        self.start()
+
+    def command(self, *args, timeout=5.0):
+        """Sends one command; returns a status or bulk string, an integer, or a list."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            out = f"*{len(args)}\r\n"
+            for a in args:
+                a = str(a)
+                out += f"${len(a.encode())}\r\n{a}\r\n"
+            s.sendall(out.encode())
+            reader = s.makefile("rb")
+            return _resp(reader)
+
+
+def _resp(reader):
+    line = reader.readline().rstrip(b"\r\n")
+    kind, rest = line[:1], line[1:].decode()
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise AssertionError(f"redis: {rest}")
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = reader.read(n + 2)[:n]
+        return data.decode()
+    if kind == b"*":
+        return [_resp(reader) for _ in range(int(rest))]
+    raise AssertionError(f"redis: unexpected reply {line!r}")

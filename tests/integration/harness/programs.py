@@ -51,17 +51,22 @@ def start_echo(sandbox, env=None, name="echo", port=None):
     return start_http_program(sandbox, [binary(ECHO_BINARY)], name, env, port)
 
 
-def write_gateway_config(sandbox, routes, name="gateway"):
+def write_gateway_config(sandbox, routes, name="gateway", rate_limits=None):
+    """Writes the gateway's --config file (`rate_limits`: that object, when given)."""
     path = sandbox.dir / f"{name}.json"
-    path.write_text(json.dumps({"routes": routes}, indent=2))
+    config = {"routes": routes}
+    if rate_limits is not None:
+        config["rate_limits"] = rate_limits
+    path.write_text(json.dumps(config, indent=2))
     return path
 
 
 def start_gateway(sandbox, routes, env=None, name="gateway", inherit_env=True,
-                  program=None):
+                  program=None, rate_limits=None):
     """Starts vigil-gateway (or the gateway binary `program`) with `routes` (a list of
-    route objects) in a --config file; returns a Server once it is ready."""
-    config = write_gateway_config(sandbox, routes, name)
+    route objects) and `rate_limits` in a --config file; returns a Server once it is
+    ready."""
+    config = write_gateway_config(sandbox, routes, name, rate_limits)
     return start_http_program(sandbox, [program or binary(GATEWAY_BINARY), "--config",
                                         str(config)], name, env, inherit_env=inherit_env)
 

@@ -31,6 +31,10 @@ class Exchange;
 namespace vigil::service {
 
 inline constexpr std::string_view kIdentityHeader = "X-Vigil-Identity";
+// The client's address as the gateway saw it (after its trusted proxies), signed the same
+// way with the subject "client:<address>", so that a service limits by an address no
+// client can choose. The gateway drops whatever a client sent under this name.
+inline constexpr std::string_view kClientHeader = "X-Vigil-Client";
 
 class IdentitySigner {
  public:

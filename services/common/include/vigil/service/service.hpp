@@ -110,6 +110,12 @@ class ServiceHost {
   // runtime's last run (objects the host owns do).
   void Every(Schedule schedule, std::function<boost::asio::awaitable<void>()> task);
 
+  // Runs `reload` on SIGHUP (on worker 0, in the order added): re-read a configuration
+  // file, keeping the running configuration when the new one is bad. It must not throw.
+  void OnReload(std::function<void()> reload) { reloads_.push_back(std::move(reload)); }
+  // Runs every reload hook (what SIGHUP does).
+  void Reload() const;
+
   // Keeps `object` alive until the service has stopped; returns it.
   template <typename T>
   T& Own(std::unique_ptr<T> object) {
@@ -136,6 +142,7 @@ class ServiceHost {
   http::Routes routes_;
   bool listing_routes_;
   std::vector<std::pair<std::string_view, std::string>> flags_;
+  std::vector<std::function<void()>> reloads_;
   // Destroyed in reverse order of creation: what was made last may use what came before.
   std::vector<std::shared_ptr<void>> owned_;
 };
