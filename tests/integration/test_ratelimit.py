@@ -60,8 +60,10 @@ class SharedLimitsTest(unittest.TestCase):
             self.assertEqual(r.header("RateLimit-Policy"), '"per-address";q=6;w=60')
             self.assertRegex(r.header("RateLimit"), r'^"per-address";r=0;t=(9|10)$')
             self.assertIn(r.header("Retry-After"), ("9", "10"))
-        limited = [r for r in access_records(a.proc) if r.get("http.response.status_code") == 429]
-        self.assertEqual(limited[0].get("vigil.ratelimit.policy"), "per-address")
+        def limited():
+            return [r for r in access_records(a.proc) if r.get("http.response.status_code") == 429]
+        wait_for(lambda: limited(), what="the 429's access-log line")
+        self.assertEqual(limited()[0].get("vigil.ratelimit.policy"), "per-address")
         self.assertEqual(metric_sum(a.admin, "vigil_ratelimit_decisions_total",
                                     {"store": "redis", "decision": "allowed"}), 3)
         # The limit is kept in Redis, under a hash-tagged key.
@@ -157,19 +159,23 @@ class ClientAddressTest(unittest.TestCase):
         config = self.sandbox.dir / "gateway.json"
         with RawConnection(gw.port) as conn:
             self.assertEqual([get(gw.port, conn=conn).status for _ in range(3)], [200, 200, 429])
-            write_gateway_config(self.sandbox, self.routes, rate_limits=per_address(5))
+            # Twice the window and five times the quota: the minute the three requests took
+            # stays taken (the policy's counters survive), four more requests fit.
+            write_gateway_config(self.sandbox, self.routes,
+                                 rate_limits=per_address(10, window_s=120))
             gw.proc.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: any(r.get("msg") == "configuration reloaded"
                                  for r in log_records(gw.proc)), what="reload logged")
             r = get(gw.port, conn=conn)
             self.assertEqual(r.status, 200, "the new quota applies, the connection stays")
-            self.assertEqual(r.header("RateLimit-Policy"), '"per-address";q=5;w=60')
+            self.assertEqual(r.header("RateLimit-Policy"), '"per-address";q=10;w=120')
+            self.assertRegex(r.header("RateLimit"), r'^"per-address";r=4;t=7[12]$')
             config.write_text('{"routes": [], "rate_limits": ')
             gw.proc.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: any(r.get("msg", "").startswith("configuration not reloaded")
                                  for r in log_records(gw.proc)), what="bad file refused")
             self.assertEqual(get(gw.port, conn=conn).header("RateLimit-Policy"),
-                             '"per-address";q=5;w=60', "the running limits stay")
+                             '"per-address";q=10;w=120', "the running limits stay")
         self.assertTrue(gw.alive())
 
 
