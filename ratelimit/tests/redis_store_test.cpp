@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include <vigil/ratelimit/limiter.hpp>
 #include <vigil/ratelimit/redis_store.hpp>
 #include <vigil/telemetry/telemetry.hpp>
 #include <vigil/testing/eventually.hpp>
@@ -165,7 +166,13 @@ class Replica {
     return asio::co_spawn(workers_[worker], store_->Decide(worker, key, rate, cost),
                           asio::use_future);
   }
+  // Runs `work` on worker `worker` and waits for its result.
+  template <typename T>
+  T Run(std::size_t worker, asio::awaitable<T> work) {
+    return asio::co_spawn(workers_[worker], std::move(work), asio::use_future).get();
+  }
   Timed Decide(std::size_t worker, const std::string& key, rl::Rate rate, std::int64_t cost = 1) {
+
     const auto start = std::chrono::steady_clock::now();
     Timed timed;
     timed.result = Spawn(worker, key, rate, cost).get();
@@ -739,6 +746,41 @@ TEST(RedisStoreTest, AWrongPasswordIsAnAuthenticationFailure) {
       }
     }
   }
+}
+
+// --- the limiter over a shared store ----------------------------------------------------
+
+TEST(LimiterTest, WhatTheSharedStoreCannotDecideIsDecidedLocallyOrRefused) {
+  Observed telemetry;
+  // Never started: every shared decision fails at once (down).
+  Replica replica(OptionsFor("redis://127.0.0.1:" + std::to_string(vigil::test_support::UnusedPort())),
+                  *telemetry, 1);
+  rl::Limiter limiter(rl::ParseLimits(R"({"replicas": 2, "policies": [{"name": "p",
+      "key": ["client_address"], "quota": 4, "window_s": 60}]})",
+                                      "t"),
+                      *telemetry, &replica.store());
+  EXPECT_TRUE(limiter.shared());
+  const auto decide = [&] {
+    return replica.Run(0, limiter.Decide(0, *limiter.limits().Find("p"), "p\x1fk"));
+  };
+  // Fail open: each of two replicas alone allows half the quota.
+  EXPECT_TRUE(decide().decision.allowed);
+  EXPECT_TRUE(decide().decision.allowed);
+  const rl::Verdict third = decide();
+  EXPECT_FALSE(third.decision.allowed);
+  EXPECT_FALSE(third.unavailable);
+  EXPECT_EQ(telemetry.Metric("vigil_ratelimit_decisions_total{policy=\"p\",decision=\"allowed\","
+                             "store=\"fallback\"}"),
+            2);
+  EXPECT_EQ(telemetry.Metric("vigil_ratelimit_decisions_total{policy=\"p\",decision=\"limited\","
+                             "store=\"fallback\"}"),
+            1);
+  EXPECT_EQ(telemetry.Errors(StoreError::kDown), 3);
+  // Fail closed: unavailable, and not counted as a decision.
+  limiter.Reload(rl::ParseLimits(R"({"on_store_failure": "closed", "policies": [{"name": "p",
+      "key": ["client_address"], "quota": 4, "window_s": 60}]})",
+                                 "t"));
+  EXPECT_TRUE(decide().unavailable);
 }
 
 }  // namespace
