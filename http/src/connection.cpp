@@ -181,7 +181,8 @@ void Connection::Route(Exchange& ex, Handler& handler) {
   ex.path_ = ex.target_.substr(0, q);
   ex.query_ = q == std::string_view::npos ? std::string_view() : ex.target_.substr(q + 1);
   const std::string_view method(req.method_string().data(), req.method_string().size());
-  ex.match_ = server_.routes_.router().Find(method, ex.path_);
+  const Routes& routes = server_.routes();
+  ex.match_ = routes.router().Find(method, ex.path_);
 
   const bool has_body = head_parser_->chunked() ||
                         (head_parser_->content_length() && *head_parser_->content_length() > 0);
@@ -212,7 +213,7 @@ void Connection::Route(Exchange& ex, Handler& handler) {
     return;
   }
 
-  const Routes::Entry& entry = server_.routes_.entry(ex.match_.id);
+  const Routes::Entry& entry = routes.entry(ex.match_.id);
   body_limit_ = entry.options.max_body_bytes != 0 ? entry.options.max_body_bytes
                                                   : server_.options_.max_body_bytes;
   if (head_parser_->content_length() && *head_parser_->content_length() > body_limit_) {

@@ -323,16 +323,21 @@ asio::awaitable<void> Server::Accept() {
 }
 
 Server::Server(Runtime& runtime, ServerOptions options, Routes routes, Pipeline pipeline)
-    : runtime_(runtime),
-      options_(std::move(options)),
-      routes_(std::move(routes)),
-      pipeline_(std::move(pipeline)) {
+    : runtime_(runtime), options_(std::move(options)), pipeline_(std::move(pipeline)) {
+  all_routes_.push_back(std::make_unique<const Routes>(std::move(routes)));
+  routes_.store(all_routes_.back().get(), std::memory_order_release);
   for (std::size_t i = 0; i < runtime_.size(); ++i) {
     workers_.push_back(std::make_shared<Worker>(runtime_.context(i), i));
   }
 }
 
 Server::~Server() = default;
+
+void Server::ReplaceRoutes(Routes routes) {
+  std::lock_guard lock(routes_mu_);
+  all_routes_.push_back(std::make_unique<const Routes>(std::move(routes)));
+  routes_.store(all_routes_.back().get(), std::memory_order_release);
+}
 
 std::size_t Server::connections() const noexcept {
   return connections_.load(std::memory_order_relaxed);

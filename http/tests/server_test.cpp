@@ -430,6 +430,26 @@ TEST(PipelineTest, HooksRunInOrderAndUnwindInReverse) {
                                              "b.after", "a.after"}));
 }
 
+TEST(ServerTest, ReplacedRoutesServeTheRequestsThatFollowOnTheSameConnection) {
+  Routes r;
+  r.Add("GET", "/old", [](Exchange& ex) -> asio::awaitable<void> {
+    ex.Respond(200, "old", "text/plain");
+    co_return;
+  });
+  RunningServer s(std::move(r), Pipeline{});
+  RawClient c(s.port());
+  EXPECT_EQ(c.RoundTrip(Get("/old")).body(), "old");
+  Routes next;
+  next.Add("GET", "/new", [](Exchange& ex) -> asio::awaitable<void> {
+    ex.Respond(200, "new", "text/plain");
+    co_return;
+  });
+  s.server().ReplaceRoutes(std::move(next));
+  EXPECT_EQ(c.RoundTrip(Get("/new")).body(), "new");
+  EXPECT_EQ(c.RoundTrip(Get("/old")).result_int(), 404u);
+  EXPECT_EQ(s.server().routes().entries().size(), 1u);
+}
+
 TEST(PipelineTest, AWaitingMiddlewareIsAwaitedInItsPlace) {
   // Decides after a timer, as a middleware waiting on a shared store does: the next
   // middleware and the handler run only once it has decided.

@@ -34,6 +34,7 @@ struct RouteConfig {
   std::string upstream_path;
   std::chrono::milliseconds timeout{5000};  // for the upstream's response to start
   std::uint64_t max_body_bytes = 0;         // 0: VIGIL_HTTP_MAX_BODY_BYTES
+  bool operator==(const RouteConfig&) const = default;
 };
 
 struct GatewayConfig {

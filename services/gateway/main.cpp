@@ -2,6 +2,7 @@
 #include <array>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <vigil/http/middleware/access_log.hpp>
 #include <vigil/http/middleware/errors.hpp>
 #include <vigil/http/middleware/metrics.hpp>
@@ -42,8 +43,8 @@ bodies both ways, with a span, RED metrics and one access-log line per request.
                    "trusted_proxies": ["10.0.0.0/8"]}}
 
 Without --config, each client address may log in 1200 times a minute (200 at once) and send
-30000 requests a minute to /api (3000 at once). SIGHUP re-reads the file's rate limits
-(a bad file keeps the running ones); routes are read at start.
+30000 requests a minute to /api (3000 at once). SIGHUP re-reads the file: changed routes
+and limits apply to the requests that follow (a bad file keeps the running ones).
 
 A request with "Authorization: Bearer <JWT>" is verified here against the keys auth
 publishes (401 when bad) and reaches the service with a signed X-Vigil-Identity header.
@@ -76,20 +77,59 @@ gateway::GatewayConfig ReadConfig(const service::ServiceHost& host) {
   }
 }
 
-// SIGHUP: the configuration file again. New limits apply at once (the counters of policies
-// kept by name go on); a file that cannot be used changes nothing. Routes are read at
-// start-up only: a change of routes is reported, and applies at the next start.
-void ReloadLimits(service::ServiceHost& host, ratelimit::Limiter& limiter) {
-  tel::Logger& log = host.telemetry().log();
-  try {
-    gateway::GatewayConfig config = ReadConfig(host);
-    const std::size_t policies = config.limits.policies.size();
-    limiter.Reload(std::move(config.limits));
-    log.Info("configuration reloaded", {{"policies", policies}});
-  } catch (const std::exception& e) {
-    log.Warn("configuration not reloaded: keeping the running one", {{"error", e.what()}});
+// The routes and limits of the configuration: built at start, and again on SIGHUP, when
+// the file is read anew. Changed routes get a new proxy (new upstream pools) for the
+// requests routed from then on, while requests in flight finish on the old one (kept,
+// with its pools, for the life of the program); new limits apply at once, and the counters
+// of policies kept by name go on. A file that cannot be used changes nothing.
+class Configuration {
+ public:
+  Configuration(service::ServiceHost& host, ratelimit::Limiter& limiter,
+                gateway::Authenticator* auth)
+      : host_(host), limiter_(limiter), auth_(auth), pool_(http::PoolOptions::FromEnv()) {}
+
+  // A proxy for `config`'s routes, owned by the host, its routes added to `routes`.
+  void Route(const gateway::GatewayConfig& config, http::Routes& routes) {
+    tel::Telemetry& telemetry = host_.telemetry();
+    auto& proxy = host_.Make<gateway::Proxy>(host_.runtime(), config, telemetry, pool_,
+                                             host_.identity(), limiter_, auth_);
+    proxy.AddRoutes(routes);
+    routes_ = config.routes;
+    for (const auto& r : config.routes) {
+      telemetry.log().Info("route", {{"http.route", r.prefix == "/" ? "/*" : r.prefix + "/*"},
+                                     {"server.address", r.upstream.authority},
+                                     {"strip_prefix", r.strip_prefix},
+                                     {"timeout_ms", r.timeout.count()}});
+    }
   }
-}
+
+  void Reload() {
+    tel::Logger& log = host_.telemetry().log();
+    try {
+      gateway::GatewayConfig config = ReadConfig(host_);
+      const bool routes_changed = config.routes != routes_;
+      if (routes_changed) {
+        http::Routes routes;
+        Route(config, routes);
+        host_.ReplaceRoutes(std::move(routes));
+      }
+      const std::size_t policies = config.limits.policies.size();
+      limiter_.Reload(std::move(config.limits));
+      log.Info(
+          "configuration reloaded",
+          {{"routes", routes_.size()}, {"routes_changed", routes_changed}, {"policies", policies}});
+    } catch (const std::exception& e) {
+      log.Warn("configuration not reloaded: keeping the running one", {{"error", e.what()}});
+    }
+  }
+
+ private:
+  service::ServiceHost& host_;
+  ratelimit::Limiter& limiter_;
+  gateway::Authenticator* auth_;
+  http::PoolOptions pool_;
+  std::vector<gateway::RouteConfig> routes_;  // those serving
+};
 
 }  // namespace
 
@@ -113,27 +153,20 @@ int main(int argc, char** argv) {
     pipeline.Add<service::RateLimitMiddleware>(limiter, nullptr);
 
     // Routes: one streamed route per configured prefix, authenticated when a bearer token
-    // comes with the request.
+    // comes with the request; the file read again on SIGHUP.
     const gateway::AuthOptions auth_options = gateway::AuthOptions::FromEnv();
     auto& auth = host.Make<gateway::Authenticator>(
         host.runtime(), telemetry, host.client_instruments(), host.identity(), auth_options);
-    auto& proxy =
-        host.Make<gateway::Proxy>(host.runtime(), config, telemetry, http::PoolOptions::FromEnv(),
-                                  host.identity(), limiter, auth_options.enabled ? &auth : nullptr);
-    proxy.AddRoutes(host.routes());
-    for (const auto& r : config.routes) {
-      telemetry.log().Info("route", {{"http.route", r.prefix == "/" ? "/*" : r.prefix + "/*"},
-                                     {"server.address", r.upstream.authority},
-                                     {"strip_prefix", r.strip_prefix},
-                                     {"timeout_ms", r.timeout.count()}});
-    }
+    auto& configuration =
+        host.Make<Configuration>(host, limiter, auth_options.enabled ? &auth : nullptr);
+    configuration.Route(config, host.routes());
     for (const auto& p : config.limits.policies) {
       telemetry.log().Info("rate limit", {{"vigil.ratelimit.policy", p.name},
                                           {"quota", p.quota},
                                           {"window_s", p.window.count()},
                                           {"burst", p.burst}});
     }
-    host.OnReload([&host, &limiter] { ReloadLimits(host, limiter); });
+    host.OnReload([&configuration] { configuration.Reload(); });
     if (!host.listing_routes()) auth.Start();
   });
 }

@@ -154,15 +154,18 @@ class ClientAddressTest(unittest.TestCase):
         seen = r.json()["headers"]
         self.assertRegex(seen.get("x-vigil-client", ""), r"^v1\.client:3\.3\.3\.3\.\d+\.[0-9a-f]{64}$")
 
-    def test_sighup_reloads_the_limits_on_a_live_connection(self):
+    def test_sighup_reloads_routes_and_limits_on_a_live_connection(self):
         gw = start_gateway(self.sandbox, self.routes, SECRET_ENV, rate_limits=per_address(2))
         config = self.sandbox.dir / "gateway.json"
         with RawConnection(gw.port) as conn:
             self.assertEqual([get(gw.port, conn=conn).status for _ in range(3)], [200, 200, 429])
             # Twice the window and five times the quota: the minute the three requests took
             # stays taken (the policy's counters survive), four more requests fit.
-            write_gateway_config(self.sandbox, self.routes,
-                                 rate_limits=per_address(10, window_s=120))
+            # A route is added in the same reload.
+            routes = self.routes + [{"prefix": "/more", "upstream": self.echo.url + "/echo",
+                                     "strip_prefix": True}]
+            self.assertEqual(get(gw.port, "/more/x", conn=conn).status, 404)
+            write_gateway_config(self.sandbox, routes, rate_limits=per_address(10, window_s=120))
             gw.proc.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: any(r.get("msg") == "configuration reloaded"
                                  for r in log_records(gw.proc)), what="reload logged")
@@ -170,6 +173,9 @@ class ClientAddressTest(unittest.TestCase):
             self.assertEqual(r.status, 200, "the new quota applies, the connection stays")
             self.assertEqual(r.header("RateLimit-Policy"), '"per-address";q=10;w=120')
             self.assertRegex(r.header("RateLimit"), r'^"per-address";r=4;t=7[12]$')
+            r = get(gw.port, "/more/x", conn=conn)
+            self.assertEqual(r.status, 200, "the new route serves")
+            self.assertEqual(r.json()["target"], "/echo/x")
             config.write_text('{"routes": [], "rate_limits": ')
             gw.proc.proc.send_signal(signal.SIGHUP)
             wait_for(lambda: any(r.get("msg", "").startswith("configuration not reloaded")

@@ -98,6 +98,11 @@ void ServiceHost::Reload() const {
   for (const auto& reload : reloads_) reload();
 }
 
+void ServiceHost::ReplaceRoutes(http::Routes routes) {
+  if (server_ == nullptr) throw std::logic_error("ReplaceRoutes: the program is not serving yet");
+  server_->ReplaceRoutes(std::move(routes));
+}
+
 ServiceHost::~ServiceHost() {
   while (!owned_.empty()) owned_.pop_back();
 }
@@ -222,6 +227,7 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
     host->Every({std::chrono::seconds(10), std::chrono::seconds(10)}, TrimFreedMemory);
     // Destruction runs backwards: the listeners go before the host's objects (databases,
     // clients) that their handlers use.
+    host->server_ = &server;
     return runtime.RunUntilSignal({&server, &admin}, host->health(), telemetry,
                                   [&host = *host] { host.Reload(); });
   } catch (const telemetry::ConfigError& e) {

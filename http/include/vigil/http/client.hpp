@@ -55,6 +55,7 @@ struct UpstreamAddress {
   // "http://host[:port]" with an optional trailing '/'. Throws std::invalid_argument
   // naming the URL when it is anything else (another scheme, a path, a bad port).
   static UpstreamAddress Parse(std::string_view url);
+  bool operator==(const UpstreamAddress&) const = default;
 };
 
 struct PoolOptions {

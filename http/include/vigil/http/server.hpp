@@ -29,6 +29,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <thread>
@@ -186,6 +187,12 @@ class Server {
   // destroyed, without running the rest of their handlers.
   std::size_t connections() const noexcept;
 
+  // Replaces the routes (a gateway reloading its configuration): requests routed from
+  // now on use `routes`; requests already routed finish with the ones they had, which
+  // stay alive as long as the Server. Any thread.
+  void ReplaceRoutes(Routes routes);
+  const Routes& routes() const noexcept { return *routes_.load(std::memory_order_acquire); }
+
   struct Worker;
 
  private:
@@ -194,7 +201,9 @@ class Server {
 
   Runtime& runtime_;
   ServerOptions options_;
-  Routes routes_;
+  std::atomic<const Routes*> routes_;
+  std::mutex routes_mu_;
+  std::vector<std::unique_ptr<const Routes>> all_routes_;  // every version, oldest first
   Pipeline pipeline_;
   std::uint16_t port_ = 0;
   // Shared with the connection coroutines, which may outlive the Server when a Runtime

@@ -115,6 +115,10 @@ class ServiceHost {
   void OnReload(std::function<void()> reload) { reloads_.push_back(std::move(reload)); }
   // Runs every reload hook (what SIGHUP does).
   void Reload() const;
+  // Replaces the public listener's routes while serving (from a reload hook): requests
+  // routed from now on use `routes`, those in flight finish with theirs. Throws
+  // std::logic_error before the program serves.
+  void ReplaceRoutes(http::Routes routes);
 
   // Keeps `object` alive until the service has stopped; returns it.
   template <typename T>
@@ -143,6 +147,9 @@ class ServiceHost {
   bool listing_routes_;
   std::vector<std::pair<std::string_view, std::string>> flags_;
   std::vector<std::function<void()>> reloads_;
+  http::Server* server_ = nullptr;  // once serving
+  friend int RunService(const ServiceDefinition&, int, char**,
+                        const std::function<void(ServiceHost&)>&);
   // Destroyed in reverse order of creation: what was made last may use what came before.
   std::vector<std::shared_ptr<void>> owned_;
 };
