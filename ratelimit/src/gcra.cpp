@@ -19,7 +19,8 @@ Decision Decide(std::int64_t now_us, std::int64_t stored_tat_us, const Rate& rat
   if (next - now_us > rate.tolerance_us) {
     d.allowed = false;
     d.tat_us = stored_tat_us;
-    d.remaining = std::max<std::int64_t>((rate.tolerance_us - (tat - now_us)) / rate.interval_us, 0);
+    d.remaining =
+        std::max<std::int64_t>((rate.tolerance_us - (tat - now_us)) / rate.interval_us, 0);
     d.reset_us = tat - now_us;
     d.retry_after_us = next - rate.tolerance_us - now_us;
     return d;

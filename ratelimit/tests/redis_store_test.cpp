@@ -172,7 +172,6 @@ class Replica {
     return asio::co_spawn(workers_[worker], std::move(work), asio::use_future).get();
   }
   Timed Decide(std::size_t worker, const std::string& key, rl::Rate rate, std::int64_t cost = 1) {
-
     const auto start = std::chrono::steady_clock::now();
     Timed timed;
     timed.result = Spawn(worker, key, rate, cost).get();
@@ -753,8 +752,9 @@ TEST(RedisStoreTest, AWrongPasswordIsAnAuthenticationFailure) {
 TEST(LimiterTest, WhatTheSharedStoreCannotDecideIsDecidedLocallyOrRefused) {
   Observed telemetry;
   // Never started: every shared decision fails at once (down).
-  Replica replica(OptionsFor("redis://127.0.0.1:" + std::to_string(vigil::test_support::UnusedPort())),
-                  *telemetry, 1);
+  Replica replica(
+      OptionsFor("redis://127.0.0.1:" + std::to_string(vigil::test_support::UnusedPort())),
+      *telemetry, 1);
   rl::Limiter limiter(rl::ParseLimits(R"({"replicas": 2, "policies": [{"name": "p",
       "key": ["client_address"], "quota": 4, "window_s": 60}]})",
                                       "t"),

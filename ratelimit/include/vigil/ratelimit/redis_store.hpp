@@ -93,8 +93,8 @@ class RedisStore {
 
   // Decides a request of `cost` for `key` through Redis. Called on executor `worker`'s
   // thread; completes there within the timeout.
-  boost::asio::awaitable<SharedDecision> Decide(std::size_t worker, std::string_view key,
-                                                Rate rate, std::int64_t cost);
+  boost::asio::awaitable<SharedDecision> Decide(std::size_t worker, std::string_view key, Rate rate,
+                                                std::int64_t cost);
 
   // True while every connection is up.
   bool up() const noexcept;
