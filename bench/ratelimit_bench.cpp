@@ -74,6 +74,23 @@ void BM_MemoryStoreDecideOneKey(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryStoreDecideOneKey)->Threads(2)->UseRealTime();
 
+// A flood of new keys into a full store (one key per shard, every key busy): each
+// decision evicts one, which must cost a bounded sample, not a scan of the shard.
+void BM_MemoryStoreNewKeysWhenFull(benchmark::State& state) {
+  rl::MemoryStore store(64 * 1024);
+  const rl::Rate busy = rl::Rate::Of(1, std::chrono::seconds(3600), 1);
+  const std::int64_t now = rl::NowMicros();
+  std::uint64_t n = 0;
+  std::string key;
+  for (int i = 0; i < 64 * 1024; ++i) store.Decide("fill" + std::to_string(i), busy, 1, now);
+  for (auto _ : state) {
+    key = "new" + std::to_string(n++);
+    benchmark::DoNotOptimize(store.Decide(key, busy, 1, now));
+  }
+  state.counters["evictions"] = static_cast<double>(store.evictions());
+}
+BENCHMARK(BM_MemoryStoreNewKeysWhenFull);
+
 // The clock a decision reads.
 void BM_NowMicros(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(rl::NowMicros());

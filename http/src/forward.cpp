@@ -121,12 +121,21 @@ void ForEachEndToEnd(const bhttp::header<isRequest>& from, Skip&& skip, Sink&& s
   }
 }
 
-// Copies the end-to-end fields of a response into `to`; fields `to` already holds
-// (X-Request-Id, set by the middleware) keep that value.
-void CopyEndToEnd(const bhttp::response_header<>& from, bhttp::fields& to) {
-  std::array<boost::beast::string_view, 8> taken{};
+// Copies the end-to-end fields of a response into `to` (the exchange's response, or the
+// head a streamed answer starts with), except those the exchange already `held` (set by
+// the proxy's middleware: X-Request-Id, ...), which keep the proxy's value.
+void CopyEndToEnd(const bhttp::response_header<>& from, bhttp::fields& to, bhttp::fields& held) {
+  // The service's own rate-limit fields say more than the proxy's (its 429 names the
+  // policy that refused): they replace those the proxy's middleware set
+  // (docs/conventions.md, "HTTP").
+  if (from.find("RateLimit") != from.end() || from.find("RateLimit-Policy") != from.end()) {
+    held.erase("RateLimit");
+    held.erase("RateLimit-Policy");
+  }
+  // Any other field the exchange already holds (X-Request-Id, ...) is the proxy's alone.
+  std::array<boost::beast::string_view, 32> taken{};
   std::size_t taken_count = 0;
-  for (const auto& field : to) {
+  for (const auto& field : held) {
     if (taken_count < taken.size()) taken[taken_count++] = field.name_string();
   }
   ForEachEndToEnd(
@@ -263,7 +272,7 @@ asio::awaitable<void> Client::Forward(Exchange& ex, std::string_view target,
     ex.Respond(status, std::move(msg.body()), std::string_view(type.data(), type.size()));
     if (type.empty()) ex.response().erase(bhttp::field::content_type);
     msg.erase(bhttp::field::content_type);
-    CopyEndToEnd(msg, ex.response());
+    CopyEndToEnd(msg, ex.response(), ex.response());
     if (in.method() == bhttp::verb::head && msg.has_content_length()) {
       ex.response().set(bhttp::field::content_length, msg[bhttp::field::content_length]);
     }
@@ -279,7 +288,7 @@ asio::awaitable<void> Client::Forward(Exchange& ex, std::string_view target,
   bhttp::response_parser<bhttp::buffer_body> body(std::move(response));
   ResponseHeader out_head;
   out_head.result(status);
-  CopyEndToEnd(body.get(), out_head);
+  CopyEndToEnd(body.get(), out_head, ex.response());
   // Decided before the co_await: with this ?: among the co_await's operands, g++ 12's
   // code dereferenced the empty length of a chunked response (Boost's assertion fails in
   // a build with assertions on; ProxyTest.StreamsLargeAndChunkedBodiesBothWays).

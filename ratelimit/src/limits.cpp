@@ -145,20 +145,37 @@ Policy ParsePolicy(const json::value& entry, std::int64_t replicas, std::string_
   if (o.if_contains("quota") == nullptr || o.if_contains("window_s") == nullptr) {
     Fail(source, where, "\"quota\" and \"window_s\" are required");
   }
+  // The arithmetic is in integer microseconds, exact in the 53 bits a Lua number has:
+  // a policy needs at least a microsecond per request, and a burst that comes back
+  // within ten years.
+  constexpr std::int64_t kMaxToleranceUs = 10LL * 366 * 86'400 * 1'000'000;
+  const std::int64_t window_us = p.window.count() * 1'000'000;
+  if (window_us / p.quota < 1) {
+    Fail(source, where, "\"quota\" may not exceed one request per microsecond of \"window_s\"");
+  }
+  if (window_us / p.quota > kMaxToleranceUs / p.burst) {
+    Fail(source, where,
+         "\"burst\" times the time one request takes (window_s / quota) must stay under ten "
+         "years");
+  }
   p.rate = Rate::Of(p.quota, p.window, p.burst);
   const std::int64_t local_quota = std::max<std::int64_t>(p.quota / replicas, 1);
   p.local_rate = Rate::Of(local_quota, p.window, std::max<std::int64_t>(p.burst / replicas, 1));
-  p.policy_item =
-      "\"" + p.name + "\";q=" + std::to_string(p.quota) + ";w=" + std::to_string(p.window.count());
+  // What the bucket really is: `burst` requests, whole again after burst * window / quota
+  // (the quota and window themselves when the burst is the quota, the default).
+  p.policy_item = "\"" + p.name + "\";q=" + std::to_string(p.burst) +
+                  ";w=" + std::to_string(CeilSeconds(p.rate.tolerance_us));
   return p;
 }
 
 }  // namespace
 
 bool Match::Matches(std::string_view method, std::string_view path) const noexcept {
-  if (!methods.empty() && std::find(methods.begin(), methods.end(), method) == methods.end()) {
-    return false;
-  }
+  const auto listed = [this](std::string_view m) {
+    return std::find(methods.begin(), methods.end(), m) != methods.end();
+  };
+  // HEAD is served wherever GET is: a limit on GET holds for HEAD too.
+  if (!methods.empty() && !listed(method) && !(method == "HEAD" && listed("GET"))) return false;
   if (prefix == "/") return true;
   return path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/');
 }

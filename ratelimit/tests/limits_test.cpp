@@ -40,7 +40,8 @@ TEST(LimitsTest, PoliciesAreReadWithTheirDefaults) {
   EXPECT_EQ(login.quota, 10);
   EXPECT_EQ(login.burst, 5);
   EXPECT_EQ(login.cost, 1);
-  EXPECT_EQ(login.policy_item, "\"login\";q=10;w=60");
+  // The bucket as it is enforced: 5 at once, whole again in 30 s.
+  EXPECT_EQ(login.policy_item, "\"login\";q=5;w=30");
   EXPECT_EQ(login.match[0].prefix, "/api/auth/login") << "a trailing slash is dropped";
   EXPECT_EQ(login.match[0].methods, std::vector<std::string>{"POST"});
   const rl::Policy& api = limits.policies[1];
@@ -65,8 +66,19 @@ TEST(LimitsTest, PoliciesApplyByPrefixOnWholeSegmentsAndByMethod) {
   EXPECT_TRUE(p.Applies("POST", "/api/auth/login/again"));
   EXPECT_FALSE(p.Applies("POST", "/api/auth/loginx"));
   EXPECT_FALSE(p.Applies("GET", "/api/auth/login"));
+  EXPECT_FALSE(p.Applies("HEAD", "/api/auth/login"));
   EXPECT_TRUE(p.Applies("DELETE", "/x"));
   EXPECT_FALSE(p.Applies("GET", "/"));
+}
+
+TEST(LimitsTest, ALimitOnGetHoldsForHead) {
+  const rl::Limits limits = rl::ParseLimits(
+      R"({"policies": [{"name": "reads", "key": ["route"], "quota": 1, "window_s": 1,
+          "match": [{"prefix": "/items", "methods": ["GET"]}]}]})",
+      "t");
+  EXPECT_TRUE(limits.policies[0].Applies("GET", "/items"));
+  EXPECT_TRUE(limits.policies[0].Applies("HEAD", "/items"));
+  EXPECT_FALSE(limits.policies[0].Applies("POST", "/items"));
 }
 
 TEST(LimitsTest, BadLimitsAreRefusedNamingTheEntry) {
@@ -90,6 +102,11 @@ TEST(LimitsTest, BadLimitsAreRefusedNamingTheEntry) {
        "\"quota\" must be a whole number"},
       {R"({"policies": [{"name": "a", "key": ["user"], "quota": 5}]})",
        "\"quota\" and \"window_s\" are required"},
+      {R"({"policies": [{"name": "a", "key": ["user"], "quota": 2000000, "window_s": 1}]})",
+       "may not exceed one request per microsecond"},
+      {R"({"policies": [{"name": "a", "key": ["user"], "quota": 1, "window_s": 2592000,
+          "burst": 1000000000}]})",
+       "must stay under ten years"},
       {R"({"policies": [{"name": "a", "key": ["user"], "quota": 5, "window_s": 1, "cost": 6}]})",
        "\"cost\" must be a whole number from 0 to 5"},
       {R"({"policies": [{"name": "a", "key": ["user"], "quota": 5, "window_s": 1,

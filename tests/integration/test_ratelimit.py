@@ -78,21 +78,23 @@ class SharedLimitsTest(unittest.TestCase):
         with RawConnection(gw.port) as conn:
             self.assertEqual(get(gw.port, conn=conn).status, 200)
             self.redis.kill()
-            slowest = 0.0
+            took = []
             for _ in range(200):
                 started = time.monotonic()
                 r = get(gw.port, conn=conn)
-                slowest = max(slowest, time.monotonic() - started)
+                took.append(time.monotonic() - started)
                 self.assertEqual(r.status, 200, "fail open: limits are local while Redis is down")
                 self.assertEqual(r.header("RateLimit-Policy"), '"per-address";q=100000;w=60')
-            # At most one decision waits for its timeout (50 ms), when the kill is not yet
-            # seen; none waits for a reconnection.
-            self.assertLess(slowest, 0.5)
+            # None waits for a reconnection: at most a couple of requests (those in flight
+            # when the connection broke) take longer than the 50 ms timeout plus a margin.
+            slow = [t for t in took if t > 0.05 + 0.2]
+            self.assertLessEqual(len(slow), 2, slow)
             self.assertEqual(metric_sum(gw.admin, "vigil_ratelimit_store_up", {"store": "redis"}), 0)
             self.assertGreater(metric_sum(gw.admin, "vigil_ratelimit_store_errors_total",
                                           {"store": "redis"}), 0)
             self.assertGreater(metric_sum(gw.admin, "vigil_ratelimit_decisions_total",
                                           {"store": "fallback"}), 0)
+            wait_for(lambda: store_warnings(gw), what="the warn line of the episode")
             self.assertEqual(len(store_warnings(gw)), 1, store_warnings(gw))
 
             self.redis.restart()
@@ -117,7 +119,8 @@ class SharedLimitsTest(unittest.TestCase):
             for _ in range(5):
                 started = time.monotonic()
                 self.assertEqual(get(gw.port, conn=conn).status, 200)
-                self.assertLess(time.monotonic() - started, 0.4)
+                # One decision, so one timeout (50 ms) at most, plus a margin.
+                self.assertLess(time.monotonic() - started, 0.05 + 0.25)
         self.assertGreaterEqual(metric_sum(gw.admin, "vigil_ratelimit_store_errors_total",
                                            {"store": "redis", "reason": "timeout"}), 5)
 
@@ -197,8 +200,14 @@ class LoginLimitsTest(unittest.TestCase):
             {"name": "login-per-account", "key": ["user"], "quota": 3, "window_s": 600},
             {"name": "login-per-address", "key": ["client_address"], "quota": 8,
              "window_s": 600, "match": [{"prefix": "/login", "methods": ["POST"]}]}]}))
+        # The gateway believes X-Forwarded-For from this host, so that the test can play
+        # clients at several addresses; auth learns each from the gateway's signature.
+        gateway_limits = {"trusted_proxies": ["127.0.0.1"], "policies": [
+            {"name": "api-per-address", "key": ["client_address"], "quota": 1000,
+             "window_s": 60, "match": [{"prefix": "/api"}]}]}
         try:
-            cls.p = Platform(cls.sandbox, {"VIGIL_RATELIMIT_CONFIG": str(limits)})
+            cls.p = Platform(cls.sandbox, {"VIGIL_RATELIMIT_CONFIG": str(limits)},
+                             gateway_limits=gateway_limits)
         except BaseException:
             cls.sandbox.close()
             raise
@@ -214,22 +223,28 @@ class LoginLimitsTest(unittest.TestCase):
     def test_known_and_unknown_accounts_are_limited_alike(self):
         self.p.call("POST", "/auth/register", {"email": "known@example.com",
                                                "password": "correct horse battery"})
-        xff = {"X-Forwarded-For": "10.9.9.9"}  # not believed: the gateway trusts no proxy
-        known = self.attempts("known@example.com", 4, xff)
-        unknown = self.attempts("nobody@example.com", 4, xff)
+        address = {"X-Forwarded-For": "10.9.9.9"}
+        known = self.attempts("known@example.com", 4, address)
+        unknown = self.attempts("nobody@example.com", 4, address)
         self.assertEqual([s for s, _, _ in known], [401, 401, 401, 429])
         self.assertEqual([s for s, _, _ in unknown], [401, 401, 401, 429])
         for (_, headers, body) in (known[3], unknown[3]):
             self.assertEqual(body["type"], "urn:vigil:problem:quota-exceeded")
             self.assertIn("login-per-account", body["detail"])
+            # auth's fields, not the gateway's api-per-address that also applied.
             self.assertEqual(headers.get("RateLimit-Policy"), '"login-per-account";q=3;w=600')
         self.assertEqual(known[3][2]["detail"], unknown[3][2]["detail"])
-        # Eight logins from this address so far: the next one meets the address limit.
-        status, headers, body = self.p.call("POST", "/auth/login",
-                                            {"email": "third@example.com", "password": "x" * 12})
+        # Eight logins from 10.9.9.9 so far: its next one meets the address limit...
+        status, _, body = self.p.call("POST", "/auth/login",
+                                      {"email": "third@example.com", "password": "x" * 12},
+                                      headers=address)
         self.assertEqual(status, 429)
         self.assertIn("login-per-address", body["detail"])
-
+        # ...while another address, vouched for by the gateway, is not limited.
+        status, _, _ = self.p.call("POST", "/auth/login",
+                                   {"email": "third@example.com", "password": "x" * 12},
+                                   headers={"X-Forwarded-For": "10.8.8.8"})
+        self.assertEqual(status, 401)
 
 if __name__ == "__main__":
     unittest.main()

@@ -112,6 +112,9 @@ class Tally {
     }
   }
 
+  // True once a policy refused: the request's other policies are not asked (nor charged).
+  bool refused() const noexcept { return refused_ != nullptr || unavailable_; }
+
   // Answers the exchange when refused; true when the request may go on.
   bool Apply(http::Exchange& ex) const {
     if (items_.empty()) return true;
@@ -126,7 +129,7 @@ class Tally {
       const std::int64_t retry =
           std::max<std::int64_t>(rl::CeilSeconds(refused_decision_.retry_after_us), 1);
       response.set("RateLimit-Policy", refused_->policy_item);
-      response.set("RateLimit", Item(*refused_, 0, retry));
+      response.set("RateLimit", Item(*refused_, refused_decision_.remaining, retry));
       response.set("Retry-After", std::to_string(retry));
       ex.set_limited_by(refused_->name);
       ex.span().SetAttribute("vigil.ratelimit.policy", refused_->name);
@@ -137,7 +140,14 @@ class Tally {
                         kQuotaExceeded);
       return false;
     }
-    response.set("RateLimit-Policy", items_);
+    // A handler's own decision (Admit) adds its policy to those the middleware listed.
+    const auto listed = response.find("RateLimit-Policy");
+    if (listed != response.end() && !listed->value().empty()) {
+      const std::string all = std::string(listed->value()) + ", " + items_;
+      response.set("RateLimit-Policy", all);
+    } else {
+      response.set("RateLimit-Policy", items_);
+    }
     response.set("RateLimit", Item(*tightest_, tightest_decision_.remaining,
                                    rl::CeilSeconds(tightest_decision_.reset_us)));
     ex.span().SetAttribute("vigil.ratelimit.policy", tightest_->name);
@@ -192,6 +202,7 @@ void RateLimitMiddleware::Before(http::Exchange& ex) {
     std::string& key = KeyBuffer();
     if (!facts.Key(policy, key)) continue;
     tally.Add(policy, limiter_.DecideLocal(policy, key));
+    if (tally.refused()) break;
   }
   tally.Apply(ex);
 }
@@ -206,6 +217,7 @@ boost::asio::awaitable<void> RateLimitMiddleware::BeforeAsync(http::Exchange& ex
     std::string key;
     if (!facts.Key(policy, key)) continue;
     tally.Add(policy, co_await limiter_.Decide(ex.worker(), policy, key));
+    if (tally.refused()) break;
   }
   tally.Apply(ex);
 }

@@ -14,10 +14,11 @@ INTERNAL_SECRET = "integration-test-secret-0123456789abcdef"
 class Platform:
     """gateway -> auth, catalog, orders on free ports, sharing one identity secret, each
     writing its traces to its own OTLP/JSON file. `env` is added to every service (for
-    example DATABASE_URL); the SQLite files go to the sandbox. The services start in the
-    topology's order, the gateway last (its first act is fetching auth's keys)."""
+    example DATABASE_URL); the SQLite files go to the sandbox; `gateway_limits` is the
+    gateway's "rate_limits" (none when not given). The services start in the topology's
+    order, the gateway last (its first act is fetching auth's keys)."""
 
-    def __init__(self, sandbox, env=None):
+    def __init__(self, sandbox, env=None, gateway_limits=None):
         self.sandbox = sandbox
         self.services = {}
         common = {"VIGIL_INTERNAL_SECRET": INTERNAL_SECRET, "VIGIL_DATA_DIR": str(sandbox.dir / "data"),
@@ -34,7 +35,8 @@ class Platform:
                 extra["VIGIL_GATEWAY_JWKS_URL"] = (self.services["auth"].url
                                                    + "/.well-known/jwks.json")
                 routes = gateway_routes({n: s.url for n, s in self.services.items()})
-                self.services[name] = start_gateway(sandbox, routes, extra)
+                self.services[name] = start_gateway(sandbox, routes, extra,
+                                                    rate_limits=gateway_limits)
             else:
                 self.services[name] = start_http_program(
                     sandbox, [binary(SERVICE_BINARIES[name])], name, extra)

@@ -50,7 +50,7 @@ struct KeyComponent {
 
 struct Match {
   std::string prefix;                // "/api/auth/login": it and what lies below it
-  std::vector<std::string> methods;  // upper case; empty: any method
+  std::vector<std::string> methods;  // upper case; empty: any method; GET covers HEAD
   bool Matches(std::string_view method, std::string_view path) const noexcept;
 };
 
@@ -63,7 +63,8 @@ struct Policy {
   std::int64_t cost = 1;
   std::vector<Match> match;
   // Derived: the rate, the rate of a replica limiting alone (quota / replicas), and the
-  // RateLimit-Policy item ("name";q=quota;w=window).
+  // RateLimit-Policy item ("name";q=burst;w=seconds the burst takes to come back: the
+  // quota and the window when the burst is the quota).
   Rate rate;
   Rate local_rate;
   std::string policy_item;

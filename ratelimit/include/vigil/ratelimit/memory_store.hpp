@@ -1,11 +1,12 @@
 // Decisions kept in this process: the default store, and the one a process falls back to
 // while a shared store is unreachable.
 //
-// Keys are spread over shards by hash, each with its own small lock, so threads deciding
-// on different keys rarely meet. A shard holds at most max_keys / shards keys; when it is
-// full it first forgets keys whose quota is whole again (GCRA: the same as never seen),
-// then the key whose quota comes back soonest, and counts that as an eviction (a client
-// evicted early gets a fresh quota: memory stays bounded at the price of some leniency).
+// Keys are spread over shards by a hash seeded per process, each shard with its own small
+// lock, so threads deciding on different keys rarely meet. A shard holds at most
+// max_keys / shards keys; when it is full it forgets keys whose quota is whole again
+// (GCRA: the same as never seen; at most once a second), else the least recently decided
+// key, and counts that as an eviction (a client evicted early gets a fresh quota: memory
+// and the work per new key stay bounded at the price of some leniency).
 //
 // Thread-safety: Decide() may be called from any number of threads.
 #pragma once
@@ -27,7 +28,8 @@ class MemoryStore {
   MemoryStore(const MemoryStore&) = delete;
   MemoryStore& operator=(const MemoryStore&) = delete;
 
-  // Decides a request of `cost` for `key` at `now_us` (a Unix time in microseconds) and
+  // Decides a request of `cost` for `key` at `now_us` (NowMicros(), or any clock of the
+  // caller's, used consistently) and
   // records it when allowed. Never throws: a key that cannot be stored (no memory) is
   // decided as if new.
   Decision Decide(std::string_view key, const Rate& rate, std::int64_t cost,
@@ -44,7 +46,9 @@ class MemoryStore {
   std::atomic<std::uint64_t> evictions_{0};
 };
 
-// The current Unix time in microseconds (the clock the memory store decides with).
+// The clock the memory store decides with, in microseconds: steady (a wall clock stepped
+// back would refuse every busy key for the length of the step). Only Redis decisions need
+// a shared clock, and they use Redis's own.
 std::int64_t NowMicros() noexcept;
 
 }  // namespace vigil::ratelimit
