@@ -132,6 +132,15 @@ void CopyEndToEnd(const bhttp::response_header<>& from, bhttp::fields& to, bhttp
     held.erase("RateLimit");
     held.erase("RateLimit-Policy");
   }
+  // Vary lists what the answer depends on: the proxy's reasons (Origin) and the service's
+  // (Accept-Encoding) together.
+  const auto upstream_vary = from.find(bhttp::field::vary);
+  const auto held_vary = held.find(bhttp::field::vary);
+  if (upstream_vary != from.end() && held_vary != held.end()) {
+    const std::string both =
+        std::string(held_vary->value()) + ", " + std::string(upstream_vary->value());
+    held.set(bhttp::field::vary, both);
+  }
   // Any other field the exchange already holds (X-Request-Id, ...) is the proxy's alone.
   std::array<boost::beast::string_view, 32> taken{};
   std::size_t taken_count = 0;

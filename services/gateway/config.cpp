@@ -34,6 +34,52 @@ std::int64_t IntegerField(const json::object& o, std::string_view key, std::int6
   return n;
 }
 
+// An origin as a browser sends it: scheme "http" or "https", a host, an optional port,
+// nothing else (no path, no trailing slash, no wildcard).
+bool IsOrigin(std::string_view origin) {
+  std::string_view rest;
+  if (origin.starts_with("https://")) {
+    rest = origin.substr(8);
+  } else if (origin.starts_with("http://")) {
+    rest = origin.substr(7);
+  } else {
+    return false;
+  }
+  return !rest.empty() && rest.size() <= 253 &&
+         rest.find_first_of("/?#*@ \t") == std::string_view::npos;
+}
+
+http::CorsOptions ParseCors(const json::value& value, std::string_view source) {
+  const std::string where = "cors";
+  if (!value.is_object()) Fail(source, where, "expected an object with \"allowed_origins\"");
+  const json::object& o = value.as_object();
+  for (const auto& kv : o) {
+    if (kv.key() != "allowed_origins" && kv.key() != "allow_credentials" &&
+        kv.key() != "max_age_s") {
+      Fail(source, where, "unknown key \"" + std::string(kv.key()) + "\"");
+    }
+  }
+  http::CorsOptions cors;
+  const json::value* origins = o.if_contains("allowed_origins");
+  if (origins == nullptr || !origins->is_array()) {
+    Fail(source, where, "\"allowed_origins\" must be an array of origins");
+  }
+  for (const json::value& origin : origins->as_array()) {
+    if (!origin.is_string() || !IsOrigin(origin.as_string())) {
+      Fail(source, where,
+           "each of \"allowed_origins\" must be an exact origin such as "
+           "\"https://shop.example.com\" (no path, no wildcard)");
+    }
+    cors.allowed_origins.emplace_back(origin.as_string());
+  }
+  if (const json::value* credentials = o.if_contains("allow_credentials")) {
+    if (!credentials->is_bool()) Fail(source, where, "\"allow_credentials\" must be true or false");
+    cors.allow_credentials = credentials->as_bool();
+  }
+  cors.max_age = std::chrono::seconds(IntegerField(o, "max_age_s", 600, 0, 86400, source, where));
+  return cors;
+}
+
 }  // namespace
 
 GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source) {
@@ -42,7 +88,7 @@ GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source)
   if (ec) Fail(source, "", "not valid JSON (" + ec.message() + ")");
   if (!root.is_object()) Fail(source, "", "expected an object with \"routes\"");
   for (const auto& kv : root.as_object()) {
-    if (kv.key() != "routes" && kv.key() != "rate_limits") {
+    if (kv.key() != "routes" && kv.key() != "rate_limits" && kv.key() != "cors") {
       Fail(source, "", "unknown key \"" + std::string(kv.key()) + "\"");
     }
   }
@@ -109,6 +155,9 @@ GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source)
     config.routes.push_back(std::move(r));
   }
   if (config.routes.empty()) Fail(source, "", "\"routes\" is empty: the gateway would route nothing");
+  if (const json::value* cors = root.as_object().if_contains("cors")) {
+    config.cors = ParseCors(*cors, source);
+  }
   if (const json::value* limits = root.as_object().if_contains("rate_limits")) {
     try {
       config.limits = ratelimit::ParseLimits(*limits, source);

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 #include <vigil/http/client.hpp>
+#include <vigil/http/middleware/cors.hpp>
 #include <vigil/ratelimit/limits.hpp>
 
 namespace vigil::gateway {
@@ -42,6 +43,10 @@ struct GatewayConfig {
   // "rate_limits" (ratelimit/limits.hpp); none when the file has none. A "user" key part
   // is refused here: the gateway limits before it authenticates (services key on users).
   ratelimit::Limits limits;
+  // "cors": {"allowed_origins": ["https://shop.example.com"], "allow_credentials": true,
+  // "max_age_s": 600}: browsers' cross-origin requests (http/middleware/cors.hpp). None:
+  // no origin is allowed.
+  http::CorsOptions cors;
 };
 
 // A configuration that cannot be used; what() names the file and the offending entry.

@@ -4,6 +4,7 @@
 #include <string_view>
 #include <vector>
 #include <vigil/http/middleware/access_log.hpp>
+#include <vigil/http/middleware/cors.hpp>
 #include <vigil/http/middleware/errors.hpp>
 #include <vigil/http/middleware/metrics.hpp>
 #include <vigil/http/middleware/request_id.hpp>
@@ -40,11 +41,14 @@ bodies both ways, with a span, RED metrics and one access-log line per request.
                "strip_prefix": true, "timeout_ms": 5000, "max_body_bytes": 1048576}],
    "rate_limits": {"policies": [{"name": "api-per-address", "key": ["client_address"],
                                  "quota": 600, "window_s": 60, "match": [{"prefix": "/api"}]}],
-                   "trusted_proxies": ["10.0.0.0/8"]}}
+                   "trusted_proxies": ["10.0.0.0/8"]},
+   "cors": {"allowed_origins": ["https://shop.example.com"], "allow_credentials": true,
+            "max_age_s": 600}}
 
 Without --config, each client address may log in 1200 times a minute (200 at once) and send
 30000 requests a minute to /api (3000 at once). SIGHUP re-reads the file: changed routes
-and limits apply to the requests that follow (a bad file keeps the running ones).
+and limits apply to the requests that follow (a bad file keeps the running ones); "cors"
+is read at start. Without "cors", no origin may make cross-origin requests.
 
 A request with "Authorization: Bearer <JWT>" is verified here against the keys auth
 publishes (401 when bad) and reaches the service with a signed X-Vigil-Identity header.
@@ -148,6 +152,8 @@ int main(int argc, char** argv) {
     }
     pipeline.Add<http::ErrorMiddleware>(telemetry.log());
     const gateway::GatewayConfig config = ReadConfig(host);
+    // Browsers' cross-origin requests: preflights answered here, before any limit.
+    pipeline.Add<http::CorsMiddleware>(config.cors);
     ratelimit::Limiter& limiter = service::AddRateLimits(host, config.limits);
     // No signed header is believed here: the gateway is the one that signs them.
     pipeline.Add<service::RateLimitMiddleware>(limiter, nullptr);

@@ -115,6 +115,31 @@ TEST(GatewayConfigTest, RateLimitsComeWithTheRoutes) {
             "key on \"user\" in a service");
 }
 
+TEST(GatewayConfigTest, CorsOriginsAreExact) {
+  const auto c = ParseGatewayConfig(R"({"routes":[{"prefix":"/","upstream":"http://a"}],
+      "cors":{"allowed_origins":["https://shop.example.com","http://localhost:5173"],
+              "allow_credentials":false,"max_age_s":60}})",
+                                    "t");
+  EXPECT_EQ(c.cors.allowed_origins,
+            (std::vector<std::string>{"https://shop.example.com", "http://localhost:5173"}));
+  EXPECT_FALSE(c.cors.allow_credentials);
+  EXPECT_EQ(c.cors.max_age.count(), 60);
+  EXPECT_TRUE(ParseGatewayConfig(R"({"routes":[{"prefix":"/","upstream":"http://a"}]})", "t")
+                  .cors.allowed_origins.empty());
+  for (const char* bad : {R"("*")", R"("https://shop.example.com/")", R"("shop.example.com")",
+                          R"("https://*.example.com")", R"(7)"}) {
+    EXPECT_EQ(ErrorOf(std::string(R"({"routes":[{"prefix":"/","upstream":"http://a"}],
+        "cors":{"allowed_origins":[)") +
+                      bad + "]}}"),
+              "test.json: cors: each of \"allowed_origins\" must be an exact origin such as "
+              "\"https://shop.example.com\" (no path, no wildcard)")
+        << bad;
+  }
+  EXPECT_EQ(ErrorOf(R"({"routes":[{"prefix":"/","upstream":"http://a"}],
+      "cors":{"allowed_origins":[],"max_age_s":-1}})"),
+            "test.json: cors: \"max_age_s\" must be from 0 to 86400");
+}
+
 TEST(GatewayConfigTest, MissingFileIsNamed) {
   try {
     LoadGatewayConfig("/nonexistent/routes.json");

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <memory>
 #include <thread>
+#include <vigil/http/middleware/cors.hpp>
 #include <vigil/testing/eventually.hpp>
 #include <vigil/testing/pipeline.hpp>
 #include <vigil/testing/server.hpp>
@@ -57,6 +58,8 @@ http::Routes UpstreamRoutes() {
   r.Add("GET", "/big/{n}", [](Exchange& ex) -> asio::awaitable<void> {
     const std::size_t n = std::stoul(std::string(ex.Param("n")));
     ex.Respond(200, std::string(n, 'z'), "application/octet-stream");
+    ex.response().set("Vary", "Accept-Encoding");
+    ex.response().set("RateLimit", "\"upstream\";r=1;t=1");
     co_return;
   });
   // n bytes in chunks of 64 KiB, with no Content-Length (chunked on the wire).
@@ -117,6 +120,15 @@ http::ServerOptions LimitedOptions() {
   return o;
 }
 
+// Sets the fields a gateway's rate limit would set on every answer.
+struct GatewayLimitFields final : http::Middleware {
+  void Before(Exchange& ex) override {
+    ex.response().set("RateLimit-Policy", "\"gateway\";q=9;w=9");
+    ex.response().set("RateLimit", "\"gateway\";r=8;t=1");
+  }
+  void After(Exchange&) noexcept override {}
+};
+
 // The proxy and what it needs: a signer for X-Vigil-Client, the limits' trusted proxies.
 struct ProxyParts {
   ProxyParts(http::Runtime& runtime, const GatewayConfig& config, tel::Telemetry& telemetry)
@@ -154,8 +166,16 @@ struct Fixture {
             },
             Pipeline(), http::ServerOptions{}, 1) {}
 
-  // The pipeline vigil-gateway serves with (no compression: it streams bodies).
-  http::Pipeline Pipeline() { return test_support::PlatformPipeline(telemetry, false); }
+  // The pipeline vigil-gateway serves with (no compression: it streams bodies), with its
+  // CORS step and a stand-in for its rate limits' fields.
+  http::Pipeline Pipeline() {
+    http::Pipeline p = test_support::PlatformPipeline(telemetry, false);
+    http::CorsOptions cors;
+    cors.allowed_origins = {"https://shop.example.com"};
+    p.Add<http::CorsMiddleware>(cors);
+    p.Add<GatewayLimitFields>();
+    return p;
+  }
 
   // Stops the upstream (which closes its connections) and starts it again on its port.
   void RestartUpstream() {
@@ -211,6 +231,25 @@ TEST(ProxyTest, ForwardsWithRewrittenTargetAndProxyHeaders) {
   EXPECT_EQ(std::distance(res.find("X-Request-Id"), res.end()) > 0, true);
   // The keep-alive connections on both sides are reused.
   EXPECT_EQ(c.RoundTrip(Get("/api/seen/again")).result_int(), 200u);
+}
+
+TEST(ProxyTest, VaryIsMergedAndTheServicesRateLimitFieldsWin) {
+  Fixture f;
+  RawClient c(f.gateway.port());
+  // Small (relayed whole) and large (streamed): the same fields either way.
+  for (const char* target : {"/api/big/10", "/api/big/300000"}) {
+    auto res = c.RoundTrip(Get(target, "Origin: https://shop.example.com\r\n"));
+    ASSERT_EQ(res.result_int(), 200u) << target;
+    EXPECT_EQ(res["Vary"], "Origin, Accept-Encoding") << target;
+    EXPECT_EQ(std::distance(res.equal_range("Vary").first, res.equal_range("Vary").second), 1)
+        << target;
+    EXPECT_EQ(res["RateLimit"], "\"upstream\";r=1;t=1") << target;
+    EXPECT_EQ(res["RateLimit-Policy"], "") << "the service's fields replace both of the gateway's";
+    EXPECT_EQ(res["Access-Control-Allow-Origin"], "https://shop.example.com") << target;
+  }
+  // Where the service sets none, the gateway's stay.
+  auto res = c.RoundTrip(Get("/api/seen/x"));
+  EXPECT_EQ(res["RateLimit"], "\"gateway\";r=8;t=1");
 }
 
 TEST(ProxyTest, StreamsLargeAndChunkedBodiesBothWays) {
