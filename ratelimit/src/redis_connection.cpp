@@ -63,6 +63,7 @@ asio::awaitable<void> Link::Open(const RedisOptions& options) {
     connected_ = true;
     boost::system::error_code ignored;
     socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    socket_.set_option(asio::socket_base::keep_alive(true), ignored);
     co_await Hello(options);
   }
   opening_ = false;
@@ -160,6 +161,7 @@ void Link::Dispatch(Reply reply) {
 }
 
 void Link::Send(const std::shared_ptr<Waiter>& waiter, bool script) {
+  waiter->sent = std::chrono::steady_clock::now();
   waiting_.push_back(waiter);
   try {
     AppendDecision(out_, sha_, script, waiter->key, waiter->rate, waiter->cost);
@@ -267,6 +269,15 @@ asio::awaitable<SharedDecision> Connection::Decide(std::string_view key, Rate ra
     co_await waiter->timer.async_wait(kAwait);
     waiter->Complete({StoreError::kTimeout, {}});  // nothing when the reply came first
     result = waiter->result;
+    // A Redis that stopped answering without closing the connection (a host gone, a
+    // partition) would otherwise cost every decision its timeout for as long as TCP keeps
+    // the connection: past a bound the link fails, the store is down (decisions fail at
+    // once, one warn line) and reconnecting begins.
+    const auto stall =
+        std::max<std::chrono::steady_clock::duration>(4 * state_->options().timeout, kStallAfter);
+    if (result.error == StoreError::kTimeout && link->Stalled(stall)) {
+      link->Fail(StoreError::kTimeout, "Redis has stopped answering");
+    }
   }
   if (result.error != StoreError::kNone) state_->Count(result.error);
   co_return result;

@@ -34,6 +34,9 @@ namespace vigil::ratelimit::internal {
 // Decisions waiting on one connection (answered or timed out but not yet read back) beyond
 // which a decision fails at once with kOverload.
 inline constexpr std::size_t kMaxWaiting = 4096;
+// A link whose oldest unanswered command is older than this (or four timeouts, if more)
+// is taken for dead: Redis is not answering at all.
+inline constexpr std::chrono::milliseconds kStallAfter{1000};
 
 // What every connection of a store shares: its options, its metrics, and whether the
 // store is up, with the one log line per change between up and failing.
@@ -87,6 +90,9 @@ struct Waiter {
   std::int64_t cost = 0;
   bool retried = false;
   bool done = false;
+  // When its command was written to the link (the oldest unanswered one tells whether
+  // Redis still answers at all).
+  std::chrono::steady_clock::time_point sent{};
   SharedDecision result;
 };
 
@@ -113,6 +119,11 @@ class Link : public std::enable_shared_from_this<Link> {
   StoreError error() const noexcept { return error_; }
   const std::string& detail() const noexcept { return detail_; }
   std::size_t waiting() const noexcept { return waiting_.size(); }
+  // True when the oldest unanswered command was written over `bound` ago: Redis is not
+  // answering at all (gone without a reset, partitioned), not merely slow.
+  bool Stalled(std::chrono::steady_clock::duration bound) const noexcept {
+    return !waiting_.empty() && std::chrono::steady_clock::now() - waiting_.front()->sent > bound;
+  }
 
  private:
   // AUTH and SELECT when the options ask for them, and SCRIPT LOAD (keeping the SHA).

@@ -666,6 +666,28 @@ TEST(RedisStoreTest, PausedRedisTimesOutThenTheConnectionStaysInStep) {
   EXPECT_EQ(telemetry.Errors(StoreError::kProtocol), 0);
 }
 
+TEST(RedisStoreTest, ARedisThatStopsAnsweringIsTakenDownThenComesBack) {
+  RedisServer redis;
+  Observed telemetry;
+  Replica replica(OptionsFor(redis.url()), *telemetry, 1);
+  ASSERT_TRUE(replica.StartUp());
+  // Longer than the one second after which a link that gets no reply at all is failed.
+  ASSERT_EQ(redis.Command({"CLIENT", "PAUSE", "2500"}).text, "OK");
+  ASSERT_TRUE(Eventually([&] {
+    replica.Decide(0, "silent", kFivePerHour);
+    return !replica.store().up();
+  })) << "timeouts alone never took the store down";
+  EXPECT_EQ(telemetry.Up(), 0);
+  EXPECT_EQ(telemetry.LinesSaying("warn", kDown), 1u);
+  const Timed t = replica.Decide(0, "silent", kFivePerHour);
+  EXPECT_NE(t.result.error, StoreError::kNone);
+  EXPECT_LT(t.took, kTimeout + kLateness) << "no decision waits longer than its timeout";
+  // The pause ends: the store reconnects by itself.
+  ASSERT_TRUE(Eventually([&] { return replica.store().up(); }, std::chrono::seconds(10)));
+  EXPECT_EQ(replica.Decide(0, "after", kFivePerHour).result.error, StoreError::kNone);
+  EXPECT_EQ(telemetry.LinesSaying("info", kBack), 1u);
+}
+
 TEST(RedisStoreTest, AScriptFlushIsRepairedOnTheNextDecision) {
   RedisServer redis;
   Observed telemetry;
