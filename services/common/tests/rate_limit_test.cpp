@@ -132,14 +132,20 @@ TEST(RateLimitMiddlewareTest, OnlyTheGatewaysSignatureOrATrustedProxyNamesTheCli
   EXPECT_EQ(f.Call("GET", "/api/x", signed_a).result_int(), 200U);
   EXPECT_EQ(f.Call("GET", "/api/x", signed_a).result_int(), 429U);
   EXPECT_EQ(f.Call("GET", "/api/x", signed_b).result_int(), 200U) << "another client";
-  // Unsigned, forged or signed for another purpose: the peer is the client.
-  EXPECT_EQ(
-      f.Call("GET", "/api/x", "X-Vigil-Client: v1.client:3.3.3.3.9999999999.00\r\n").result_int(),
-      200U);
+  // Forged or signed for another purpose: the address is unknown, so a policy keyed on
+  // it does not count the request (rather than count every client as the gateway).
+  for (int i = 0; i < 3; ++i) {
+    const auto forged =
+        f.Call("GET", "/api/x", "X-Vigil-Client: v1.client:3.3.3.3.9999999999.00\r\n");
+    EXPECT_EQ(forged.result_int(), 200U);
+    EXPECT_EQ(forged["RateLimit"], "");
+  }
   const std::string as_user =
       std::string(kClientHeader) + ": " + f.identity.Sign("user:4.4.4.4") + "\r\n";
-  EXPECT_EQ(f.Call("GET", "/api/x", as_user).result_int(), 429U) << "counted as the peer";
-  // X-Forwarded-For from a peer that is not a trusted proxy changes nothing.
+  EXPECT_EQ(f.Call("GET", "/api/x", as_user)["RateLimit"], "");
+  // Without the header, the peer is the client, and X-Forwarded-For from a peer that is
+  // not a trusted proxy changes nothing.
+  EXPECT_EQ(f.Call("GET", "/api/x").result_int(), 200U);
   EXPECT_EQ(f.Call("GET", "/api/x", "X-Forwarded-For: 5.5.5.5\r\n").result_int(), 429U);
 }
 

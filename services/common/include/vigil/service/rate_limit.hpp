@@ -12,14 +12,17 @@
 //     fields of the refusing policy, the policy on the span and the access-log line;
 //   - the shared store down with "on_store_failure": "closed": 503 problem+json.
 // The client address is the gateway's signed X-Vigil-Client when `identity` verifies it
-// (a service behind the gateway), else the socket peer or, from a trusted proxy, its
-// X-Forwarded-For. The user is the subject of a valid X-Vigil-Identity.
+// (a service behind the gateway; one that does not verify leaves the address unknown),
+// else the socket peer or, from a trusted proxy, its X-Forwarded-For. The user is the subject of a
+// valid X-Vigil-Identity.
 //
 // Thread-safety: as every middleware (per-request state lives in the exchange).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vigil/http/middleware.hpp>
 #include <vigil/ratelimit/limiter.hpp>
@@ -58,9 +61,12 @@ boost::asio::awaitable<bool> Admit(http::Exchange& exchange, ratelimit::Limiter&
                                    std::string_view policy,
                                    std::span<const std::string_view> values);
 
-// The client address the middleware keys on (see above).
-std::string ClientAddress(const http::Exchange& exchange, const ratelimit::Limits& limits,
-                          const IdentitySigner* identity);
+// The client address the middleware keys on (see above); none when the request carries an
+// X-Vigil-Client that does not verify (a policy keyed on the address then does not count
+// it, rather than count every client behind that gateway as one).
+std::optional<std::string> ClientAddress(const http::Exchange& exchange,
+                                         const ratelimit::Limits& limits,
+                                         const IdentitySigner* identity);
 
 // A program's limits: the file VIGIL_RATELIMIT_CONFIG (holding what the gateway's file
 // has under "rate_limits"), or `defaults` (the same, as JSON text) when it is unset. Throws
