@@ -11,8 +11,15 @@ Every case is measured with the same wrk settings against the same upstream (ngi
   (d) vigil-full   vigil-gateway with its JSON access log in a file, metrics, and every request
                    traced and exported over OTLP/HTTP to a local receiver (a second nginx)
   (e) vigil-off    vigil-gateway with VIGIL_ACCESS_LOG=false and OTEL_SDK_DISABLED=true
+  (f) vigil-limit  (d) plus a rate limit per client address that never limits (quota 10^9
+                   per 60 s on every path), decided in the gateway's memory store
+  (g) vigil-redis  (f) with the limits shared through Redis (VIGIL_REDIS_URL): a local
+                   redis-server, started once for the run, decides every request
 
-With --rounds N (default 3) the cases run N times in turn (a b c d e, a b c d e, ...), so
+(f) and (g) fail when the gateway's vigil_ratelimit_decisions_total afterwards shows no
+decision made by the store the case is about, or more than 1 % made by another.
+
+With --rounds N (default 3) the cases run N times in turn (a b ... g, a b ... g, ...), so
 that each ratio is taken between cases measured a minute apart, N times; the table shows
 each case's median round and the targets use the median of each ratio over the rounds.
 
@@ -41,17 +48,29 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "integration"))
-from harness import (Sandbox, free_port, http_get, metric_samples, proc_status,  # noqa: E402
-                     start_gateway, start_nginx, wait_ready)
+from harness import (Redis, Sandbox, free_port, http_get, metric_samples,  # noqa: E402
+                     proc_status, start_gateway, start_nginx, wait_ready)
 
-ALL_CASES = ["a", "b", "c", "d", "e"]
+ALL_CASES = ["a", "b", "c", "d", "e", "f", "g"]
 CASE_NAMES = {
     "a": "upstream direct (nginx return 200)",
     "b": "nginx proxy (JSON log, limit_req)",
     "c": "haproxy proxy (no log)",
     "d": "vigil-gateway, full telemetry",
     "e": "vigil-gateway, telemetry off",
+    "f": "vigil-gateway, full telemetry + rate limit (memory)",
+    "g": "vigil-gateway, full telemetry + rate limit (Redis)",
 }
+# The gateway's cases; those with full telemetry; those rate limited, by the store that
+# must decide.
+GATEWAY_CASES = "defg"
+FULL_TELEMETRY_CASES = "dfg"
+LIMIT_STORE = {"f": "memory", "g": "redis"}
+# Per client address (wrk's one), on every path, never reached: the interval is 1 µs and
+# the burst 10^9, so a refusal would take over a million requests a second for 1000 s.
+NEVER_LIMITS = {"policies": [{"name": "bench-per-address", "key": ["client_address"],
+                              "quota": 1_000_000_000, "window_s": 60,
+                              "match": [{"prefix": "/"}]}]}
 MIB = 1024 * 1024
 READY_TIMEOUT_S = 20.0
 
@@ -309,11 +328,13 @@ def sink_stats(sandbox):
 
 
 def metric_sums(text, names):
-    """Sums of the samples of each metric in names, by label set 'signal'/'reason'/'exporter'."""
+    """Sums of the samples of each metric in names, by label set 'signal'/'reason'/'exporter'/
+    'store'/'decision'."""
     out = {}
     for name in names:
         for labels, value in metric_samples(text, name):
-            sub = ",".join(f"{k}={labels[k]}" for k in ("signal", "reason", "exporter")
+            sub = ",".join(f"{k}={labels[k]}" for k in ("signal", "reason", "exporter", "store",
+                                                        "decision")
                            if k in labels)
             key = name + ("{" + sub + "}" if sub else "")
             out[key] = out.get(key, 0.0) + value
@@ -453,9 +474,30 @@ def measure(args, tmp, lua, label, url, proc, measure_rss):
     return res
 
 
-def run_case(case, args, sandbox, lua, up_port, sink_port):
-    label = {"a": "upstream", "b": "nginx-proxy", "c": "haproxy",
-             "d": "vigil-full", "e": "vigil-off"}[case]
+def decisions_by_store(metrics):
+    """vigil_ratelimit_decisions_total summed by store, from metric_sums' output."""
+    out = {}
+    for key, value in metrics.items():
+        m = re.match(r"vigil_ratelimit_decisions_total\{.*store=(\w+)", key)
+        if m:
+            out[m.group(1)] = out.get(m.group(1), 0.0) + value
+    return out
+
+
+def check_store(case, metrics):
+    """CaseError unless the case's store made its decisions: some, and all but 1 %."""
+    want = LIMIT_STORE[case]
+    by_store = decisions_by_store(metrics)
+    total = sum(by_store.values())
+    mine = by_store.get(want, 0.0)
+    if mine <= 0 or mine < 0.99 * total:
+        raise CaseError(f"({case}) expected the rate-limit decisions to be made by store "
+                        f"\"{want}\", the gateway counted {by_store or 'none'}")
+
+
+def run_case(case, args, sandbox, lua, up_port, sink_port, redis_url=None):
+    label = {"a": "upstream", "b": "nginx-proxy", "c": "haproxy", "d": "vigil-full",
+             "e": "vigil-off", "f": "vigil-limit", "g": "vigil-redis"}[case]
     tmp = sandbox.dir
     if case == "a":
         url = f"http://127.0.0.1:{up_port}/"
@@ -486,21 +528,25 @@ def run_case(case, args, sandbox, lua, up_port, sink_port):
                if not k.startswith(("OTEL_", "VIGIL_"))}
         env.update({"VIGIL_BIND": "127.0.0.1", "VIGIL_WORKERS": str(args.workers),
                     "OTEL_SERVICE_NAME": "gateway"})
-        if case == "d":
+        if case in FULL_TELEMETRY_CASES:
             env.update({"VIGIL_ACCESS_LOG": "true", "VIGIL_LOG_FILE": str(gateway_log),
                         "OTEL_TRACES_SAMPLER": "always_on",
                         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"})
         else:
             env.update({"VIGIL_ACCESS_LOG": "false", "OTEL_SDK_DISABLED": "true"})
+        if case == "g":
+            env["VIGIL_REDIS_URL"] = redis_url
+        limits = NEVER_LIMITS if case in LIMIT_STORE else None
         gateway = start_or_fail(sandbox, label, lambda: start_gateway(
-            sandbox, routes, env, label, inherit_env=False, program=args.gateway))
+            sandbox, routes, env, label, inherit_env=False, program=args.gateway,
+            rate_limits=limits))
         p, url, admin = gateway.proc, gateway.url + "/", gateway.admin
         info["env"] = {k: v for k, v in env.items() if k.startswith(("OTEL_", "VIGIL_"))}
     wait_ok(p, label, url)
 
     try:
         res = measure(args, tmp, lua, label, url, p, True)
-        if case in ("d", "e"):
+        if case in GATEWAY_CASES:
             try:
                 status, _, body = http_get(admin + "/metrics", timeout=5.0)
             except OSError as e:  # urllib's URLError included
@@ -509,18 +555,21 @@ def run_case(case, args, sandbox, lua, up_port, sink_port):
                 info["metrics"] = metric_sums(body.decode("utf-8", "replace"), {
                     "vigil_telemetry_exported_total", "vigil_telemetry_dropped_total",
                     "http_server_request_duration_seconds_count",
-                    "http_client_request_duration_seconds_count"})
+                    "http_client_request_duration_seconds_count",
+                    "vigil_ratelimit_decisions_total", "vigil_ratelimit_store_errors_total"})
             else:
                 info["metrics_error"] = f"GET /metrics -> {status} {body!r:.200}"
+            if case in LIMIT_STORE:
+                check_store(case, info.get("metrics", {}))
     finally:
         rc = p.stop(timeout=15.0)
     info["exit_status"] = rc
-    if case in ("d", "e") and rc != 0:
+    if case in GATEWAY_CASES and rc != 0:
         info["problem"] = (f"vigil-gateway exited with status {rc} on SIGTERM\n"
                            + failure_output(p))
     if case == "b":
         info["access_log_lines"] = count_lines(nginx_proxy_log(sandbox))
-    if case == "d":
+    if case in FULL_TELEMETRY_CASES:
         # Counted after the gateway stopped: its last batch is flushed on SIGTERM.
         info["access_log_lines"] = count_lines(gateway_log)
         after = sink_stats(sandbox)
@@ -560,7 +609,7 @@ def ratio_rounds(rounds, x, y, key="rps"):
 
 
 def print_table(results, rounds, order):
-    hdr = ["case", "req/s", "p50", "p99", "max", "errors", "vs (b)", "vs (c)",
+    hdr = ["case", "req/s", "p50", "p99", "max", "errors", "vs (b)", "vs (c)", "vs (d)",
            "proxy CPU/req", "of it user", "other CPU", "steal"]
     rows = []
     def vs(c, base):
@@ -572,7 +621,7 @@ def print_table(results, rounds, order):
             continue
         rows.append([f"({c}) {CASE_NAMES[c]}", f"{r['rps']:,.0f}", fmt_ms(r["p50_us"]),
                      fmt_ms(r["p99_us"]), fmt_ms(r["max_us"]), str(r["errors"]),
-                     vs(c, "b"), vs(c, "c"),
+                     vs(c, "b"), vs(c, "c"), vs(c, "d"),
                      f"{r['proxy_cpu_us_per_req']:.1f} µs"
                      if "proxy_cpu_us_per_req" in r else "-",
                      f"{r['proxy_user_us_per_req']:.1f} µs"
@@ -596,7 +645,7 @@ def print_table(results, rounds, order):
           "processes outside this benchmark during the measured run; steal: virtual CPU time "
           "the hypervisor gave to other guests (both noise).")
     if len(rounds) > 1:
-        print(f"Each row is the case's median round of {len(rounds)}; vs (b) and vs (c) are "
+        print(f"Each row is the case's median round of {len(rounds)}; vs (b), (c) and (d) are "
               "medians of the ratios within each round.")
         print()
         print("Rounds (req/s, proxy CPU/req):")
@@ -620,22 +669,26 @@ def target_checks(results, rounds, rss_limit_mib):
         ratios = ratio_rounds(rounds, x, y, key)
         text = "" if len(ratios) < 2 else " (rounds: " + ", ".join(f"{v:.2f}" for v in ratios) + ")"
         return median(ratios), text
-    b, c, d, e = (results.get(k) for k in "bcde")
-    if d and b:
-        ratio, text = median_ratio("d", "b")
-        add("(d)/(b) req/s >= 1.5", ratio >= 1.5,
-            f"{d['rps']:,.0f} / {b['rps']:,.0f}: {ratio:.2f}{text}")
+    def rps_at_least(x, y, name, least, as_times=False, digits=2):
+        """The target that x's req/s be at least `least` times y's (when both ran)."""
+        rx, ry = results.get(x), results.get(y)
+        if not (rx and ry):
+            return
+        ratio, text = median_ratio(x, y)
+        between = "vs" if as_times else "/"
+        add(name, ratio >= least, f"{rx['rps']:,.0f} {between} {ry['rps']:,.0f}: "
+            f"{ratio:.{digits}f}{'x' if as_times else ''}{text}")
+    c, d = results.get("c"), results.get("d")
+    rps_at_least("d", "b", "(d)/(b) req/s >= 1.5", 1.5)
+    rps_at_least("d", "c", "(d) req/s >= (c) req/s", 1.0, as_times=True)
     if d and c:
-        ratio, text = median_ratio("d", "c")
-        add("(d) req/s >= (c) req/s", ratio >= 1.0,
-            f"{d['rps']:,.0f} vs {c['rps']:,.0f}: {ratio:.2f}x{text}")
         ratio, text = median_ratio("d", "c", "p99_us")
         add("(d) p99 <= (c) p99", ratio <= 1.0,
             f"{fmt_ms(d['p99_us'])} vs {fmt_ms(c['p99_us'])}: {ratio:.2f}x{text}")
-    if d and e:
-        ratio, text = median_ratio("d", "e")
-        add("(d)/(e) req/s >= 0.95", ratio >= 0.95,
-            f"{d['rps']:,.0f} / {e['rps']:,.0f}: {ratio:.3f}{text}")
+    rps_at_least("d", "e", "(d)/(e) req/s >= 0.95", 0.95, digits=3)
+    rps_at_least("f", "d", "(f)/(d) req/s >= 0.97 (a rate limit in memory)", 0.97, digits=3)
+    rps_at_least("g", "d", "(g)/(d) req/s >= 0.8 (a rate limit through Redis)", 0.8, digits=3)
+    rps_at_least("f", "b", "(f) req/s >= (b) req/s (nginx with limit_req)", 1.0, as_times=True)
     if d and "vmhwm_kib" in d:
         worst = max((r["d"] for r in rounds if "d" in r), key=lambda r: r.get("vmhwm_kib", 0))
         hwm = worst["vmhwm_kib"] / 1024
@@ -643,7 +696,7 @@ def target_checks(results, rounds, rss_limit_mib):
         add(f"gateway peak RSS (d) <= {rss_limit_mib} MiB", hwm <= rss_limit_mib,
             f"VmHWM {hwm:.1f} MiB, RSS under load max {load:.1f} MiB / median "
             f"{worst.get('rss_load_median_kib', 0) / 1024:.1f} MiB")
-    for k in "de":
+    for k in GATEWAY_CASES:
         errors = sum(r[k]["errors"] for r in rounds if k in r)
         if any(k in r for r in rounds):
             add(f"({k}) every response 200", errors == 0, f"{errors} errors")
@@ -685,8 +738,9 @@ def parse_args(argv):
     ap.add_argument("--workers", type=int, default=1,
                     help="workers of every proxy: nginx worker_processes, HAProxy nbthread, "
                     "VIGIL_WORKERS (the upstream always has 1)")
-    ap.add_argument("--cases", default="abcde",
-                    help="which cases to run, e.g. abc (default abcde)")
+    ap.add_argument("--cases", default="".join(ALL_CASES),
+                    help="which cases to run, e.g. abc (default abcdefg; f and g are "
+                    "compared with d and b, g needs redis-server)")
     ap.add_argument("--rounds", type=int, default=3,
                     help="times the cases run in turn; ratios are medians over the rounds")
     ap.add_argument("--rss-limit-mib", type=float, default=64.0)
@@ -709,12 +763,13 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
-    missing = [p for p in ("wrk", "nginx", "haproxy") if shutil.which(p) is None]
+    needed = ["wrk", "nginx", "haproxy"] + (["redis-server"] if "g" in args.case_list else [])
+    missing = [p for p in needed if shutil.which(p) is None]
     if missing:
         print(f"gateway bench: missing programs: {' '.join(missing)} "
               f"(Debian packages: {' '.join(missing)})", file=sys.stderr)
         return 1
-    needs_gateway = any(c in "de" for c in args.case_list)
+    needs_gateway = any(c in GATEWAY_CASES for c in args.case_list)
     if needs_gateway and not os.access(args.gateway, os.X_OK):
         print(f"gateway bench: {args.gateway} is not built (build the vigil-gateway target, "
               "or pass --cases abc)", file=sys.stderr)
@@ -739,11 +794,16 @@ def main(argv):
         up = start_or_fail(sandbox, "upstream", lambda: start_upstream(sandbox))
         wait_ok(up.proc, "upstream", up.url + "/")
         BACKGROUND["upstream"] = up.pid
-        sink_port = None
-        if "d" in args.case_list:
+        sink_port = redis_url = None
+        if any(c in FULL_TELEMETRY_CASES for c in args.case_list):
             sink = start_or_fail(sandbox, "sink", lambda: start_sink(sandbox))
             BACKGROUND["sink"] = sink.pid
             sink_port = sink.port
+        if "g" in args.case_list:
+            # One server for the run, its CPU counted apart like the upstream's.
+            redis = start_or_fail(sandbox, "redis", lambda: Redis(sandbox))
+            BACKGROUND["redis"] = redis.proc.pid
+            redis_url = redis.url
         for n in range(args.rounds):
             rounds.append({})
             for c in args.case_list:
@@ -752,7 +812,8 @@ def main(argv):
                 print(f"==> round {n + 1}/{args.rounds} ({c}) {CASE_NAMES[c]}: "
                       f"{args.warmup}s warm-up + {args.duration}s", file=sys.stderr, flush=True)
                 try:
-                    rounds[-1][c] = run_case(c, args, sandbox, lua, up.port, sink_port)
+                    rounds[-1][c] = run_case(c, args, sandbox, lua, up.port, sink_port,
+                                             redis_url)
                 except CaseError as e:
                     failures[c] = str(e)
                     print(f"    case ({c}) could not run: {e}", file=sys.stderr, flush=True)
@@ -781,26 +842,32 @@ def main(argv):
     print()
     print_table(results, rounds, args.case_list)
     print()
-    d = results.get("d")
-    if d:
-        sink = d.get("otlp_sink", {})
-        print(f"(d) telemetry: access log {d.get('access_log_lines')} lines, OTLP receiver got "
-              f"{sink.get('posts', 0)} POSTs ({sink.get('posts_200', 0)} answered 200, "
+    for c in FULL_TELEMETRY_CASES:
+        r = results.get(c)
+        if not r:
+            continue
+        sink = r.get("otlp_sink", {})
+        print(f"({c}) telemetry: access log {r.get('access_log_lines')} lines, OTLP receiver "
+              f"got {sink.get('posts', 0)} POSTs ({sink.get('posts_200', 0)} answered 200, "
               f"{sink.get('request_bytes', 0) / MIB:.1f} MiB)")
-        if d.get("metrics"):
+        if r.get("metrics"):
             print("    gateway metrics after the run: " + ", ".join(
-                f"{k}={v:g}" for k, v in sorted(d["metrics"].items())))
+                f"{k}={v:g}" for k, v in sorted(r["metrics"].items())))
     for c in args.case_list:
         threads = results.get(c, {}).get("proxy_threads")
         if threads:
             print(f"({c}) proxy threads, CPU per request (involuntary context switches/s): " + ", ".join(
                 f"{name} {v['cpu_us_per_req']:.1f} µs ({v['involuntary_switches_per_s']:,})"
                 for name, v in threads.items()))
+    g = results.get("g")
+    if g and g.get("requests") and "cpu_redis_s" in g:
+        print(f"(g) redis-server CPU per request: {g['cpu_redis_s'] * 1e6 / g['requests']:.1f} µs "
+              f"(the gateway's: {g.get('proxy_cpu_us_per_req', 0):.1f} µs)")
     busy = [f"({c}) {results[c]['cpu_machine_busy_pct']:.1f} %" for c in args.case_list
             if results.get(c, {}).get("cpu_machine_busy_pct") is not None]
     if busy:
         print("Machine busy during each case's run (both cores): " + ", ".join(busy))
-    for c in ("d", "e"):
+    for c in GATEWAY_CASES:
         r = results.get(c)
         if r and "vmhwm_kib" in r:
             print(f"({c}) gateway RSS: peak (VmHWM) {r['vmhwm_kib'] / 1024:.1f} MiB, under load "
