@@ -2,7 +2,6 @@
 
 #include <array>
 #include <charconv>
-#include <new>
 #include <stdexcept>
 
 namespace vigil::ratelimit::internal {
@@ -39,22 +38,6 @@ std::string RedisKey(std::string_view key) {
   return out;
 }
 
-void AppendCommand(std::string& out, std::span<const std::string_view> args) {
-  std::array<const char*, kMaxCommandArgs> argv{};
-  std::array<std::size_t, kMaxCommandArgs> lengths{};
-  if (args.size() > kMaxCommandArgs) throw std::length_error("too many arguments for a command");
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    argv[i] = args[i].data();
-    lengths[i] = args[i].size();
-  }
-  char* command = nullptr;
-  const int size =
-      redisFormatCommandArgv(&command, static_cast<int>(args.size()), argv.data(), lengths.data());
-  if (size < 0) throw std::bad_alloc();
-  out.append(command, static_cast<std::size_t>(size));
-  redisFreeCommand(command);
-}
-
 namespace {
 
 // A decimal integer in a buffer of its own.
@@ -71,7 +54,26 @@ class Decimal {
   std::size_t size_;
 };
 
+// "*<count>\r\n" or "$<length>\r\n": the head of a RESP array or bulk string.
+void AppendHead(std::string& out, char type, std::size_t n) {
+  out.push_back(type);
+  out.append(Decimal(static_cast<std::int64_t>(n)).view());
+  out.append("\r\n");
+}
+
 }  // namespace
+
+void AppendCommand(std::string& out, std::span<const std::string_view> args) {
+  if (args.size() > kMaxCommandArgs) throw std::length_error("too many arguments for a command");
+  // An array of bulk strings, as every client sends commands (no formatting library: this
+  // runs once per decision).
+  AppendHead(out, '*', args.size());
+  for (const std::string_view arg : args) {
+    AppendHead(out, '$', arg.size());
+    out.append(arg);
+    out.append("\r\n");
+  }
+}
 
 void AppendDecision(std::string& out, std::string_view sha, bool script, std::string_view key,
                     const Rate& rate, std::int64_t cost, std::int64_t now_us) {

@@ -1,5 +1,5 @@
 // What the Redis store says and hears, without the network: the decision script, commands
-// formatted by hiredis, replies parsed by hiredis's reader, and what a reply means.
+// in RESP, replies parsed by hiredis's reader, and what a reply means.
 //
 // Thread-safety: ReplyReader is used by one thread at a time; the functions are pure.
 #pragma once
@@ -26,7 +26,7 @@ extern const std::string_view kDecisionScript;
 // "vigil:rl:{<key>}": the hash tag keeps every key on one Redis Cluster slot.
 std::string RedisKey(std::string_view key);
 
-// Appends `args` (at most kMaxCommandArgs) as one RESP command (redisFormatCommandArgv).
+// Appends `args` (at most kMaxCommandArgs) as one RESP command: an array of bulk strings.
 // Throws std::bad_alloc, or std::length_error for too many arguments.
 inline constexpr std::size_t kMaxCommandArgs = 8;
 void AppendCommand(std::string& out, std::span<const std::string_view> args);
