@@ -23,7 +23,11 @@ Limiter::Limiter(Limits limits, telemetry::Telemetry& telemetry, RedisStore* sha
           "redis, fallback: made in memory because the shared store could not)",
           {"policy", "decision", "store"})),
       shared_(shared),
-      memory_(max_keys) {
+      memory_(max_keys,
+              &telemetry.metrics().AddCounter(
+                  "vigil_ratelimit_evictions_total",
+                  "Keys the memory store forgot before their quota was whole again, because it "
+                  "held its maximum of keys (those clients got a fresh quota)")) {
   all_.push_back(std::make_unique<const Limits>(std::move(limits)));
   current_.store(all_.back().get(), std::memory_order_release);
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 #include <vigil/ratelimit/memory_store.hpp>
+#include <vigil/telemetry/metrics.hpp>
 
 namespace vigil::ratelimit {
 
@@ -88,9 +89,10 @@ struct alignas(64) MemoryStore::Shard {
   }
 };
 
-MemoryStore::MemoryStore(std::size_t max_keys)
+MemoryStore::MemoryStore(std::size_t max_keys, telemetry::Counter* evicted)
     : shard_capacity_(std::max<std::size_t>(max_keys / kShards, 1)),
-      shards_(std::make_unique<Shard[]>(kShards)) {}
+      shards_(std::make_unique<Shard[]>(kShards)),
+      evicted_(evicted) {}
 
 MemoryStore::~MemoryStore() = default;
 
@@ -117,6 +119,7 @@ Decision MemoryStore::Decide(std::string_view key, const Rate& rate, std::int64_
       if (shard.tat.size() >= shard_capacity_) {
         shard.EvictOne();
         evictions_.fetch_add(1, std::memory_order_relaxed);
+        if (evicted_ != nullptr) evicted_->Inc();
       }
     }
     const auto inserted = shard.tat.emplace(key, Shard::Entry{d.tat_us, {}}).first;

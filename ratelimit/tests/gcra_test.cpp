@@ -7,6 +7,7 @@
 #include <vector>
 #include <vigil/ratelimit/gcra.hpp>
 #include <vigil/ratelimit/memory_store.hpp>
+#include <vigil/telemetry/metrics.hpp>
 
 namespace rl = vigil::ratelimit;
 using std::chrono::milliseconds;
@@ -97,13 +98,18 @@ TEST(MemoryStoreTest, KeysAreLimitedApart) {
 }
 
 TEST(MemoryStoreTest, MemoryIsBoundedIdleKeysGoFirstAndEvictionsAreCounted) {
-  rl::MemoryStore store(64);  // one key per shard
+  vigil::telemetry::Registry registry;
+  rl::MemoryStore store(64, &registry.AddCounter("evicted_total", "test"));  // one key a shard
   const rl::Rate rate = rl::Rate::Of(1, seconds(1), 1);
   for (int i = 0; i < 1000; ++i) store.Decide("busy" + std::to_string(i), rate, 1, kNow);
   EXPECT_LE(store.size(), 64U);
   EXPECT_GT(store.size(), 0U);
   // Each key that found its shard full of busy keys took the place of one.
   EXPECT_EQ(store.evictions(), 1000U - store.size());
+  const std::string exposed = registry.Expose(vigil::telemetry::ExpositionFormat::kPrometheusText);
+  EXPECT_NE(exposed.find("evicted_total " + std::to_string(store.evictions()) + "\n"),
+            std::string::npos)
+      << exposed;
   // Two seconds later every key is idle: a new key sweeps its shard and evicts nothing.
   const std::uint64_t evicted = store.evictions();
   const std::size_t before = store.size();

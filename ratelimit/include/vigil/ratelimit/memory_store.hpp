@@ -18,12 +18,17 @@
 #include <string_view>
 #include <vigil/ratelimit/gcra.hpp>
 
+namespace vigil::telemetry {
+class Counter;
+}
+
 namespace vigil::ratelimit {
 
 class MemoryStore {
  public:
-  // `max_keys` (>= 1): the bound on keys held, over all shards.
-  explicit MemoryStore(std::size_t max_keys = 1'000'000);
+  // `max_keys` (>= 1): the bound on keys held, over all shards. `evicted`, when given,
+  // counts each eviction too (a metric; it must outlive the store).
+  explicit MemoryStore(std::size_t max_keys = 1'000'000, telemetry::Counter* evicted = nullptr);
   ~MemoryStore();
   MemoryStore(const MemoryStore&) = delete;
   MemoryStore& operator=(const MemoryStore&) = delete;
@@ -44,6 +49,7 @@ class MemoryStore {
   std::size_t shard_capacity_;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<std::uint64_t> evictions_{0};
+  telemetry::Counter* evicted_;
 };
 
 // The clock the memory store decides with, in microseconds: steady (a wall clock stepped
