@@ -7,9 +7,10 @@
 //
 // Asynchronous on the callers' event loops: one connection per executor given (the HTTP
 // workers'), living on that executor's thread, on which concurrent decisions are
-// pipelined (hiredis formats commands and parses replies; Asio moves the bytes). A
+// pipelined (hiredis parses the replies; Asio moves the bytes). A
 // decision never waits longer than the timeout; while a connection is down (refused,
-// reset, LOADING, an authentication error) decisions fail at once, without waiting,
+// reset, LOADING, an authentication error, or no reply at all for over a second or four
+// timeouts: a Redis gone silent) decisions fail at once, without waiting,
 // and the connection comes back by itself with backoff.
 //
 // Errors count in vigil_ratelimit_store_errors_total{store="redis",reason}; the gauge
