@@ -33,9 +33,10 @@ constexpr std::string_view kUsage =
 The Vigil gateway: routes requests by path prefix to upstream services, streaming
 bodies both ways, with a span, RED metrics and one access-log line per request.
 
-  --config FILE   routes as JSON (also VIGIL_GATEWAY_CONFIG); without it, the embedded
-                  routes of services/topology.json: /api/auth, /api/catalog, /api/orders
-                  to auth, catalog and orders on their default ports
+  --config FILE   routes, rate limits and CORS origins as JSON (also VIGIL_GATEWAY_CONFIG);
+                  without it, the embedded routes of services/topology.json:
+                  /api/auth, /api/catalog, /api/orders to auth, catalog and orders on
+                  their default ports
 
   {"routes": [{"prefix": "/api/auth", "upstream": "http://auth.internal",
                "strip_prefix": true, "timeout_ms": 5000, "max_body_bytes": 1048576}],
@@ -54,7 +55,7 @@ A request with "Authorization: Bearer <JWT>" is verified here against the keys a
 publishes (401 when bad) and reaches the service with a signed X-Vigil-Identity header.
 
 Gateway environment:
-  VIGIL_GATEWAY_CONFIG        the routes file, when --config is not given
+  VIGIL_GATEWAY_CONFIG        the configuration file, when --config is not given
   VIGIL_GATEWAY_AUTH          verify bearer tokens here (default true)
   VIGIL_GATEWAY_JWKS_URL      auth's keys ()" VIGIL_TOPOLOGY_AUTH_URL R"(/.well-known/jwks.json)
   VIGIL_GATEWAY_JWKS_REFRESH  seconds between key refreshes (300)
