@@ -347,6 +347,7 @@ asio::awaitable<void> Connection::SendHead(Exchange& ex, const ResponseHeader& h
   ex.response_.result(head.result_int());
   ex.responded_ = true;
   ex.head_sent_ = true;
+  if (ex.field_block_ != nullptr) ex.field_block_->ApplyTo(*stream_response_);
   serializer_.emplace(*stream_response_);
   deadline_.Set(server_.options_.body_timeout);
   auto [ec, n] = co_await bhttp::async_write_header(socket_, *serializer_, kTuple);
@@ -427,8 +428,8 @@ asio::awaitable<bool> Connection::WriteResponse(Exchange& ex) {
     if (!head_length.empty()) res.set(bhttp::field::content_length, head_length);
   }
   deadline_.Set(server_.options_.body_timeout);
-  const error_code ec =
-      co_await internal::WriteMessage(socket_, res.base(), res.body(), head_buffer_);
+  const error_code ec = co_await internal::WriteMessage(socket_, res.base(), res.body(),
+                                                        head_buffer_, ex.field_block_);
   co_return !ec && keep_alive;
 }
 

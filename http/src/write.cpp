@@ -57,6 +57,25 @@ void SerializeHead(const bhttp::header<isRequest>& head, std::string& out) {
   out.append("\r\n");
 }
 
+void SerializeHead(const bhttp::response_header<>& head, std::string& out,
+                   const FieldBlock& block) {
+  out.clear();
+  AppendStartLine(head, out);
+  std::uint32_t kept = 0;  // the block's entries whose field the response keeps
+  for (const auto& field : head) {
+    const auto name = field.name_string();
+    const std::string_view n(name.data(), name.size());
+    if (const int entry = block.Find(n); entry >= 0) {
+      if (!block.KeepsResponseField(entry)) continue;
+      kept |= 1U << entry;
+    }
+    const auto value = field.value();
+    AppendField(out, n, {value.data(), value.size()});
+  }
+  block.AppendTo(out, kept);
+  out.append("\r\n");
+}
+
 namespace {
 
 // Both overloads of WriteBuffers; `sent` may be null. (They forward without a coroutine
@@ -103,6 +122,18 @@ asio::awaitable<error_code> WriteMessage(asio::ip::tcp::socket& socket,
                                          const bhttp::header<isRequest>& head,
                                          std::string_view body, std::string& scratch) {
   SerializeHead(head, scratch);
+  return WriteBuffers(socket, scratch, body);
+}
+
+asio::awaitable<error_code> WriteMessage(asio::ip::tcp::socket& socket,
+                                         const bhttp::response_header<>& head,
+                                         std::string_view body, std::string& scratch,
+                                         const FieldBlock* block) {
+  if (block == nullptr) {
+    SerializeHead(head, scratch);
+  } else {
+    SerializeHead(head, scratch, *block);
+  }
   return WriteBuffers(socket, scratch, body);
 }
 

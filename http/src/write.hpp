@@ -27,6 +27,7 @@
 
 #include <string>
 #include <string_view>
+#include <vigil/http/field_block.hpp>
 
 namespace vigil::http::internal {
 
@@ -36,11 +37,20 @@ namespace vigil::http::internal {
 template <bool isRequest>
 void SerializeHead(const boost::beast::http::header<isRequest>& head, std::string& out);
 
+// The same for a response, with `block`'s fields written after the response's own: a
+// response field the block replaces or removes is left out (field_block.hpp).
+void SerializeHead(const boost::beast::http::response_header<>& head, std::string& out,
+                   const FieldBlock& block);
+
 // Sends SerializeHead(head) followed by `body`. Returns the socket's error, if any.
 template <bool isRequest>
 boost::asio::awaitable<boost::system::error_code> WriteMessage(
     boost::asio::ip::tcp::socket& socket, const boost::beast::http::header<isRequest>& head,
     std::string_view body, std::string& scratch);
+// A response's, with `block`'s fields (when not null).
+boost::asio::awaitable<boost::system::error_code> WriteMessage(
+    boost::asio::ip::tcp::socket& socket, const boost::beast::http::response_header<>& head,
+    std::string_view body, std::string& scratch, const FieldBlock* block);
 
 // Sends `head` then `body`, bytes already laid out by the caller (either may be empty),
 // the same way: one non-blocking gathered send, the event loop only for what the socket

@@ -77,6 +77,54 @@ TEST(SerializeHead, ResponsesMatchBeast) {
   EXPECT_EQ(OurHead(custom), BeastHead(custom));
 }
 
+// A field block: its fields follow the response's own; a kept field stays and the block's
+// value is left out, a replaced one is the block's, a removed one is gone, whatever the
+// case of its name.
+TEST(SerializeHead, ResponsesWithAFieldBlock) {
+  FieldBlock block;
+  block.Set("X-Frame-Options", "DENY", FieldBlock::kReplace)
+      .Set("Cache-Control", "no-store", FieldBlock::kKeep)
+      .Remove("Server");
+
+  bhttp::response_header<> bare;
+  bare.result(200);
+  bare.version(11);
+  bare.set(bhttp::field::content_length, "0");
+  std::string out;
+  SerializeHead(bare, out, block);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Frame-Options: DENY\r\n"
+            "Cache-Control: no-store\r\n\r\n");
+
+  bhttp::response_header<> upstream;
+  upstream.result(200);
+  upstream.version(11);
+  upstream.set("x-frame-options", "ALLOWALL");
+  upstream.set(bhttp::field::server, "nginx/1.22");
+  upstream.set(bhttp::field::cache_control, "no-cache");
+  SerializeHead(upstream, out, block);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\nX-Frame-Options: DENY\r\n\r\n");
+
+  // A streamed head gets the same through the field container.
+  const std::string with_block = out;
+  block.ApplyTo(upstream);
+  EXPECT_EQ(OurHead(upstream), with_block);
+  EXPECT_EQ(upstream["X-Frame-Options"], "DENY");
+  EXPECT_EQ(upstream["Cache-Control"], "no-cache");
+  EXPECT_EQ(upstream.count(bhttp::field::server), 0u);
+}
+
+TEST(FieldBlock, RefusesWhatCouldSplitAHead) {
+  FieldBlock block;
+  EXPECT_THROW(block.Set("Bad Name", "x", FieldBlock::kKeep), std::invalid_argument);
+  EXPECT_THROW(block.Set("X-A", "a\r\nSet-Cookie: s=1", FieldBlock::kKeep), std::invalid_argument);
+  block.Set("X-A", "a", FieldBlock::kKeep);
+  EXPECT_THROW(block.Set("x-a", "b", FieldBlock::kKeep), std::invalid_argument);
+  EXPECT_EQ(block.Find("X-a"), 0);
+  EXPECT_EQ(block.Find("X-B"), -1);
+  EXPECT_EQ(block.Find(std::string(100, 'x')), -1);
+}
+
 // A connected pair of loopback sockets on one io_context.
 struct SocketPair {
   asio::io_context io;

@@ -4,6 +4,7 @@
 #include <vigil/http/middleware/errors.hpp>
 #include <vigil/http/middleware/metrics.hpp>
 #include <vigil/http/middleware/request_id.hpp>
+#include <vigil/http/middleware/security_headers.hpp>
 #include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/database.hpp>
 #include <vigil/service/rate_limit.hpp>
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
     // logged and counted).
     http::Pipeline& pipeline = host.pipeline();
     pipeline.Add<http::RequestIdMiddleware>();
+    pipeline.Add<http::SecurityHeadersMiddleware>(http::SecurityHeadersOptions{});
     pipeline.Add<http::TracingMiddleware>(telemetry.tracer());
     pipeline.Add<http::MetricsMiddleware>(telemetry.metrics());
     if (http::AccessLogMiddleware::EnabledFromEnv()) {

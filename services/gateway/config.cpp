@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -80,6 +81,42 @@ http::CorsOptions ParseCors(const json::value& value, std::string_view source) {
   return cors;
 }
 
+// A string field of "security_headers" or a route that becomes a header value.
+std::string HeaderValue(const json::value& v, std::string_view key, std::string_view source,
+                        const std::string& where) {
+  if (!v.is_string()) Fail(source, where, "\"" + std::string(key) + "\" must be a string");
+  const std::string_view value = v.as_string();
+  if (!http::IsFieldValue(value)) {
+    Fail(source, where, "\"" + std::string(key) + "\" has a control character");
+  }
+  return std::string(value);
+}
+
+http::SecurityHeadersOptions ParseSecurityHeaders(const json::value& value,
+                                                  std::string_view source) {
+  const std::string where = "security_headers";
+  if (!value.is_object()) Fail(source, where, "expected an object");
+  http::SecurityHeadersOptions options{.replace = true};
+  const std::pair<std::string_view, std::string*> fields[] = {
+      {"strict_transport_security", &options.strict_transport_security},
+      {"content_security_policy", &options.content_security_policy},
+      {"permissions_policy", &options.permissions_policy},
+      {"referrer_policy", &options.referrer_policy},
+      {"cross_origin_opener_policy", &options.cross_origin_opener_policy},
+      {"cross_origin_resource_policy", &options.cross_origin_resource_policy},
+      {"cache_control", &options.cache_control},
+  };
+  for (const auto& kv : value.as_object()) {
+    const auto* field = std::find_if(std::begin(fields), std::end(fields),
+                                     [&kv](const auto& f) { return f.first == kv.key(); });
+    if (field == std::end(fields)) {
+      Fail(source, where, "unknown key \"" + std::string(kv.key()) + "\"");
+    }
+    *field->second = HeaderValue(kv.value(), field->first, source, where);
+  }
+  return options;
+}
+
 }  // namespace
 
 GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source) {
@@ -88,7 +125,8 @@ GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source)
   if (ec) Fail(source, "", "not valid JSON (" + ec.message() + ")");
   if (!root.is_object()) Fail(source, "", "expected an object with \"routes\"");
   for (const auto& kv : root.as_object()) {
-    if (kv.key() != "routes" && kv.key() != "rate_limits" && kv.key() != "cors") {
+    if (kv.key() != "routes" && kv.key() != "rate_limits" && kv.key() != "cors" &&
+        kv.key() != "security_headers") {
       Fail(source, "", "unknown key \"" + std::string(kv.key()) + "\"");
     }
   }
@@ -103,8 +141,13 @@ GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source)
     if (!entry.is_object()) Fail(source, where, "expected an object");
     const json::object& o = entry.as_object();
     for (const auto& kv : o) {
-      static const std::set<std::string, std::less<>> kKnown = {
-          "prefix", "upstream", "strip_prefix", "timeout_ms", "max_body_bytes"};
+      static const std::set<std::string, std::less<>> kKnown = {"prefix",
+                                                                "upstream",
+                                                                "strip_prefix",
+                                                                "timeout_ms",
+                                                                "max_body_bytes",
+                                                                "content_security_policy",
+                                                                "upstream_security_headers"};
       if (!kKnown.contains(std::string_view(kv.key()))) {
         Fail(source, where, "unknown key \"" + std::string(kv.key()) + "\"");
       }
@@ -152,11 +195,23 @@ GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source)
         IntegerField(o, "timeout_ms", 5000, 1, 3600 * 1000, source, where));
     r.max_body_bytes = static_cast<std::uint64_t>(
         IntegerField(o, "max_body_bytes", 0, 0, std::int64_t{1} << 40, source, where));
+    if (const json::value* csp = o.if_contains("content_security_policy")) {
+      r.content_security_policy = HeaderValue(*csp, "content_security_policy", source, where);
+    }
+    if (const json::value* pass = o.if_contains("upstream_security_headers")) {
+      if (!pass->is_bool()) {
+        Fail(source, where, "\"upstream_security_headers\" must be true or false");
+      }
+      r.upstream_security_headers = pass->as_bool();
+    }
     config.routes.push_back(std::move(r));
   }
   if (config.routes.empty()) Fail(source, "", "\"routes\" is empty: the gateway would route nothing");
   if (const json::value* cors = root.as_object().if_contains("cors")) {
     config.cors = ParseCors(*cors, source);
+  }
+  if (const json::value* headers = root.as_object().if_contains("security_headers")) {
+    config.security_headers = ParseSecurityHeaders(*headers, source);
   }
   if (const json::value* limits = root.as_object().if_contains("rate_limits")) {
     try {

@@ -22,6 +22,7 @@
 #include <vector>
 #include <vigil/http/client.hpp>
 #include <vigil/http/middleware/cors.hpp>
+#include <vigil/http/middleware/security_headers.hpp>
 #include <vigil/ratelimit/limits.hpp>
 
 namespace vigil::gateway {
@@ -35,6 +36,12 @@ struct RouteConfig {
   std::string upstream_path;
   std::chrono::milliseconds timeout{5000};  // for the upstream's response to start
   std::uint64_t max_body_bytes = 0;         // 0: VIGIL_HTTP_MAX_BODY_BYTES
+  // This route's Content-Security-Policy (a page's, where the API's would break it);
+  // empty: the gateway's.
+  std::string content_security_policy;
+  // The upstream's own values of the security headers pass (the gateway's fill in what
+  // it leaves out); by default the gateway's replace them.
+  bool upstream_security_headers = false;
   bool operator==(const RouteConfig&) const = default;
 };
 
@@ -47,6 +54,10 @@ struct GatewayConfig {
   // "max_age_s": 600}: browsers' cross-origin requests (http/middleware/cors.hpp). None:
   // no origin is allowed.
   http::CorsOptions cors;
+  // "security_headers": {"strict_transport_security": "max-age=31536000", ...}: the values
+  // of the security headers on every answer (http/middleware/security_headers.hpp; a key
+  // per field, "" leaves it out). In replace mode: an upstream's values give way.
+  http::SecurityHeadersOptions security_headers{.replace = true};
 };
 
 // A configuration that cannot be used; what() names the file and the offending entry.

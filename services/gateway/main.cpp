@@ -8,6 +8,7 @@
 #include <vigil/http/middleware/errors.hpp>
 #include <vigil/http/middleware/metrics.hpp>
 #include <vigil/http/middleware/request_id.hpp>
+#include <vigil/http/middleware/security_headers.hpp>
 #include <vigil/http/middleware/tracing.hpp>
 #include <vigil/service/rate_limit.hpp>
 #include <vigil/service/service.hpp>
@@ -33,7 +34,8 @@ constexpr std::string_view kUsage =
 The Vigil gateway: routes requests by path prefix to upstream services, streaming
 bodies both ways, with a span, RED metrics and one access-log line per request.
 
-  --config FILE   routes, rate limits and CORS origins as JSON (also VIGIL_GATEWAY_CONFIG);
+  --config FILE   routes, rate limits, CORS origins and security headers as JSON (also
+                  VIGIL_GATEWAY_CONFIG);
                   without it, the embedded routes of services/topology.json:
                   /api/auth, /api/catalog, /api/orders to auth, catalog and orders on
                   their default ports
@@ -44,12 +46,18 @@ bodies both ways, with a span, RED metrics and one access-log line per request.
                                  "quota": 600, "window_s": 60, "match": [{"prefix": "/api"}]}],
                    "trusted_proxies": ["10.0.0.0/8"]},
    "cors": {"allowed_origins": ["https://shop.example.com"], "allow_credentials": true,
-            "max_age_s": 600}}
+            "max_age_s": 600},
+   "security_headers": {"strict_transport_security": "max-age=63072000; includeSubDomains"}}
+
+A route may add "content_security_policy" (a page's policy) or
+"upstream_security_headers": true (the upstream's values pass); by default the gateway's
+security headers replace an upstream's.
 
 Without --config, each client address may log in 1200 times a minute (200 at once) and send
 30000 requests a minute to /api (3000 at once). SIGHUP re-reads the file: changed routes
 and limits apply to the requests that follow (a bad file keeps the running ones); "cors"
-is read at start. Without "cors", no origin may make cross-origin requests.
+and "security_headers" are read at start. Without "cors", no origin may make cross-origin
+requests.
 
 A request with "Authorization: Bearer <JWT>" is verified here against the keys auth
 publishes (401 when bad) and reaches the service with a signed X-Vigil-Identity header.
@@ -144,15 +152,17 @@ int main(int argc, char** argv) {
 
     // What every request meets, in this order (After hooks run in reverse). Bodies stream
     // through untouched: the gateway compresses nothing.
+    const gateway::GatewayConfig config = ReadConfig(host);
     http::Pipeline& pipeline = host.pipeline();
     pipeline.Add<http::RequestIdMiddleware>();
+    // The gateway's values of the security headers replace an upstream's.
+    pipeline.Add<http::SecurityHeadersMiddleware>(config.security_headers);
     pipeline.Add<http::TracingMiddleware>(telemetry.tracer());
     pipeline.Add<http::MetricsMiddleware>(telemetry.metrics());
     if (http::AccessLogMiddleware::EnabledFromEnv()) {
       pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
     }
     pipeline.Add<http::ErrorMiddleware>(telemetry.log());
-    const gateway::GatewayConfig config = ReadConfig(host);
     // Browsers' cross-origin requests: preflights answered here, before any limit.
     pipeline.Add<http::CorsMiddleware>(config.cors);
     ratelimit::Limiter& limiter = service::AddRateLimits(host, config.limits);

@@ -98,17 +98,28 @@ std::string_view RewriteTarget(const http::Exchange& ex, const RouteConfig& rout
 
 Proxy::Target::Target(http::Runtime& runtime, const RouteConfig& route,
                       const http::PoolOptions& pool, tel::Telemetry& telemetry,
-                      http::ClientInstruments& instruments)
+                      http::ClientInstruments& instruments,
+                      const http::SecurityHeadersOptions& headers)
     : config(route),
       upstream(runtime, route.upstream, pool, telemetry.metrics()),
-      client(upstream, telemetry.tracer(), instruments, route.timeout) {}
+      client(upstream, telemetry.tracer(), instruments, route.timeout) {
+  if (!route.content_security_policy.empty() || route.upstream_security_headers) {
+    http::SecurityHeadersOptions own = headers;
+    if (!route.content_security_policy.empty()) {
+      own.content_security_policy = route.content_security_policy;
+    }
+    own.replace = !route.upstream_security_headers;
+    fields = http::SecurityHeaders(own);
+  }
+}
 
 Proxy::Proxy(http::Runtime& runtime, const GatewayConfig& config, tel::Telemetry& telemetry,
              http::PoolOptions pool, const service::IdentitySigner& identity,
              const ratelimit::Limiter& limiter, Authenticator* auth)
     : instruments_(telemetry.metrics()), identity_(identity), limiter_(limiter), auth_(auth) {
   for (const RouteConfig& route : config.routes) {
-    targets_.push_back(std::make_unique<Target>(runtime, route, pool, telemetry, instruments_));
+    targets_.push_back(std::make_unique<Target>(runtime, route, pool, telemetry, instruments_,
+                                                config.security_headers));
   }
 }
 
@@ -125,6 +136,7 @@ void Proxy::AddRoutes(http::Routes& routes) {
 }
 
 asio::awaitable<void> Proxy::Forward(http::Exchange& ex, Target& target) {
+  if (!target.fields.empty()) ex.set_field_block(&target.fields);
   std::string identity;
   if (auth_ != nullptr && !ex.header("authorization").empty()) {
     identity = co_await auth_->Identify(ex);

@@ -56,10 +56,14 @@ class Proxy {
   // One route: its configuration, its upstream, and the client that forwards to it.
   struct Target {
     Target(http::Runtime& runtime, const RouteConfig& route, const http::PoolOptions& pool,
-           telemetry::Telemetry& telemetry, http::ClientInstruments& instruments);
+           telemetry::Telemetry& telemetry, http::ClientInstruments& instruments,
+           const http::SecurityHeadersOptions& headers);
     RouteConfig config;
     http::Upstream upstream;
     http::Client client;
+    // The route's own security headers (its page policy, or the upstream's values kept);
+    // empty: the pipeline's.
+    http::FieldBlock fields;
   };
 
  private:

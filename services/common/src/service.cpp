@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <cstdio>
+#include <vigil/http/middleware/security_headers.hpp>
 #include <vigil/service/service.hpp>
 
 namespace vigil::service {
@@ -219,8 +220,12 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
 
     http::Server server(runtime, public_options, std::move(host->routes()),
                         std::move(host->pipeline()));
+    // The admin answers carry the security headers too (nothing else: they are not
+    // observed, so that scrapes and probes do not drown the service's own requests).
+    http::Pipeline admin_pipeline;
+    admin_pipeline.Add<http::SecurityHeadersMiddleware>(http::SecurityHeadersOptions{});
     http::Server admin(runtime, admin_options, http::AdminRoutes(telemetry, host->health()),
-                       http::Pipeline{});
+                       std::move(admin_pipeline));
     telemetry.log().Info("starting", {{"server.port", static_cast<std::int64_t>(public_options.port)},
                                       {"admin.port", static_cast<std::int64_t>(admin_options.port)},
                                       {"workers", static_cast<std::int64_t>(workers)}});

@@ -140,6 +140,33 @@ TEST(GatewayConfigTest, CorsOriginsAreExact) {
             "test.json: cors: \"max_age_s\" must be from 0 to 86400");
 }
 
+TEST(GatewayConfigTest, SecurityHeadersReplaceUpstreamsUnlessARouteKeepsThem) {
+  const auto defaults =
+      ParseGatewayConfig(R"({"routes":[{"prefix":"/","upstream":"http://a"}]})", "t");
+  EXPECT_TRUE(defaults.security_headers.replace);
+  EXPECT_EQ(defaults.security_headers.content_security_policy,
+            "default-src 'none'; frame-ancestors 'none'");
+  EXPECT_FALSE(defaults.routes[0].upstream_security_headers);
+  const auto c = ParseGatewayConfig(R"({"routes":[{"prefix":"/shop","upstream":"http://a",
+      "content_security_policy":"default-src 'self'","upstream_security_headers":true}],
+      "security_headers":{"strict_transport_security":"","cache_control":"private"}})",
+                                    "t");
+  EXPECT_EQ(c.routes[0].content_security_policy, "default-src 'self'");
+  EXPECT_TRUE(c.routes[0].upstream_security_headers);
+  EXPECT_EQ(c.security_headers.strict_transport_security, "");
+  EXPECT_EQ(c.security_headers.cache_control, "private");
+  EXPECT_EQ(c.security_headers.referrer_policy, "no-referrer");
+  EXPECT_EQ(ErrorOf(R"({"routes":[{"prefix":"/","upstream":"http://a"}],
+      "security_headers":{"x_frame_options":"ALLOW"}})"),
+            "test.json: security_headers: unknown key \"x_frame_options\"");
+  EXPECT_EQ(ErrorOf(R"({"routes":[{"prefix":"/","upstream":"http://a"}],
+      "security_headers":{"referrer_policy":"a\r\nSet-Cookie: x"}})"),
+            "test.json: security_headers: \"referrer_policy\" has a control character");
+  EXPECT_EQ(ErrorOf(R"({"routes":[{"prefix":"/","upstream":"http://a",
+      "upstream_security_headers":"yes"}]})"),
+            "test.json: routes[0]: \"upstream_security_headers\" must be true or false");
+}
+
 TEST(GatewayConfigTest, MissingFileIsNamed) {
   try {
     LoadGatewayConfig("/nonexistent/routes.json");

@@ -13,6 +13,7 @@
 #include <memory>
 #include <thread>
 #include <vigil/http/middleware/cors.hpp>
+#include <vigil/http/middleware/security_headers.hpp>
 #include <vigil/testing/eventually.hpp>
 #include <vigil/testing/pipeline.hpp>
 #include <vigil/testing/server.hpp>
@@ -80,6 +81,14 @@ http::Routes UpstreamRoutes() {
   r.Add("HEAD", "/head/{n}", [](Exchange& ex) -> asio::awaitable<void> {
     ex.Respond(200, "", "application/octet-stream");
     ex.response().set(boost::beast::http::field::content_length, ex.Param("n"));
+    co_return;
+  });
+  // An upstream with opinions on the security headers, and a Server field.
+  r.Add("GET", "/fields", [](Exchange& ex) -> asio::awaitable<void> {
+    ex.Respond(200, "<p>hi</p>", "text/html");
+    ex.response().set("Content-Security-Policy", "default-src *");
+    ex.response().set("X-Frame-Options", "SAMEORIGIN");
+    ex.response().set(boost::beast::http::field::server, "upstream/1.0");
     co_return;
   });
   r.Add("GET", "/slow", [](Exchange& ex) -> asio::awaitable<void> {
@@ -158,6 +167,12 @@ struct Fixture {
                       R"(","strip_prefix":true,"max_body_bytes":16777216},
                     {"prefix":"/quick","upstream":"http://127.0.0.1:)" +
                       std::to_string(upstream->port()) + R"(","strip_prefix":true,"timeout_ms":100},
+                    {"prefix":"/page","upstream":"http://127.0.0.1:)" +
+                      std::to_string(upstream->port()) +
+                      R"(","strip_prefix":true,"content_security_policy":"default-src 'self'"},
+                    {"prefix":"/own","upstream":"http://127.0.0.1:)" +
+                      std::to_string(upstream->port()) +
+                      R"(","strip_prefix":true,"upstream_security_headers":true},
                     {"prefix":"/down","upstream":"http://127.0.0.1:1"}]})",
                   "test");
               auto parts = std::make_shared<ProxyParts>(runtime, config, telemetry);
@@ -170,6 +185,7 @@ struct Fixture {
   // CORS step and a stand-in for its rate limits' fields.
   http::Pipeline Pipeline() {
     http::Pipeline p = test_support::PlatformPipeline(telemetry, false);
+    p.Add<http::SecurityHeadersMiddleware>(http::SecurityHeadersOptions{.replace = true});
     http::CorsOptions cors;
     cors.allowed_origins = {"https://shop.example.com"};
     p.Add<http::CorsMiddleware>(cors);
@@ -250,6 +266,35 @@ TEST(ProxyTest, VaryIsMergedAndTheServicesRateLimitFieldsWin) {
   // Where the service sets none, the gateway's stay.
   auto res = c.RoundTrip(Get("/api/seen/x"));
   EXPECT_EQ(res["RateLimit"], "\"gateway\";r=8;t=1");
+}
+
+// The gateway's security headers replace an upstream's, and no Server field passes; a
+// route may give its own page policy, or keep the upstream's values.
+TEST(ProxyTest, TheGatewaysSecurityHeadersWinUnlessTheRouteSaysOtherwise) {
+  Fixture f;
+  const auto api = f.gateway.RoundTrip(Get("/api/fields"));
+  EXPECT_EQ(api["Content-Security-Policy"], "default-src 'none'; frame-ancestors 'none'");
+  EXPECT_EQ(api["X-Frame-Options"], "DENY");
+  EXPECT_EQ(api.count("Content-Security-Policy"), 1u);
+  EXPECT_EQ(api.count(boost::beast::http::field::server), 0u);
+  EXPECT_EQ(api["Cache-Control"], "no-store");
+
+  const auto page = f.gateway.RoundTrip(Get("/page/fields"));
+  EXPECT_EQ(page["Content-Security-Policy"], "default-src 'self'");
+  EXPECT_EQ(page["X-Frame-Options"], "DENY");
+
+  const auto own = f.gateway.RoundTrip(Get("/own/fields"));
+  EXPECT_EQ(own["Content-Security-Policy"], "default-src *");
+  EXPECT_EQ(own["X-Frame-Options"], "SAMEORIGIN");
+  EXPECT_EQ(own["X-Content-Type-Options"], "nosniff") << "what the upstream left out is added";
+  EXPECT_EQ(own.count(boost::beast::http::field::server), 0u);
+
+  // The gateway's own answers, and a streamed (chunked) one.
+  for (const char* target : {"/down/x", "/nowhere", "/api/chunks/10"}) {
+    const auto res = f.gateway.RoundTrip(Get(target));
+    EXPECT_EQ(res["X-Frame-Options"], "DENY") << target;
+    EXPECT_EQ(res["Strict-Transport-Security"], "max-age=63072000; includeSubDomains") << target;
+  }
 }
 
 TEST(ProxyTest, StreamsLargeAndChunkedBodiesBothWays) {

@@ -84,6 +84,7 @@ std::string ProblemJson(unsigned status, std::string_view detail, std::string_vi
                         const telemetry::RequestContext& context);
 
 class Connection;
+class FieldBlock;
 
 class Exchange {
  public:
@@ -146,6 +147,11 @@ class Exchange {
   // A problem+json answer carrying this request's request_id and trace_id.
   void RespondProblem(unsigned status, std::string_view detail,
                       std::string_view type = "about:blank");
+  // Fields written with the response after its own (the security headers middleware
+  // sets them; a handler may choose others for its route): see field_block.hpp. The
+  // block must outlive the exchange; null: none.
+  void set_field_block(const FieldBlock* block) noexcept { field_block_ = block; }
+  const FieldBlock* field_block() const noexcept { return field_block_; }
   // Asks the server to close the connection after this response.
   void CloseAfterResponse() noexcept { close_ = true; }
   bool closing() const noexcept { return close_; }
@@ -211,6 +217,7 @@ class Exchange {
   telemetry::RequestContext context_;
   telemetry::Span span_;
   Response response_;
+  const FieldBlock* field_block_ = nullptr;
   bool responded_ = false;
   bool close_ = false;
   bool abort_ = false;
