@@ -3,6 +3,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <vigil/http/exchange.hpp>
 
@@ -15,6 +16,36 @@ namespace bhttp = boost::beast::http;
 using boost::system::error_code;
 
 // ---------------------------------------------------------------------------- telemetry
+
+std::size_t RedactTarget(std::string_view target, std::span<char> out) noexcept {
+  std::size_t size = 0;
+  auto emit = [&](std::string_view piece) {
+    if (size < out.size()) {
+      std::memcpy(out.data() + size, piece.data(), std::min(piece.size(), out.size() - size));
+    }
+    size += piece.size();
+  };
+  constexpr std::string_view kRedacted = "REDACTED";
+  const std::size_t q = target.find('?');
+  emit(target.substr(0, q));
+  if (q == std::string_view::npos) return size;
+  emit("?");
+  std::string_view query = target.substr(q + 1);
+  for (;;) {
+    const std::size_t amp = query.find('&');
+    const std::string_view part = query.substr(0, amp);
+    const std::size_t eq = part.find('=');
+    if (eq == std::string_view::npos) {
+      if (!part.empty()) emit(kRedacted);
+    } else {
+      emit(part.substr(0, eq + 1));
+      if (eq + 1 < part.size()) emit(kRedacted);
+    }
+    if (amp == std::string_view::npos) return size;
+    emit("&");
+    query.remove_prefix(amp + 1);
+  }
+}
 
 ClientCall::ClientCall(const tel::Tracer& tracer, ClientInstruments& instruments,
                        const tel::RequestContext& parent, std::string_view method_label,
@@ -30,11 +61,12 @@ ClientCall::ClientCall(const tel::Tracer& tracer, ClientInstruments& instruments
     span_.SetAttribute("http.request.method", method_label);
     span_.SetAttribute("server.address", std::string_view(upstream.host));
     span_.SetAttribute("server.port", static_cast<std::int64_t>(upstream.port));
-    // url.full without a heap allocation for the usual short URL.
+    // url.full without a heap allocation for the usual short URL, its query values redacted.
     char stack[256];
     std::string heap;
     std::string_view url;
-    const std::size_t size = 7 + upstream.authority.size() + target.size();
+    const std::size_t prefix = 7 + upstream.authority.size();
+    const std::size_t size = prefix + RedactTarget(target, {});
     char* out = stack;
     if (size > sizeof stack) {
       heap.resize(size);
@@ -42,7 +74,7 @@ ClientCall::ClientCall(const tel::Tracer& tracer, ClientInstruments& instruments
     }
     std::memcpy(out, "http://", 7);
     std::memcpy(out + 7, upstream.authority.data(), upstream.authority.size());
-    std::memcpy(out + 7 + upstream.authority.size(), target.data(), target.size());
+    RedactTarget(target, std::span<char>(out + prefix, size - prefix));
     url = std::string_view(out, size);
     span_.SetAttribute("url.full", url);
   }

@@ -15,6 +15,7 @@
 #include <boost/system/error_code.hpp>
 
 #include <chrono>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vigil/http/client.hpp>
@@ -22,6 +23,12 @@
 #include <vigil/telemetry/trace.hpp>
 
 namespace vigil::http::internal {
+
+// Writes what url.full records of a request `target` to `out` (as much as fits) and
+// returns its whole size: the path as it is, each query value replaced by "REDACTED"
+// (a client may put a token or a password there; the names stay), a query part without
+// '=' replaced whole.
+std::size_t RedactTarget(std::string_view target, std::span<char> out) noexcept;
 
 // Create it just before sending; call Finish() once the outcome is known (the
 // destructor finishes a call that was not, as an error).

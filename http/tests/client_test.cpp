@@ -18,6 +18,7 @@
 #include <vigil/testing/server.hpp>
 #include <vigil/testing/telemetry.hpp>
 
+#include "client_call.hpp"
 #include "pool.hpp"
 #include "send.hpp"
 
@@ -33,6 +34,7 @@ using internal::IsIdempotent;
 using internal::IsStaleConnection;
 using internal::KeepAliveTimeout;
 using internal::PoolGauges;
+using internal::RedactTarget;
 using test_support::RawClient;
 using test_support::RunningServer;
 
@@ -175,6 +177,27 @@ TEST(ClientTest, PropagatesContextAndReusesConnections) {
       << metrics;
   EXPECT_NE(metrics.find("http_client_open_connections{http_connection_state=\"idle\""),
             std::string::npos);
+}
+
+// url.full keeps the path and the query's names; every value could be a credential.
+TEST(ClientTest, UrlFullRedactsQueryValues) {
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"/orders", "/orders"},
+      {"/orders?access_token=eyJ.x.y&limit=5", "/orders?access_token=REDACTED&limit=REDACTED"},
+      {"/x?secret-token", "/x?REDACTED"},
+      {"/x?a=&b", "/x?a=&REDACTED"},
+      {"/x?a=1&&b=2", "/x?a=REDACTED&&b=REDACTED"},
+      {"/x?", "/x?"},
+  };
+  for (const auto& [target, expected] : cases) {
+    const std::size_t size = RedactTarget(target, {});
+    std::string out(size, '\0');
+    EXPECT_EQ(RedactTarget(target, std::span<char>(out.data(), out.size())), size);
+    EXPECT_EQ(out, expected) << target;
+  }
+  char small[4] = {'-', '-', '-', '-'};
+  EXPECT_EQ(RedactTarget("/x?a=1", small), 13u);
+  EXPECT_EQ(std::string_view(small, 4), "/x?a") << "what fits is written";
 }
 
 TEST(ClientTest, SendsBodies) {

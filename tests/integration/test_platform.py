@@ -1,15 +1,10 @@
 """The whole platform end to end: gateway -> auth, catalog, orders, on SQLite and on a
 real PostgreSQL, checked through what operators see (logs, spans, metrics) and through
 what clients get wrong (a table of bad input that must never produce a 5xx)."""
-import base64
-import hashlib
-import hmac
 import json
 import os
 import re
-import sqlite3
 import subprocess
-import time
 import unittest
 import uuid
 from pathlib import Path
@@ -18,23 +13,12 @@ import yaml
 
 from harness import (Platform, Sandbox, binary, http_get, log_records, metric_samples,
                      start_postgres, wait_for, INTERNAL_SECRET, SERVICE_BINARIES)
+from harness.tokens import (b64url_decode, expired_token, forged_token, token_claims,
+                            unsigned_token)
 from harness.topology import ROUTES, SERVICES, default_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SPAN_KIND_CLIENT = 3
-
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64url_decode(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def unsigned_token(header, claims, signature=b""):
-    return ".".join([b64url(json.dumps(header).encode()), b64url(json.dumps(claims).encode()),
-                     b64url(signature)])
 
 
 class PlatformTest(unittest.TestCase):
@@ -171,10 +155,9 @@ class PlatformTest(unittest.TestCase):
         tokens = self.p.login(self.email())
         token = tokens["access_token"]
         item = self.new_item(token)
-        header, claims_part, signature = token.split(".")
-        claims = json.loads(b64url_decode(claims_part))
-        forged_claims = dict(claims, sub="someone-else")
-        forged = ".".join([header, b64url(json.dumps(forged_claims).encode()), signature])
+        header = token.split(".")[0]
+        claims = token_claims(token)
+        forged = forged_token(token, sub="someone-else")
         alg_none = unsigned_token({"alg": "none", "typ": "JWT"}, claims)
         hs256 = unsigned_token({"alg": "HS256", "typ": "JWT", "kid": json.loads(b64url_decode(header))["kid"]},
                                claims, b"x" * 32)
@@ -211,7 +194,7 @@ class PlatformTest(unittest.TestCase):
              {"id": "0" * 28, "lines": [line]}, None, token, 403),
         ]
         if self.engine == "sqlite":
-            cases.append(("expired token", "GET", "/orders", None, None, self.expired_token(claims), 401))
+            cases.append(("expired token", "GET", "/orders", None, None, expired_token(self.sandbox.dir / "data", claims), 401))
         for name, method, path, body, raw, bearer, expected in cases:
             with self.subTest(name):
                 status, headers, problem = self.p.call(method, path, body, bearer, raw=raw)
@@ -225,30 +208,6 @@ class PlatformTest(unittest.TestCase):
         for name, server in self.p.services.items():
             errors = [r for r in log_records(server.proc) if r.get("level") in ("error", "fatal")]
             self.assertEqual(errors, [], name)
-
-    def expired_token(self, claims):
-        """A token signed with auth's real current key, but expired an hour ago. The key is
-        read from auth's database and decrypted the way docs/services.md describes: PyNaCl's
-        XChaCha20-Poly1305 with the key id as associated data, under HMAC-SHA256(secret,
-        "vigil key derivation v1: auth signing keys at rest")."""
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-        from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
-        db = sqlite3.connect(self.sandbox.dir / "data" / "auth.db")
-        kid, stored = db.execute(
-            "SELECT kid, secret_key FROM signing_keys ORDER BY created_at DESC LIMIT 1").fetchone()
-        db.close()
-        self.assertTrue(stored.startswith("v1."), "the private key is stored encrypted")
-        sealed = b64url_decode(stored[3:])
-        storage_key = hmac.new(INTERNAL_SECRET.encode(),
-                               b"vigil key derivation v1: auth signing keys at rest",
-                               hashlib.sha256).digest()
-        secret = crypto_aead_xchacha20poly1305_ietf_decrypt(sealed[24:], kid.encode(), sealed[:24],
-                                                            storage_key)
-        key = Ed25519PrivateKey.from_private_bytes(secret[:32])
-        now = int(time.time())
-        header = b64url(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": kid}).encode())
-        body = b64url(json.dumps(dict(claims, iat=now - 7200, nbf=now - 7200, exp=now - 3600)).encode())
-        return f"{header}.{body}." + b64url(key.sign(f"{header}.{body}".encode()))
 
     def test_replayed_refresh_token_revokes_the_family(self):
         tokens = self.p.login(self.email())

@@ -1,4 +1,5 @@
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -55,6 +56,18 @@ asio::awaitable<void> RunEvery(Schedule schedule, const http::Health& health,
     if (ec || health.shutting_down()) co_return;
     co_await task();
   }
+}
+
+// Lifts the soft limit on open files to the hard one. Every client connection holds a
+// descriptor, and with the soft limit service managers and shells usually give (1024),
+// about a thousand clients that trickle their requests stop both listeners accepting,
+// the admin one (/metrics, /readyz) included, until the header timeout frees a slot.
+// Where the hard limit cannot be taken (unlimited beyond fs.nr_open), nothing changes.
+void RaiseOpenFileLimit() noexcept {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  (void)::setrlimit(RLIMIT_NOFILE, &limit);
 }
 
 }  // namespace
@@ -182,6 +195,7 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
     }
   }
   LimitRetainedMemory();
+  RaiseOpenFileLimit();
   try {
     telemetry::ServiceInfo info;
     info.name = std::string(definition.name);

@@ -82,16 +82,22 @@ class Receiver:
 
 def node_decode(path):
     """Decodes one protobuf body with OpenTelemetry's decoder; returns its JSON line."""
+    return node_decode_all([path])[0]
+
+
+def node_decode_all(paths):
+    """Decodes protobuf bodies with OpenTelemetry's decoder, in one node process; returns
+    their JSON lines in order."""
     node = shutil.which("node")
     if node is None:
         raise AssertionError("node is not installed (Debian package nodejs)")
     if not (DECODER_DIR / "node_modules" / "@opentelemetry" / "otlp-transformer").is_dir():
         raise AssertionError(f"run 'npm ci' in {DECODER_DIR} first")
-    result = subprocess.run([node, str(DECODER_DIR / "decode.js"), str(path)],
+    result = subprocess.run([node, str(DECODER_DIR / "decode.js"), *map(str, paths)],
                             capture_output=True, text=True, timeout=60, cwd=DECODER_DIR)
     if result.returncode != 0:
         raise AssertionError(f"decoder failed: {result.stderr}")
-    return json.loads(result.stdout)
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def otlp_spans(receiver, dump_dir):

@@ -14,16 +14,20 @@ INTERNAL_SECRET = "integration-test-secret-0123456789abcdef"
 class Platform:
     """gateway -> auth, catalog, orders on free ports, sharing one identity secret, each
     writing its traces to its own OTLP/JSON file. `env` is added to every service (for
-    example DATABASE_URL); the SQLite files go to the sandbox; `gateway_limits` is the
-    gateway's "rate_limits" (none when not given). The services start in the topology's
+    example DATABASE_URL; a None value leaves that variable out, as
+    {"VIGIL_INTERNAL_SECRET": None} does beside a VIGIL_INTERNAL_SECRET_FILE); the SQLite
+    files go to the sandbox (`data_dir`); `gateway_limits` is the gateway's "rate_limits"
+    (none when not given). The services start in the topology's
     order, the gateway last (its first act is fetching auth's keys)."""
 
     def __init__(self, sandbox, env=None, gateway_limits=None):
         self.sandbox = sandbox
         self.services = {}
-        common = {"VIGIL_INTERNAL_SECRET": INTERNAL_SECRET, "VIGIL_DATA_DIR": str(sandbox.dir / "data"),
+        self.data_dir = sandbox.dir / "data"
+        common = {"VIGIL_INTERNAL_SECRET": INTERNAL_SECRET, "VIGIL_DATA_DIR": str(self.data_dir),
                   "OTEL_BSP_SCHEDULE_DELAY": "100", "VIGIL_WORKERS": "2"}
         common.update(env or {})
+        common = {k: v for k, v in common.items() if v is not None}
         self.traces = {}
         for name in SERVICES:
             extra = dict(common)
