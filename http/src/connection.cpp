@@ -136,6 +136,11 @@ asio::awaitable<bool> Connection::ReadHeader(Exchange& ex, bool first) {
   if (deadline_.expired()) {
     ex.set_error_type("timeout");
     Reject(408, "The request headers did not arrive in time.");
+  } else if (ec == bhttp::error::header_limit && head_parser_->get().target().empty()) {
+    // The limit was crossed before the request line ended (the parser takes it whole):
+    // its target is what is long.
+    ex.set_error_type("uri_too_long");
+    Reject(414, "The request target exceeds " + std::to_string(opt.max_header_bytes) + " bytes.");
   } else if (ec == bhttp::error::header_limit) {
     ex.set_error_type("header_too_large");
     Reject(431, "The request line and headers exceed " + std::to_string(opt.max_header_bytes) +

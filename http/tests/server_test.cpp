@@ -275,6 +275,14 @@ TEST(ServerTest, LimitsAnswerWithTheirStatusAndClose) {
     EXPECT_TRUE(c.ClosedByServer());
   }
   {
+    // A target that alone crosses the limit is named as such.
+    RawClient c(s.port());
+    auto res = c.RoundTrip(Get("/hello/" + std::string(2000, 'a')));
+    EXPECT_EQ(res.result_int(), 414u);
+    EXPECT_FALSE(res.keep_alive());
+    EXPECT_TRUE(c.ClosedByServer());
+  }
+  {
     RawClient c(s.port());
     auto res = c.RoundTrip("POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n");
     EXPECT_EQ(res.result_int(), 413u);

@@ -1,5 +1,5 @@
 // The security headers every answer carries (the OWASP Secure Headers Project's set for
-// APIs), errors and the runtime's own refusals (400, 404, 408, 413, 431...) included:
+// APIs), errors and the runtime's own refusals (400, 404, 408, 413, 414, 431...) included:
 //
 //   Strict-Transport-Security     max-age=63072000; includeSubDomains
 //   Content-Security-Policy       default-src 'none'; frame-ancestors 'none'
