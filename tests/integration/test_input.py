@@ -19,7 +19,7 @@ import unittest
 import uuid
 
 from harness import (INTERNAL_SECRET, SERVICE_BINARIES, Platform, RawConnection, Sandbox,
-                     assert_problem, binary, build_request, log_records)
+                     assert_problem, binary, build_request, log_records, start_postgres)
 from harness.topology import ROUTES
 
 # docs/conventions.md: arrays and objects nest at most this deep in a body.
@@ -218,10 +218,14 @@ def ignored_query_cases(method, target):
 class InputTest(unittest.TestCase):
 
     @classmethod
+    def platform_env(cls, sandbox):
+        return {}
+
+    @classmethod
     def setUpClass(cls):
         cls.sandbox = Sandbox()
         try:
-            cls.p = Platform(cls.sandbox)
+            cls.p = Platform(cls.sandbox, cls.platform_env(cls.sandbox))
             cls.setUpData()
         except Exception:
             cls.sandbox.close()
@@ -445,6 +449,14 @@ class InputTest(unittest.TestCase):
                 self.check("gateway", route, case,
                            self.send(port, case, [("Authorization", "Bearer " + self.token)]))
         self.assert_nothing_logged_at_error()
+
+
+class PostgresInputTest(InputTest):
+    """The same on PostgreSQL, whose text refuses what SQLite would store (U+0000)."""
+
+    @classmethod
+    def platform_env(cls, sandbox):
+        return {"DATABASE_URL": start_postgres(sandbox)}
 
 
 def pairs(headers):
