@@ -37,8 +37,10 @@ bool Refusal(const vigil::http::HttpError& e) {
 void ReadAll(svc::JsonReader& reader, const boost::json::object& object, int depth) {
   std::size_t n = 0;
   for (const auto& entry : object) {
-    if (++n % 3 == 0) continue;
     const std::string_view key = entry.key();
+    // A service reads the fields it names, in UTF-8; a name that is not is one it does not
+    // know, for RejectUnknown.
+    if (++n % 3 == 0 || !svc::Utf8Length(key)) continue;
     const boost::json::value& v = entry.value();
     try {
       if (v.is_string()) {

@@ -44,7 +44,8 @@ boost::json::object ParseJsonObject(std::string_view body);
 
 class JsonReader {
  public:
-  // `path` prefixes field names in errors ("lines[0]").
+  // `path` prefixes field names in errors ("lines[0]"). The keys given to the readers below
+  // are the endpoint's own field names (UTF-8), never the client's: errors echo them.
   explicit JsonReader(boost::json::object object, std::string path = {});
 
   // Required fields; each throws http::HttpError 422 naming the field. A string's length
