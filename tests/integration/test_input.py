@@ -70,6 +70,9 @@ def encode(value):
     return json.dumps(value, ensure_ascii=False).encode()
 
 
+REMOVE = object()
+
+
 def with_value(body, path, value):
     """A deep copy of `body` with the field at `path` (keys and indexes) set to `value`,
     or removed when `value` is REMOVE."""
@@ -82,9 +85,6 @@ def with_value(body, path, value):
     else:
         node[path[-1]] = value
     return copy
-
-
-REMOVE = object()
 
 
 def field_name(path):
