@@ -77,19 +77,23 @@ class SpecError(Exception):
 # ---------------------------------------------------------------------------- the spec
 
 class Slo:
+    """One entry of the spec, checked."""
+
+    KEYS = ("service", "name", "objective", "description", "sli", "test")
+
     def __init__(self, entry, window):
         where = f"slos: {entry.get('service')}-{entry.get('name')}"
-        for key in ("service", "name", "objective", "description", "sli", "test"):
+        for key in self.KEYS:
             if key not in entry:
                 raise SpecError(f"{where}: missing {key!r}")
-        unknown = set(entry) - {"service", "name", "objective", "description", "sli", "test"}
+        unknown = set(entry) - set(self.KEYS)
         if unknown:
             raise SpecError(f"{where}: unknown keys {sorted(unknown)}")
         self.service, self.name = entry["service"], entry["name"]
         if not NAME.match(self.service) or not NAME.match(self.name):
             raise SpecError(f"{where}: service and name are kebab-case")
         self.id = f"{self.service}-{self.name}"
-        self.alert = (camel(self.service) + camel(self.name) + "BudgetBurn")
+        self.alert = camel(self.service) + camel(self.name) + "BudgetBurn"
         if not isinstance(entry["objective"], str):
             raise SpecError(f"{where}: objective is a string (\"0.999\"), so it stays exact")
         self.objective = Decimal(entry["objective"])
@@ -202,8 +206,7 @@ def emit_list(lines, indent, items):
 
 def number(d):
     """A Decimal as PromQL and YAML write it: 0.001, 14.4, 6."""
-    text = format(d.normalize(), "f")
-    return text
+    return format(d.normalize(), "f")
 
 
 def burn_condition(slo, alert):
@@ -281,7 +284,7 @@ def rules(slo):
 
 # ---------------------------------------------------------------------------- tests
 
-PER_MINUTE = 1000  # events a minute in every scenario
+PER_MINUTE = Decimal(1000)  # events a minute in every scenario
 EXTERNAL_URL = "http://prometheus.test"
 EVAL_MINUTES = 60
 
@@ -306,12 +309,13 @@ SCENARIOS = [
 ]
 
 
-def series_values(per_minute, minutes):
-    """promtool's expanding notation: `per_minute` a minute for `minutes`, then flat."""
-    per_minute = per_minute.normalize()
-    values = f"0+{number(per_minute)}x{minutes}"
+def series_values(during, after, minutes):
+    """promtool's expanding notation for a counter that rises by `during` a minute for
+    `minutes`, then by `after` a minute until EVAL_MINUTES."""
+    values = f"0+{number(during)}x{minutes}"
     if minutes < EVAL_MINUTES:
-        values += f" {number(per_minute * minutes)}+0x{EVAL_MINUTES - minutes - 1}"
+        values += (f" {number(during * minutes + after)}+{number(after)}"
+                   f"x{EVAL_MINUTES - minutes - 1}")
     return values
 
 
@@ -320,20 +324,13 @@ def tests(slo):
     cases = []
     for scenario in SCENARIOS:
         bad = slo.budget * scenario.burn * PER_MINUTE
-        good = PER_MINUTE - bad
-        inputs = []
-        for t in slo.test:
-            if t["counts"] == "all":
-                values = f"0+{PER_MINUTE}x{EVAL_MINUTES}"
-            else:
-                per = bad if t["counts"] == "bad" else good
-                values = series_values(per, scenario.minutes)
-                if t["counts"] == "good" and scenario.minutes < EVAL_MINUTES:
-                    # After the burn, every event is good again.
-                    values = (f"0+{number(good)}x{scenario.minutes} "
-                              f"{number(good * scenario.minutes + PER_MINUTE)}"
-                              f"+{PER_MINUTE}x{EVAL_MINUTES - scenario.minutes - 1}")
-            inputs.append({"series": t["series"], "values": values})
+        # Events a minute during the burn and after it (when every event is good again).
+        during = {"good": PER_MINUTE - bad, "bad": bad, "all": PER_MINUTE}
+        after = {"good": PER_MINUTE, "bad": Decimal(0), "all": PER_MINUTE}
+        inputs = [{"series": t["series"],
+                   "values": series_values(during[t["counts"]], after[t["counts"]],
+                                           scenario.minutes)}
+                  for t in slo.test]
         expected = []
         for alert in ALERTS:
             burn = scenario.expect[alert.severity]
