@@ -159,8 +159,11 @@ Policy ParsePolicy(const json::value& entry, std::int64_t replicas, std::string_
          "years");
   }
   p.rate = Rate::Of(p.quota, p.window, p.burst);
+  // A replica limiting alone keeps room for one request of the policy's cost: a burst
+  // divided below it would refuse every such request while the store is down.
   const std::int64_t local_quota = std::max<std::int64_t>(p.quota / replicas, 1);
-  p.local_rate = Rate::Of(local_quota, p.window, std::max<std::int64_t>(p.burst / replicas, 1));
+  const std::int64_t local_burst = std::max({p.burst / replicas, p.cost, std::int64_t{1}});
+  p.local_rate = Rate::Of(local_quota, p.window, local_burst);
   // What the bucket really is: `burst` requests, whole again after burst * window / quota
   // (the quota and window themselves when the burst is the quota, the default).
   p.policy_item = "\"" + p.name + "\";q=" + std::to_string(p.burst) +
