@@ -133,7 +133,7 @@ Policy ParsePolicy(const json::value& entry, std::int64_t replicas, std::string_
     if (match.prefix.empty() || match.prefix.front() != '/') {
       Fail(source, at, "\"prefix\" must start with '/'");
     }
-    if (match.prefix.size() > 1 && match.prefix.back() == '/') match.prefix.pop_back();
+    while (match.prefix.size() > 1 && match.prefix.back() == '/') match.prefix.pop_back();
     for (const json::value& method : Array(m.as_object(), "methods", source, at)) {
       std::string upper(Text(method, source, at, "each method"));
       if (!Token(upper)) Fail(source, at, "\"" + upper + "\" is not a method");

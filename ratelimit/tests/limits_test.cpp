@@ -60,9 +60,11 @@ TEST(LimitsTest, PoliciesAreReadWithTheirDefaults) {
 TEST(LimitsTest, PoliciesApplyByPrefixOnWholeSegmentsAndByMethod) {
   const rl::Limits limits = rl::ParseLimits(
       R"({"policies": [{"name": "login", "key": ["client_address"], "quota": 1, "window_s": 1,
-          "match": [{"prefix": "/api/auth/login", "methods": ["POST"]}, {"prefix": "/x"}]}]})",
+          "match": [{"prefix": "/api/auth/login", "methods": ["POST"]}, {"prefix": "/x//"}]}]})",
       "t");
   const rl::Policy& p = limits.policies[0];
+  EXPECT_EQ(p.match[1].prefix, "/x") << "every trailing slash is dropped";
+  EXPECT_TRUE(p.Applies("GET", "/x/y"));
   EXPECT_TRUE(p.Applies("POST", "/api/auth/login"));
   EXPECT_TRUE(p.Applies("POST", "/api/auth/login/again"));
   EXPECT_FALSE(p.Applies("POST", "/api/auth/loginx"));
