@@ -1,15 +1,15 @@
 // Fuzzes the server end to end as a client meets it: any bytes, as one connection would
 // carry them (request lines, header fields, Content-Length and chunked bodies, Expect,
 // several requests pipelined), are written to a Server on loopback in this process and
-// read by its connection code (http/src/connection.cpp, read.cpp, request_head.cpp), routed
-// (router.cpp) to buffered and streamed handlers behind the request-id and error middleware,
-// and answered (write.cpp). The client then closes its sending side and reads until the
-// server closes (loopback.hpp).
+// read by its connection code (http/src/connection.cpp, read.cpp, request_head.cpp),
+// routed (router.cpp) to buffered and streamed handlers behind the request-id, security
+// headers and error middleware, and answered (write.cpp). The client then closes its
+// sending side and reads until the server closes (loopback.hpp).
 //
 // Whatever arrives, the server answers with well-framed responses only (SplitReplies),
-// each final one with a Date and a valid X-Request-Id (the pipeline ran, rejections
-// included); no status 5xx except 501 (an unknown method): the handlers answer 200 and
-// every other status is a refusal of the request; and it lets the connection go once the
+// each final one with a Date, a valid X-Request-Id and the security headers (the pipeline
+// ran, rejections included); no status 5xx: the handlers answer 200 and every other
+// status is a refusal of what the client sent; and it lets the connection go once the
 // client has closed, keeping no descriptor of it.
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vigil/http/middleware/errors.hpp>
 #include <vigil/http/middleware/request_id.hpp>
+#include <vigil/http/middleware/security_headers.hpp>
 #include <vigil/http/server.hpp>
 
 #include "loopback.hpp"
@@ -58,6 +59,7 @@ http::fuzz::LoopbackServer& Server() {
       [] {
         http::Pipeline p;
         p.Add<http::RequestIdMiddleware>();
+        p.Add<http::SecurityHeadersMiddleware>(http::SecurityHeadersOptions{});
         p.Add<http::ErrorMiddleware>(http::fuzz::QuietLog());
         return p;
       }(),
@@ -89,10 +91,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (r.status != 100 || !r.fields.empty()) FuzzFailure("an unexpected 1xx", answer.bytes);
       continue;
     }
-    if (r.status >= 500 && r.status != 501) FuzzFailure("a 5xx for a request", answer.bytes);
+    if (r.status >= 500) FuzzFailure("a 5xx for what a client sent", answer.bytes);
     if (r.Count("date") != 1 || r.Count("x-request-id") != 1 ||
-        !IsRequestId(r.Field("x-request-id"))) {
-      FuzzFailure("a response the pipeline did not see (Date, X-Request-Id)", answer.bytes);
+        !IsRequestId(r.Field("x-request-id")) || r.Field("x-content-type-options") != "nosniff" ||
+        r.Count("content-security-policy") != 1) {
+      FuzzFailure("a response the pipeline did not see (Date, X-Request-Id, security headers)",
+                  answer.bytes);
     }
   }
   return 0;

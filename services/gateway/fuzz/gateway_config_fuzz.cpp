@@ -1,13 +1,15 @@
 // Fuzzes the gateway's configuration file (config.hpp): any bytes as the file's text for
-// ParseGatewayConfig, with its routes, "rate_limits" (ratelimit/limits.hpp) and "cors".
+// ParseGatewayConfig, with its routes, "rate_limits" (ratelimit/limits.hpp), "cors" and
+// "security_headers".
 //
 // The parser either refuses the file with a GatewayConfigError naming it, or returns a
 // configuration the gateway can serve: at least one route; prefixes that start with '/',
 // end without one (except "/" itself), are unique, and make valid route templates as the
 // proxy adds them ("<prefix>/*"); upstream hosts, authorities and paths, which go on the
 // wire as Host and request targets, of visible ASCII only; timeouts and body limits in
-// range; no rate-limit policy keyed on the user; CORS origins of visible ASCII. Written
-// back as a file, the routes read the same. Any other exception, crash or undefined
+// range; security headers that lay out as field values (the gateway's and each route's);
+// no rate-limit policy keyed on the user; CORS origins of visible ASCII. Written back as
+// a file, the routes read the same. Any other exception, crash or undefined
 // behaviour is a bug.
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vigil/http/middleware/security_headers.hpp>
 #include <vigil/http/router.hpp>
 
 #include "config.hpp"
@@ -62,9 +65,22 @@ std::string Written(const std::vector<gw::RouteConfig>& routes) {
             ", \"upstream\": " + Quoted("http://" + r.upstream.authority + r.upstream_path) +
             ", \"strip_prefix\": " + (r.strip_prefix ? "true" : "false") +
             ", \"timeout_ms\": " + std::to_string(r.timeout.count()) +
-            ", \"max_body_bytes\": " + std::to_string(r.max_body_bytes) + "}";
+            ", \"max_body_bytes\": " + std::to_string(r.max_body_bytes) +
+            ", \"content_security_policy\": " + Quoted(r.content_security_policy) +
+            ", \"upstream_security_headers\": " + (r.upstream_security_headers ? "true" : "false") +
+            "}";
   }
   return file + "]}";
+}
+
+// The block of security headers the gateway writes with every head: its values were
+// checked when the file was read, so laying them out cannot fail.
+void Headers(const vigil::http::SecurityHeadersOptions& options) {
+  try {
+    (void)vigil::http::SecurityHeaders(options);
+  } catch (const std::invalid_argument&) {
+    __builtin_trap();
+  }
 }
 
 void Check(const gw::GatewayConfig& config) {
@@ -94,7 +110,12 @@ void Check(const gw::GatewayConfig& config) {
         r.max_body_bytes > (std::uint64_t{1} << 40)) {
       __builtin_trap();
     }
+    // The route's own security headers, as the proxy lays them out.
+    vigil::http::SecurityHeadersOptions own = config.security_headers;
+    if (!r.content_security_policy.empty()) own.content_security_policy = r.content_security_policy;
+    Headers(own);
   }
+  Headers(config.security_headers);
   for (const vigil::ratelimit::Policy& p : config.limits.policies) {
     for (const vigil::ratelimit::KeyComponent& part : p.key) {
       if (part.part == vigil::ratelimit::KeyPart::kUser) __builtin_trap();
