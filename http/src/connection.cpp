@@ -24,6 +24,9 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadSize = 16 * 1024;
+// How long a connection that is done may take to close: its last bytes out (TLS
+// close_notify), the client's unread input drained (DrainBeforeClose).
+constexpr auto kMaxLinger = std::chrono::milliseconds(2000);
 
 bool IsClientGone(const error_code& ec) noexcept {
   return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
@@ -518,7 +521,7 @@ asio::awaitable<void> Connection::Run() {
     if (!keep_alive) break;
   }
   if (secure && ended_cleanly) {
-    deadline_.Set(server_.options_.body_timeout);
+    deadline_.Set(std::min<std::chrono::milliseconds>(kMaxLinger, server_.options_.body_timeout));
     co_await stream_.SendCloseNotify();
   }
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
@@ -534,7 +537,6 @@ asio::awaitable<void> Connection::Run() {
 // client closes, for a bounded time and amount, as HTTP servers do (a "lingering close").
 asio::awaitable<void> Connection::DrainBeforeClose() {
   constexpr std::uint64_t kMaxDrainBytes = 4 * 1024 * 1024;
-  constexpr auto kMaxLinger = std::chrono::milliseconds(2000);
   deadline_.Set(std::min<std::chrono::milliseconds>(kMaxLinger, server_.options_.body_timeout));
   char scratch[16 * 1024];
   std::uint64_t drained = 0;
