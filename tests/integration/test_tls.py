@@ -174,12 +174,20 @@ class HttpsGatewayTest(unittest.TestCase):
                 res = conn.exchange("GET", f"/echo/k{i}", {"Host": "localhost"})
                 self.assertEqual(res.status, 200, res)
                 self.assertEqual(res.json()["target"], f"/echo/k{i}")
+                # The security headers are written with the head over TLS as over TCP.
+                self.assertEqual(res.header("Strict-Transport-Security"),
+                                 "max-age=63072000; includeSubDomains")
+            # A refusal of the runtime's own, also with them.
+            res = conn.exchange("GET", "/nowhere", {"Host": "localhost"})
+            self.assertEqual(res.status, 404, res)
+            self.assertEqual(res.header("X-Content-Type-Options"), "nosniff")
 
     def test_the_plain_listener_redirects_with_308(self):
         with RawConnection(self.redirect_port) as conn:
             res = conn.exchange("GET", "/echo/r?y=1", {"Host": f"localhost:{self.redirect_port}"})
         self.assertEqual(res.status, 308, res)
         self.assertEqual(res.header("Location"), f"https://localhost:{self.port}/echo/r?y=1")
+        self.assertEqual(res.header("X-Content-Type-Options"), "nosniff")
         # curl follows it to the service.
         code, out, err = curl("-L", "--cacert", str(self.cert),
                               f"http://localhost:{self.redirect_port}/echo/followed")
