@@ -39,6 +39,9 @@ constexpr const char* kTls12Ciphers =
 constexpr const char* kGroups = "X25519:prime256v1:secp384r1";
 // Mozilla's intermediate session lifetime.
 constexpr long kSessionTimeoutSeconds = 24 * 3600;
+// Sessions kept (each TLS 1.3 handshake leaves two, one per ticket); the oldest go first,
+// so a client making handshakes in a loop costs others their resumption, not memory.
+constexpr long kSessionCacheSize = 20 * 1024;
 constexpr unsigned char kSessionIdContext[] = "vigil-http";
 
 struct BioFree {
@@ -189,6 +192,7 @@ std::shared_ptr<ssl::context> LoadTlsContext(const TlsOptions& options) {
   SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
   SSL_CTX_set_timeout(ctx, kSessionTimeoutSeconds);
+  SSL_CTX_sess_set_cache_size(ctx, kSessionCacheSize);
   SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, nullptr);
   UseCertificateAndKey(ctx, options);
   return context;

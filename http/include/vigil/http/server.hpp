@@ -19,7 +19,10 @@
 //
 // With ServerOptions::tls set, a Server speaks HTTPS (TLS 1.2 and 1.3, OpenSSL through
 // Asio): every connection starts with a handshake, bounded by the header timeout, and
-// then carries the same request loop. The certificate is re-read on SIGHUP.
+// then carries the same request loop. RunUntilSignal re-reads the certificate on SIGHUP.
+//
+//   http::ServerOptions options = http::ServerOptions::FromEnv(8443);  // VIGIL_TLS_*, or:
+//   options.tls = {.cert_file = "/etc/vigil/tls.crt", .key_file = "/etc/vigil/tls.key"};
 //
 // Thread-safety: construct, Add() and Start() on one thread before Run(); Shutdown() may
 // be called from any thread.
