@@ -1,5 +1,7 @@
 #include <boost/beast/core/string.hpp>
 
+#include <bit>
+#include <cstring>
 #include <stdexcept>
 #include <vigil/http/field_block.hpp>
 #include <vigil/telemetry/text.hpp>
@@ -30,7 +32,7 @@ FieldBlock& FieldBlock::Set(std::string_view name, std::string_view value, Exist
     throw std::invalid_argument("the value of field \"" + std::string(name) +
                                 "\" has a control character");
   }
-  Entry entry{std::string(name), std::string(), existing};
+  Entry entry{std::string(name), std::string(), existing, lines_.size()};
   entry.line.append(name).append(": ").append(value).append("\r\n");
   lines_.append(entry.line);
   lengths_ |= std::uint64_t{1} << name.size();
@@ -41,14 +43,17 @@ FieldBlock& FieldBlock::Set(std::string_view name, std::string_view value, Exist
 FieldBlock& FieldBlock::Remove(std::string_view name) {
   Check(name);
   lengths_ |= std::uint64_t{1} << name.size();
-  entries_.push_back(Entry{std::string(name), std::string(), kReplace});
+  entries_.push_back(Entry{std::string(name), std::string(), kReplace, lines_.size()});
   return *this;
 }
 
 int FieldBlock::FindSlow(std::string_view name) const noexcept {
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     const std::string& n = entries_[i].name;
-    if (n.size() == name.size() &&
+    if (n.size() != name.size()) continue;
+    // Names come as the entry spells them nearly always (a Vigil service's answer): an
+    // exact comparison first, the case-insensitive one only when it fails.
+    if (std::memcmp(n.data(), name.data(), n.size()) == 0 ||
         boost::beast::iequals(boost::beast::string_view(n.data(), n.size()),
                               boost::beast::string_view(name.data(), name.size()))) {
       return static_cast<int>(i);
@@ -62,7 +67,11 @@ void FieldBlock::AppendTo(std::string& out, std::uint32_t skip) const {
     out.append(lines_);
     return;
   }
-  for (std::size_t i = 0; i < entries_.size(); ++i) {
+  // The lines before the first entry the response kept go in one piece (a kept
+  // Cache-Control, the usual case, comes last but the removals).
+  const auto first = static_cast<std::size_t>(std::countr_zero(skip));
+  out.append(lines_, 0, entries_[first].offset);
+  for (std::size_t i = first + 1; i < entries_.size(); ++i) {
     if ((skip >> i & 1U) == 0) out.append(entries_[i].line);
   }
 }

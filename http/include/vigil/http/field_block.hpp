@@ -66,6 +66,7 @@ class FieldBlock {
     std::string name;
     std::string line;  // "Name: value\r\n"; empty for a removal
     Existing existing;
+    std::size_t offset;  // where the line starts in lines_
   };
   int FindSlow(std::string_view name) const noexcept;
   void Check(std::string_view name);
