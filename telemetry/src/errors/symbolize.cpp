@@ -1,6 +1,5 @@
 #include "errors/symbolize.hpp"
 
-#include <backtrace.h>
 #include <cxxabi.h>
 #include <elf.h>
 #include <link.h>
@@ -10,6 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+
+// libbacktrace's header, by its full path (telemetry/CMakeLists.txt says why).
+#include VIGIL_BACKTRACE_HEADER
 
 namespace vigil::telemetry::internal {
 namespace {
