@@ -283,7 +283,7 @@ TEST(ErrorReporterTest, ARefusedEnvelopeIsASendErrorAndBeforeSendAndSamplingAreC
       (std::map<std::pair<std::string, std::string>, std::int64_t>{{{"sample_rate", "error"}, 1}}));
 }
 
-TEST(ErrorReporterTest, ErrorLinesBecomeEventsButNotTheLinesOfARequestsOutcome) {
+TEST(ErrorReporterTest, ErrorLinesBecomeEventsButNotThePipelinesOwnLines) {
   CannedServer server({CannedResponse(200)});
   LoggedReporter logged(server);
   Logger& log = logged.log;
@@ -291,9 +291,12 @@ TEST(ErrorReporterTest, ErrorLinesBecomeEventsButNotTheLinesOfARequestsOutcome) 
   RequestContext ctx = RequestContext::NewRoot();
   log.Info(ctx, "reserving stock");
   log.Error(ctx, "catalog refused a reservation",
-            {{"http.request.header.authorization", "Bearer x-secret"}});
+            {{"http.request.header.authorization", "Bearer x-secret"},
+             {"http.response.status_code", 401}});
   log.Error(ctx, "request completed", {"http.response.status_code", 500});
-  log.Error(ctx, "unhandled exception", {"sentry.event_id", "0123"});
+  log.Error(ctx, "request failed", {"http.response.status_code", 503});
+  log.Error(ctx, "unhandled exception", {"error.type", "std::bad_alloc"});
+  log.Error(ctx, "reported already", {"sentry.event_id", "0123"});
   log.Warn(ctx, "only a warning");
   log.Flush();
   ASSERT_TRUE(reporter.Flush(Clock::now() + kDeadline));

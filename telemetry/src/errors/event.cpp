@@ -109,8 +109,9 @@ std::string_view ToString(DiscardReason reason) noexcept {
   return "unknown";
 }
 
-void RequestInfo::AddHeader(std::string_view name, std::string_view value) {
-  headers.emplace_back(std::string(name), internal::IsSensitiveName(name)
+void RequestInfo::AddHeader(std::string_view name, std::string_view value,
+                            std::span<const std::string> also_sensitive) {
+  headers.emplace_back(std::string(name), internal::IsSensitiveName(name, also_sensitive)
                                               ? std::string(internal::kFiltered)
                                               : std::string(value));
 }

@@ -83,12 +83,12 @@ bool HasKey(const StringPairs& pairs, std::string_view key) {
   return std::any_of(pairs.begin(), pairs.end(), [key](const auto& p) { return p.first == key; });
 }
 
-// The reporter's own log lines carry sentry.* fields, which keeps them from becoming
-// events themselves.
-bool ReportsOutcome(const LogLineView& line) {
-  return std::any_of(line.fields.begin(), line.fields.end(), [](const Field& f) {
-    return f.key().starts_with("sentry.") || f.key() == "http.response.status_code";
-  });
+// Lines that are not events of their own (ErrorReportingOptions::log_events). The
+// reporter's own lines carry sentry.* fields, which keeps them from reporting themselves.
+bool Ignored(const LogLineView& line, const std::vector<std::string>& messages) {
+  return std::find(messages.begin(), messages.end(), line.msg) != messages.end() ||
+         std::any_of(line.fields.begin(), line.fields.end(),
+                     [](const Field& f) { return f.key().starts_with("sentry."); });
 }
 
 std::vector<std::string> HeaderLines(const ErrorReportingOptions& o) {
@@ -173,7 +173,8 @@ class ErrorReporter::Impl final : public LogObserver {
   void OnLine(const LogLineView& line) noexcept override {
     try {
       lines_.Add(line);
-      if (!options_.log_events || line.level < *options_.log_events || ReportsOutcome(line)) {
+      if (!options_.log_events || line.level < *options_.log_events ||
+          Ignored(line, options_.log_events_ignored)) {
         return;
       }
       if (!Admit(Category::kError)) return;

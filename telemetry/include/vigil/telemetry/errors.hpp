@@ -39,6 +39,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <typeinfo>
@@ -129,9 +130,11 @@ struct RequestInfo {
   std::string query_string;  // values of sensitive keys replaced by "[Filtered]"
   StringPairs headers;       // sensitive ones' values replaced by "[Filtered]"
 
-  // Adds a header, its value filtered when the name is sensitive (the log redaction
-  // list, plus ErrorReportingOptions::sensitive_headers when the reporter sends it).
-  void AddHeader(std::string_view name, std::string_view value);
+  // Adds a header, its value filtered when the name is sensitive: the log redaction list
+  // or one of `also_sensitive` (ErrorReportingOptions::sensitive_headers; the reporter
+  // filters with both again before sending).
+  void AddHeader(std::string_view name, std::string_view value,
+                 std::span<const std::string> also_sensitive = {});
   // Sets url and query_string from a target ("/path?query") and a host.
   void SetUrl(std::string_view scheme, std::string_view host, std::string_view target);
 };
@@ -226,11 +229,15 @@ struct ErrorReportingOptions {
   std::string release;       // empty: "<service>@<version>"
   double sample_rate = 1.0;  // of error events; session aggregates are never sampled
   bool debug = false;        // log each envelope and each drop (info/warn)
-  // Log lines at or above this level become events (nullopt: none). A line is not
-  // reported when it describes a request's outcome (it has http.response.status_code:
-  // the access log, the error middleware's own lines) or names an event already sent
-  // (sentry.event_id).
+  // Log lines at or above this level become events (nullopt: none), except the lines
+  // whose message is one of log_events_ignored and those with a sentry.* field (the
+  // reporter's own, or a line naming the event it was reported as: sentry.event_id).
   std::optional<LogLevel> log_events = LogLevel::kError;
+  // The HTTP pipeline's own lines: the access log's (a 5xx is logged at error level) and
+  // the error middleware's, whose failures are reported as exceptions, session
+  // aggregates and counted failures rather than once per request.
+  std::vector<std::string> log_events_ignored = {"request completed", "request failed",
+                                                 "unhandled exception"};
   bool sessions = true;                     // per-minute request aggregates for release health
   std::size_t queue_size = 100;             // events waiting for the sender; beyond: dropped
   std::chrono::milliseconds timeout{5000};  // one envelope's request
