@@ -35,6 +35,7 @@ class JsonBuffer {
   JsonBuffer(char* data, std::size_t capacity) noexcept : data_(data), capacity_(capacity) {}
 
   void Append(const char* p, std::size_t n) {
+    if (n == 0) return;  // p may be null then
     if (string_ != nullptr) {
       string_->append(p, n);
       return;

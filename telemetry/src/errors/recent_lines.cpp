@@ -14,7 +14,7 @@ namespace {
 // Copies at most `room` bytes of `s` (never splitting a UTF-8 sequence) to `out`.
 std::size_t CopyCut(std::string_view s, char* out, std::size_t room) {
   const std::string_view cut = text::Utf8Prefix(s, room);
-  std::memcpy(out, cut.data(), cut.size());
+  if (!cut.empty()) std::memcpy(out, cut.data(), cut.size());  // an empty view may be null
   return cut.size();
 }
 

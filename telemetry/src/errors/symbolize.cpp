@@ -90,7 +90,9 @@ std::string BuildIdOfNotes(const char* notes, std::size_t size, std::string* deb
 
 std::string DebugIdOfBuildId(std::span<const std::uint8_t> build_id) {
   std::uint8_t bytes[16] = {};
-  std::memcpy(bytes, build_id.data(), std::min<std::size_t>(16, build_id.size()));
+  if (!build_id.empty()) {
+    std::memcpy(bytes, build_id.data(), std::min<std::size_t>(16, build_id.size()));
+  }
   // The first three fields of a little-endian GUID, in the byte order of a UUID.
   std::reverse(bytes, bytes + 4);
   std::reverse(bytes + 4, bytes + 6);
@@ -172,12 +174,15 @@ std::vector<StackFrame> Symbolizer::Frames(const RawStack& stack) {
     const std::uintptr_t pc = address - 1;
     const Module* module = ModuleOf(address);
     PcInfo info;
-    if (state_ != nullptr) backtrace_pcinfo(state_, pc, &OnPcInfo, &IgnoreError, &info);
-    if (info.entries.empty()) {
-      std::string symbol;
-      if (state_ != nullptr) backtrace_syminfo(state_, pc, &OnSymInfo, &IgnoreError, &symbol);
-      info.entries.push_back({std::move(symbol), {}, 0});
+    std::string symbol;
+    if (state_ != nullptr) {
+      backtrace_pcinfo(state_, pc, &OnPcInfo, &IgnoreError, &info);
+      backtrace_syminfo(state_, pc, &OnSymInfo, &IgnoreError, &symbol);
     }
+    // The line tables give file and line and the calls inlined at pc; the symbol table
+    // gives the function's full name (DWARF without linkage names has only "TestBody").
+    if (info.entries.empty()) info.entries.emplace_back();
+    if (!symbol.empty()) info.entries.back().function = std::move(symbol);
     for (PcInfo::Entry& entry : info.entries) {
       StackFrame frame;
       frame.address = address;
