@@ -29,6 +29,10 @@ if(VIGIL_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
     message(FATAL_ERROR "VIGIL_FUZZ needs clang (libFuzzer); configure with the 'fuzz' preset")
   endif()
-  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  # clang 14 cannot emit UBSan's function-type check in C++20 coroutines (the HTTP runtime's
+  # and its fuzzers': "Cannot represent a difference across sections", llvm-project#49689),
+  # so that one check is left out; the rest of "undefined" stays.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=function
+                      -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()

@@ -1,3 +1,4 @@
+#include <boost/asio/ip/address_v6.hpp>
 #include <boost/beast/http/parser.hpp>
 
 #include <charconv>
@@ -43,15 +44,23 @@ UpstreamAddress UpstreamAddress::Parse(std::string_view url) {
     const auto close = rest.find(']');
     if (close == std::string_view::npos) fail("unterminated IPv6 literal");
     a.host = std::string(rest.substr(1, close - 1));
+    boost::system::error_code ec;
+    (void)asio::ip::make_address_v6(a.host, ec);
+    if (ec || a.host.find('%') != std::string::npos) fail("expected an IPv6 address in brackets");
     rest.remove_prefix(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':') fail("expected ':' after the IPv6 literal");
       port_text = rest.substr(1);
     }
   } else {
-    const auto colon = rest.rfind(':');
+    const auto colon = rest.find(':');
     a.host = std::string(rest.substr(0, colon));
     if (colon != std::string_view::npos) port_text = rest.substr(colon + 1);
+    // A name or an IPv4 address: it goes out as the Host field and is resolved as is.
+    if (a.host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "0123456789-._~") != std::string::npos) {
+      fail("the host must be a name, an IPv4 address or an IPv6 address in brackets");
+    }
   }
   if (a.host.empty()) fail("the host is missing");
   if (!port_text.empty() || rest.find(':') != std::string_view::npos) {
@@ -63,7 +72,7 @@ UpstreamAddress UpstreamAddress::Parse(std::string_view url) {
     }
     a.port = static_cast<std::uint16_t>(port);
   }
-  const bool v6 = a.host.find(':') != std::string::npos;
+  const bool v6 = url[kScheme.size()] == '[';
   a.authority = (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
   return a;
 }

@@ -192,17 +192,17 @@ void Connection::Route(Exchange& ex, Handler& handler) {
   const bool has_body = head_parser_->chunked() ||
                         (head_parser_->content_length() && *head_parser_->content_length() > 0);
   // A method outside the HTTP registry that Beast knows is refused whatever the route,
-  // so that even a route accepting "*" never sees one.
-  if (req.method() == bhttp::verb::unknown) ex.match_ = Router::Match{};
+  // so that even a route accepting "*" never sees one: 405 where the path exists (a
+  // client's mistake, not the server's failure: no 501 for what anyone may send), with
+  // the methods it takes.
+  if (req.method() == bhttp::verb::unknown && ex.match_.found()) {
+    ex.match_.result = Router::Match::Result::kMethodNotAllowed;
+    ex.match_.allow = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
+  }
   if (!ex.match_.found()) {
     // The body of a request we refuse is not read: the connection closes after the answer.
     if (has_body) ex.CloseAfterResponse();
-    if (req.method() == bhttp::verb::unknown) {
-      handler = [](Exchange& e) -> asio::awaitable<void> {
-        e.RespondProblem(501, "This server does not implement the request's method.");
-        co_return;
-      };
-    } else if (ex.match_.result == Router::Match::Result::kMethodNotAllowed) {
+    if (ex.match_.result == Router::Match::Result::kMethodNotAllowed) {
       handler = [](Exchange& e) -> asio::awaitable<void> {
         e.RespondProblem(405, "The route does not accept this method.");
         e.response().set(bhttp::field::allow,

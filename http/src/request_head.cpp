@@ -123,7 +123,7 @@ std::optional<Refusal> CheckFraming(const RequestHeader& head, std::size_t max_f
                    "malformed_request"};
   }
   if (codings.count > 1) {
-    return Refusal{501, "Only the chunked transfer coding is implemented.", "unsupported_coding"};
+    return Refusal{400, "Only the chunked transfer coding is accepted.", "unsupported_coding"};
   }
   return std::nullopt;
 }

@@ -31,7 +31,7 @@ struct Refusal {
 // RFC 9112 section 6 (framing) and section 3.2 (Host), for a head Beast accepted:
 //   - Transfer-Encoding in an HTTP/1.0 request, or together with Content-Length: 400;
 //   - Transfer-Encoding whose final coding is not `chunked` (the body's length cannot be
-//     known): 400; `chunked` applied twice: 400; any other coding before it: 501;
+//     known): 400; `chunked` applied twice: 400; any other coding before it: 400;
 //   - HTTP/1.1 without Host, or any request with more than one Host line: 400;
 //   - more than `max_fields` field lines: 431.
 // Every refusal closes the connection: what follows cannot be trusted to be a request.

@@ -496,6 +496,23 @@ TEST(UpstreamAddressTest, ParsesAndRejects) {
   }
 }
 
+// The host goes out as the Host field and the authority is written back into URLs: a host
+// that is neither a name nor an address (brackets inside it, an IPv6 address without
+// them, control characters) is refused rather than sent.
+TEST(UpstreamAddressTest, AHostIsANameOrAnAddress) {
+  EXPECT_EQ(UpstreamAddress::Parse("http://10.0.0.7:8080").host, "10.0.0.7");
+  EXPECT_EQ(UpstreamAddress::Parse("http://orders-v2.internal_x~1").authority,
+            "orders-v2.internal_x~1:80");
+  const auto v6 = UpstreamAddress::Parse("http://[fd00::7]:9");
+  EXPECT_EQ(v6.host, "fd00::7");
+  EXPECT_EQ(UpstreamAddress::Parse("http://[" + v6.host + "]:9"), v6);
+  for (const char* bad : {"http://V[::1]:9000", "http://::1:8080", "http://a:b:1", "http://[v6]:1",
+                          "http://[fe80::1%eth0]:1", "http://a\r\nX-Evil:1", "http://a%20b",
+                          "http://a\tb:1", "http://caf\xc3\xa9"}) {
+    EXPECT_THROW(UpstreamAddress::Parse(bad), std::invalid_argument) << bad;
+  }
+}
+
 TEST(ClientHelpersTest, IdempotenceAndStaleErrors) {
   EXPECT_TRUE(IsIdempotent(bhttp::verb::get));
   EXPECT_TRUE(IsIdempotent(bhttp::verb::put));

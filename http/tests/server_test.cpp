@@ -193,8 +193,11 @@ TEST(ServerTest, RoutingErrors) {
   auto not_allowed = c.RoundTrip("DELETE /body HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(not_allowed.result_int(), 405u);
   EXPECT_EQ(not_allowed[boost::beast::http::field::allow], "POST, PUT");
+  // A method outside the registry: the client's mistake (4xx), never a handler's input.
   auto unknown = c.RoundTrip("BREW /hello/x HTTP/1.1\r\nHost: t\r\n\r\n");
-  EXPECT_EQ(unknown.result_int(), 501u);
+  EXPECT_EQ(unknown.result_int(), 405u);
+  EXPECT_EQ(unknown[boost::beast::http::field::allow], "GET, HEAD");
+  EXPECT_EQ(c.RoundTrip("BREW /nowhere HTTP/1.1\r\nHost: t\r\n\r\n").result_int(), 404u);
 }
 
 TEST(ServerTest, ExceptionsBecomeProblemsWithoutInternals) {

@@ -133,7 +133,7 @@ Policy ParsePolicy(const json::value& entry, std::int64_t replicas, std::string_
     if (match.prefix.empty() || match.prefix.front() != '/') {
       Fail(source, at, "\"prefix\" must start with '/'");
     }
-    if (match.prefix.size() > 1 && match.prefix.back() == '/') match.prefix.pop_back();
+    while (match.prefix.size() > 1 && match.prefix.back() == '/') match.prefix.pop_back();
     for (const json::value& method : Array(m.as_object(), "methods", source, at)) {
       std::string upper(Text(method, source, at, "each method"));
       if (!Token(upper)) Fail(source, at, "\"" + upper + "\" is not a method");
@@ -159,8 +159,11 @@ Policy ParsePolicy(const json::value& entry, std::int64_t replicas, std::string_
          "years");
   }
   p.rate = Rate::Of(p.quota, p.window, p.burst);
+  // A replica limiting alone keeps room for one request of the policy's cost: a burst
+  // divided below it would refuse every such request while the store is down.
   const std::int64_t local_quota = std::max<std::int64_t>(p.quota / replicas, 1);
-  p.local_rate = Rate::Of(local_quota, p.window, std::max<std::int64_t>(p.burst / replicas, 1));
+  const std::int64_t local_burst = std::max({p.burst / replicas, p.cost, std::int64_t{1}});
+  p.local_rate = Rate::Of(local_quota, p.window, local_burst);
   // What the bucket really is: `burst` requests, whole again after burst * window / quota
   // (the quota and window themselves when the burst is the quota, the default).
   p.policy_item = "\"" + p.name + "\";q=" + std::to_string(p.burst) +

@@ -3,6 +3,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <string>
+#include <vigil/ratelimit/gcra.hpp>
 #include <vigil/ratelimit/limiter.hpp>
 #include <vigil/ratelimit/limits.hpp>
 
@@ -59,9 +60,11 @@ TEST(LimitsTest, PoliciesAreReadWithTheirDefaults) {
 TEST(LimitsTest, PoliciesApplyByPrefixOnWholeSegmentsAndByMethod) {
   const rl::Limits limits = rl::ParseLimits(
       R"({"policies": [{"name": "login", "key": ["client_address"], "quota": 1, "window_s": 1,
-          "match": [{"prefix": "/api/auth/login", "methods": ["POST"]}, {"prefix": "/x"}]}]})",
+          "match": [{"prefix": "/api/auth/login", "methods": ["POST"]}, {"prefix": "/x//"}]}]})",
       "t");
   const rl::Policy& p = limits.policies[0];
+  EXPECT_EQ(p.match[1].prefix, "/x") << "every trailing slash is dropped";
+  EXPECT_TRUE(p.Applies("GET", "/x/y"));
   EXPECT_TRUE(p.Applies("POST", "/api/auth/login"));
   EXPECT_TRUE(p.Applies("POST", "/api/auth/login/again"));
   EXPECT_FALSE(p.Applies("POST", "/api/auth/loginx"));
@@ -79,6 +82,29 @@ TEST(LimitsTest, ALimitOnGetHoldsForHead) {
   EXPECT_TRUE(limits.policies[0].Applies("GET", "/items"));
   EXPECT_TRUE(limits.policies[0].Applies("HEAD", "/items"));
   EXPECT_FALSE(limits.policies[0].Applies("POST", "/items"));
+}
+
+TEST(LimitsTest, AReplicaLimitingAloneStillAllowsARequestOfThePolicysCost) {
+  // A burst of 2 divided by 3 replicas is below the cost of 2: each replica alone (the
+  // store down, failing open) would refuse every request of the policy.
+  const rl::Limits limits = rl::ParseLimits(
+      R"({"replicas": 3, "policies": [{"name": "export", "key": ["client_address"],
+          "quota": 100, "window_s": 3600, "burst": 2, "cost": 2}]})",
+      "t");
+  const rl::Policy& p = limits.policies[0];
+  constexpr std::int64_t kNow = 1'700'000'000'000'000;
+  EXPECT_TRUE(rl::Decide(kNow, 0, p.rate, p.cost).allowed);
+  const rl::Decision alone = rl::Decide(kNow, 0, p.local_rate, p.cost);
+  EXPECT_TRUE(alone.allowed) << "a full bucket refused the policy's own cost";
+  EXPECT_FALSE(rl::Decide(kNow, alone.tat_us, p.local_rate, p.cost).allowed)
+      << "the local bucket holds one such request, no more";
+  // Where the division leaves room, it is what applies: 10 / 2 at a cost of 1.
+  const rl::Limits halves = rl::ParseLimits(
+      R"({"replicas": 2, "policies": [{"name": "api", "key": ["client_address"],
+          "quota": 100, "window_s": 100, "burst": 10}]})",
+      "t");
+  EXPECT_EQ(halves.policies[0].local_rate.tolerance_us,
+            5 * halves.policies[0].local_rate.interval_us);
 }
 
 TEST(LimitsTest, BadLimitsAreRefusedNamingTheEntry) {

@@ -151,12 +151,12 @@ asio::awaitable<void> CatalogApi::CreateReservation(http::Exchange& ex) {
 asio::awaitable<void> CatalogApi::ReleaseReservation(http::Exchange& ex) {
   service::RequireService(ex, identity_, "orders");
   const std::string_view id = ex.Param("id");
-  // Releasing what does not exist is already done.
-  if (service::IsValidId(id)) {
-    const std::vector<std::string> changed =
-        co_await store_.Release(ex.context(), std::string(id), service::WallClockMillis());
-    for (const std::string& item_id : changed) cache_.Invalidate(item_id);
-  }
+  // A path that cannot name a reservation is not found; releasing one that does not
+  // exist (any more) is already done.
+  if (!service::IsValidId(id)) throw http::HttpError(404, "no such reservation");
+  const std::vector<std::string> changed =
+      co_await store_.Release(ex.context(), std::string(id), service::WallClockMillis());
+  for (const std::string& item_id : changed) cache_.Invalidate(item_id);
   RespondNoContent(ex);
 }
 

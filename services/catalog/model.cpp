@@ -16,50 +16,6 @@ namespace vigil::catalog {
 
 namespace json = boost::json;
 
-namespace {
-
-// Code points of valid UTF-8 without NUL (which neither engine stores in TEXT); nullopt
-// for anything else.
-std::optional<std::size_t> Utf8Length(std::string_view s) {
-  std::size_t count = 0;
-  for (std::size_t i = 0; i < s.size(); ++count) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = 0;
-    std::uint32_t cp = 0;
-    if (c == 0) return std::nullopt;
-    if (c < 0x80) {
-      n = 1;
-      cp = c;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      n = 2;
-      cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 3;
-      cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 4;
-      cp = c & 0x07u;
-    } else {
-      return std::nullopt;
-    }
-    if (i + n > s.size()) return std::nullopt;
-    for (std::size_t k = 1; k < n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return std::nullopt;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    // Overlong forms, surrogates and values above U+10FFFF are not UTF-8.
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return std::nullopt;
-    }
-    i += n;
-  }
-  return count;
-}
-
-}  // namespace
-
 bool IsValidCategory(std::string_view category) noexcept {
   if (category.empty() || category.size() > 64) return false;
   for (const char c : category) {
@@ -122,10 +78,11 @@ ListQuery ReadListQuery(const http::Exchange& ex) {
   q.limit = service::QueryLimit(query, kDefaultListLimit, kMaxListLimit);
   // An empty q or category (an empty search box) filters nothing.
   if (auto prefix = service::QueryParam(query, "q"); prefix && !prefix->empty()) {
-    const auto length = Utf8Length(*prefix);
-    if (!length || *length > kMaxNameLength) {
-      throw http::HttpError(
-          422, "q: must be text of at most " + std::to_string(kMaxNameLength) + " characters");
+    // As a name is stored: UTF-8 without U+0000 (JsonReader::String).
+    const auto length = service::Utf8Length(*prefix);
+    if (!length || *length > kMaxNameLength || prefix->find('\0') != std::string::npos) {
+      throw http::HttpError(422, "q: must be UTF-8 text of at most " +
+                                     std::to_string(kMaxNameLength) + " characters");
     }
     q.prefix = std::move(*prefix);
   }
@@ -138,7 +95,7 @@ ListQuery ReadListQuery(const http::Exchange& ex) {
   if (auto cursor = service::QueryParam(query, "cursor"); cursor && !cursor->empty()) {
     auto after = service::Base64UrlDecode(*cursor);
     if (!after || !service::IsValidId(*after)) {
-      throw http::HttpError(400, "cursor: not a cursor this listing returned");
+      throw http::HttpError(422, "cursor: not a cursor this listing returned");
     }
     q.after = std::move(*after);
   }

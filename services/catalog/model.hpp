@@ -120,8 +120,8 @@ ItemFields ReadItemFields(const http::Exchange& exchange);
 // The query of GET /items: q (a name prefix, at most kMaxNameLength characters of UTF-8),
 // category, limit (1..kMaxListLimit, default kDefaultListLimit) and cursor (a
 // next_cursor this listing returned); empty q and category filter nothing. Throws
-// http::HttpError 422 naming the parameter for a bad q, category or limit, 400 for a bad
-// cursor, a repeated limit or malformed percent-encoding.
+// http::HttpError 422 naming the parameter for a bad q, category, limit or cursor, 400
+// naming it when it is repeated or its percent-encoding is malformed.
 ListQuery ReadListQuery(const http::Exchange& exchange);
 
 // The body of POST /reservations: {"id","lines":[{"item_id","quantity"}]} with an order

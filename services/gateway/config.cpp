@@ -1,5 +1,6 @@
 #include "config.hpp"
 
+#include <boost/asio/ip/address_v6.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -35,19 +36,55 @@ std::int64_t IntegerField(const json::object& o, std::string_view key, std::int6
   return n;
 }
 
-// An origin as a browser sends it: scheme "http" or "https", a host, an optional port,
-// nothing else (no path, no trailing slash, no wildcard).
+// Whether `s` is visible ASCII without any of `refused`: a path that goes on the wire as
+// it is (a route template matched against request targets, the start of an upstream's
+// request target), where anything else is percent-encoded.
+bool Literal(std::string_view s, std::string_view refused) {
+  return std::none_of(s.begin(), s.end(), [refused](char c) {
+    const auto b = static_cast<unsigned char>(c);
+    return b <= 0x20 || b >= 0x7F || refused.find(c) != std::string_view::npos;
+  });
+}
+
+// An origin as a browser sends it in Origin (the URL standard's serialization): scheme
+// "http" or "https"; the host in lower case, a name or IPv4 address, or an IPv6 address in
+// brackets in its shortest form; a port only when it is not the scheme's default, without
+// leading zeros; nothing else (no path, no trailing slash, no wildcard, no user). Origins
+// are compared exactly, so any other spelling would never match a request.
 bool IsOrigin(std::string_view origin) {
   std::string_view rest;
+  std::string_view default_port;
   if (origin.starts_with("https://")) {
     rest = origin.substr(8);
+    default_port = "443";
   } else if (origin.starts_with("http://")) {
     rest = origin.substr(7);
+    default_port = "80";
   } else {
     return false;
   }
-  return !rest.empty() && rest.size() <= 253 &&
-         rest.find_first_of("/?#*@ \t") == std::string_view::npos;
+  std::size_t host_end = 0;
+  if (rest.starts_with('[')) {
+    host_end = rest.find(']');
+    if (host_end == std::string_view::npos) return false;
+    const std::string literal(rest.substr(1, host_end - 1));
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address_v6(literal, ec);
+    if (ec || address.to_string() != literal) return false;
+    ++host_end;
+  } else {
+    host_end = std::min(rest.find(':'), rest.size());
+    if (host_end == 0 || host_end > 253 ||
+        rest.substr(0, host_end).find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-._") !=
+            std::string_view::npos) {
+      return false;
+    }
+  }
+  if (host_end == rest.size()) return true;
+  const std::string_view port = rest.substr(host_end);
+  return port.size() >= 2 && port.size() <= 6 && port[0] == ':' && port[1] != '0' &&
+         port.find_first_not_of("0123456789", 1) == std::string_view::npos &&
+         std::stoul(std::string(port.substr(1))) <= 65535 && port.substr(1) != default_port;
 }
 
 http::CorsOptions ParseCors(const json::value& value, std::string_view source) {
@@ -68,8 +105,9 @@ http::CorsOptions ParseCors(const json::value& value, std::string_view source) {
   for (const json::value& origin : origins->as_array()) {
     if (!origin.is_string() || !IsOrigin(origin.as_string())) {
       Fail(source, where,
-           "each of \"allowed_origins\" must be an exact origin such as "
-           "\"https://shop.example.com\" (no path, no wildcard)");
+           "each of \"allowed_origins\" must be an origin as a browser sends it, such as "
+           "\"https://shop.example.com\" (http or https, the host in lower case, a port only "
+           "when not the scheme's default; no path, no wildcard)");
     }
     cors.allowed_origins.emplace_back(origin.as_string());
   }
@@ -159,9 +197,10 @@ GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source)
     if (r.prefix.empty() || r.prefix.front() != '/') {
       Fail(source, where, "\"prefix\" must start with '/'");
     }
-    if (r.prefix.size() > 1 && r.prefix.back() == '/') r.prefix.pop_back();
-    if (r.prefix.find_first_of("{}*?# ") != std::string::npos) {
-      Fail(source, where, "\"prefix\" must be a literal path (no {}, *, ?, # or spaces)");
+    while (r.prefix.size() > 1 && r.prefix.back() == '/') r.prefix.pop_back();
+    if (!Literal(r.prefix, "{}*?#")) {
+      Fail(source, where,
+           "\"prefix\" must be a literal path of visible ASCII (no {}, *, ?, # or spaces)");
     }
     if (!prefixes.insert(r.prefix).second) {
       Fail(source, where, "prefix \"" + r.prefix + "\" is routed twice");
@@ -177,8 +216,10 @@ GatewayConfig ParseGatewayConfig(std::string_view text, std::string_view source)
     if (slash != std::string_view::npos) {
       r.upstream_path = std::string(url.substr(slash));
       while (!r.upstream_path.empty() && r.upstream_path.back() == '/') r.upstream_path.pop_back();
-      if (r.upstream_path.find_first_of("{}*?# %") != std::string::npos) {
-        Fail(source, where, "the path of \"upstream\" must be literal (no {}, *, ?, #, % or spaces)");
+      if (!Literal(r.upstream_path, "{}*?#%")) {
+        Fail(source, where,
+             "the path of \"upstream\" must be literal, of visible ASCII (no {}, *, ?, #, % or "
+             "spaces)");
       }
       url = url.substr(0, slash);
     }

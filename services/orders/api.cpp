@@ -24,6 +24,9 @@ namespace json = boost::json;
 
 constexpr std::string_view kConfirmed = "confirmed";
 
+// An order's body is kMaxLines short lines; refusing large ones early costs nothing.
+constexpr std::uint64_t kMaxBodyBytes = 64 * 1024;
+
 void RespondCreated(http::Exchange& ex, const Order& order, bool replayed) {
   ex.RespondJson(201, json::serialize(OrderJson(order)));
   ex.response().set(boost::beast::http::field::location, "/api/orders/" + order.id);
@@ -59,7 +62,8 @@ OrdersApi::OrdersApi(storage::Database& db, http::Client& catalog,
 }
 
 void OrdersApi::AddRoutes(service::ServiceHost& host) {
-  host.Route("POST", "/orders", [this](http::Exchange& ex) { return Create(ex); });
+  host.Route("POST", "/orders", [this](http::Exchange& ex) { return Create(ex); },
+             {.max_body_bytes = kMaxBodyBytes});
   host.Route("GET", "/orders", [this](http::Exchange& ex) { return List(ex); });
   host.Route("GET", "/orders/{id}", [this](http::Exchange& ex) { return Get(ex); });
 }

@@ -454,9 +454,12 @@ class LimitsTest(ServerTestCase):
         self.assertTrue(closed, "a connection sending nothing is held open forever")
         self.assertTrue(seen == b"" or seen.startswith(b"HTTP/1.1 408"), seen[:200])
 
-    def test_unknown_method_is_501(self):
-        for target in ("/echo/pot", "/slow"):
-            assert_problem(self, one(self.echo.port, "BREW", target), 501)
+    def test_unknown_method_is_405_never_reaching_a_handler(self):
+        for target, allow in (("/echo/pot", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"),
+                              ("/slow", "GET, HEAD")):
+            r = one(self.echo.port, "BREW", target)
+            assert_problem(self, r, 405)
+            self.assertEqual(r.header("Allow"), allow)
 
     def test_method_not_allowed_is_405_with_allow(self):
         r = one(self.echo.port, "POST", "/slow", body=b"")
@@ -556,7 +559,7 @@ class AccessLogTest(unittest.TestCase):
             "log-503": ("GET", "/status/503", None, 503, "error"),
             "log-405": ("POST", "/slow", b"", 405, "warn"),
             "log-nope": ("GET", "/no/such/path", None, 404, "warn"),
-            "log-brew": ("BREW", "/echo/pot", None, 501, "error"),
+            "log-brew": ("BREW", "/echo/pot", None, 405, "warn"),
             "log-slow": ("GET", "/slow?ms=300", None, 200, "info"),
             "log-bytes": ("GET", "/bytes/1000", None, 200, "info"),
         }

@@ -152,6 +152,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadBody{R"({"name":"W","category":"t","price_cents":1,"stock":1,"color":"red"})", 422,
                 "color"},
         BadBody{R"({"name":"W","category":"t","price_cents":1,"stock":1,"id":"x"})", 422, "id"},
+        // U+0000 is stored by neither database; bytes that are not UTF-8 are not JSON.
+        BadBody{R"({"name":"W\u0000","category":"t","price_cents":1,"stock":1})", 422, "name"},
+        BadBody{"{\"name\":\"W\xFF\",\"category\":\"t\",\"price_cents\":1,\"stock\":1}", 400,
+                "name"},
         // Not JSON, or not an object: 400.
         BadBody{R"({"name":"W",)", 400, nullptr}, BadBody{"[1,2]", 400, nullptr},
         BadBody{"\"text\"", 400, nullptr}, BadBody{"", 400, nullptr},

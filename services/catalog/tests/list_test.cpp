@@ -175,8 +175,14 @@ TEST_F(ListTest, BadParametersAreRefused) {
   for (const char* query : {"?cursor=!!!", "?cursor=abc", "?cursor=AAAA",
                             "?cursor=MDE5M2ExYzJkM2U0ZjVhNmI3YzhkOWUwZjFhMg%3D%3D"}) {
     const auto res = server_.Call("GET", std::string("/items") + query);
-    EXPECT_EQ(res.result_int(), 400u) << query;
+    EXPECT_EQ(res.result_int(), 422u) << query;
     EXPECT_EQ(Detail(res).rfind("cursor: ", 0), 0u) << query << " " << Detail(res);
+  }
+  // Each parameter once: a second value is refused, not ignored.
+  for (const char* name : {"q", "category", "cursor", "limit"}) {
+    const auto res = server_.Call("GET", std::string("/items?") + name + "=a&" + name + "=b");
+    EXPECT_EQ(res.result_int(), 400u) << name;
+    EXPECT_EQ(Detail(res), std::string(name) + ": must be given once");
   }
   for (const char* query : {"?category=Fruit", "?category=a%20b", "?category=a_b"}) {
     const auto res = server_.Call("GET", std::string("/items") + query);
@@ -191,7 +197,9 @@ TEST_F(ListTest, BadParametersAreRefused) {
     const auto res = server_.Call("GET", std::string("/items?q=") + q);
     EXPECT_EQ(res.result_int(), 422u) << q;
   }
-  EXPECT_EQ(server_.Call("GET", "/items?q=%zz").result_int(), 400u);
+  const auto malformed = server_.Call("GET", "/items?q=%zz");
+  EXPECT_EQ(malformed.result_int(), 400u);
+  EXPECT_EQ(Detail(malformed), "q: malformed percent-encoding");
 }
 
 TEST(PrefixUpperBoundTest, IncrementsTheLastCodePoint) {

@@ -154,9 +154,13 @@ TEST_F(ReservationsTest, ReleaseGivesStockBackOnce) {
   EXPECT_EQ(Release(order).result_int(), 204u);
   EXPECT_EQ(Stock(a), 10) << "a second release gives nothing back";
   EXPECT_EQ(Stock(b), 10);
-  // Unknown and malformed ids: nothing to do, still 204.
+  // An unknown id: nothing to do, still 204. A path that cannot name one is not found.
   EXPECT_EQ(Release(service::NewId()).result_int(), 204u);
-  EXPECT_EQ(Release("not-an-id").result_int(), 204u);
+  for (const char* id : {"not-an-id", "%ff", "0193A1C2D3E4F5A6B7C8D9E0F1A2"}) {
+    const auto res = Release(id);
+    EXPECT_EQ(res.result_int(), 404u) << id;
+    EXPECT_EQ(Detail(res), "no such reservation") << id;
+  }
 }
 
 TEST_F(ReservationsTest, ReleaseSurvivesADeletedItem) {

@@ -1,4 +1,5 @@
-#include <boost/json/parse.hpp>
+#include <boost/json/error.hpp>
+#include <boost/json/parser.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -12,13 +13,8 @@ namespace json = boost::json;
 
 namespace {
 
-std::size_t Utf8Length(std::string_view s) {
-  // Boost.JSON has validated the UTF-8; count code points, not bytes, as users do.
-  return static_cast<std::size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-std::string PercentDecode(std::string_view text, bool plus_is_space) {
+// `text` decoded; `what` names it in the 400 for malformed percent-encoding.
+std::string PercentDecode(std::string_view text, bool plus_is_space, std::string_view what) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -27,7 +23,7 @@ std::string PercentDecode(std::string_view text, bool plus_is_space) {
       const int hi = i + 2 < text.size() ? telemetry::text::HexValue(text[i + 1]) : -1;
       const int lo = i + 2 < text.size() ? telemetry::text::HexValue(text[i + 2]) : -1;
       if (hi < 0 || lo < 0) {
-        throw http::HttpError(400, "malformed percent-encoding in the request target");
+        throw http::HttpError(400, std::string(what) + ": malformed percent-encoding");
       }
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
@@ -42,13 +38,62 @@ std::string PercentDecode(std::string_view text, bool plus_is_space) {
 
 }  // namespace
 
+std::optional<std::size_t> Utf8Length(std::string_view s) noexcept {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < s.size(); ++count) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      n = 1;
+      cp = c;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 2;
+      cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 3;
+      cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 4;
+      cp = c & 0x07u;
+    } else {
+      return std::nullopt;
+    }
+    if (n > s.size() - i) return std::nullopt;
+    for (std::size_t k = 1; k < n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return std::nullopt;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    // Overlong forms, surrogates and values above U+10FFFF are not UTF-8.
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return std::nullopt;
+    }
+    i += n;
+  }
+  return count;
+}
+
 json::object ParseJsonObject(std::string_view body) {
   if (body.empty()) throw http::HttpError(400, "a JSON object body is required");
-  boost::system::error_code ec;
   json::parse_options options;
-  options.max_depth = 16;
-  json::value value = json::parse(body, ec, {}, options);
-  if (ec) throw http::HttpError(400, "the body is not valid JSON: " + ec.message());
+  options.max_depth = kMaxJsonDepth;
+  // Strings are checked where they are read, so that the error names the field
+  // (JsonReader::String); field names by RejectUnknown.
+  options.allow_invalid_utf8 = true;
+  json::parser parser({}, options);
+  boost::system::error_code ec;
+  const std::size_t consumed = parser.write(body.data(), body.size(), ec);
+  if (ec == json::error::too_deep) {
+    throw http::HttpError(400, "the body nests arrays and objects deeper than " +
+                                   std::to_string(kMaxJsonDepth) + " levels");
+  }
+  if (ec) {
+    throw http::HttpError(400, "the body is not valid JSON: " + ec.message() + " at byte " +
+                                   std::to_string(consumed));
+  }
+  json::value value = parser.release();
   if (!value.is_object()) throw http::HttpError(400, "the body must be a JSON object");
   return std::move(value.as_object());
 }
@@ -61,11 +106,11 @@ const json::value* JsonReader::Find(std::string_view key) {
   return object_.if_contains(key);
 }
 
-void JsonReader::Fail(std::string_view key, std::string_view message) const {
+void JsonReader::Fail(std::string_view key, std::string_view message, unsigned status) const {
   std::string detail = path_;
   if (!detail.empty()) detail.push_back('.');
   detail.append(key).append(": ").append(message);
-  throw http::HttpError(422, detail);
+  throw http::HttpError(status, detail);
 }
 
 std::string JsonReader::String(std::string_view key, std::size_t min_length,
@@ -83,8 +128,13 @@ std::optional<std::string> JsonReader::OptionalString(std::string_view key, std:
                       std::to_string(max_length) + " characters";
   if (!v->is_string()) Fail(key, bounds);
   const std::string_view s = v->get_string();
-  const std::size_t length = Utf8Length(s);
-  if (length < min_length || length > max_length) Fail(key, bounds);
+  const std::optional<std::size_t> length = Utf8Length(s);
+  // Not UTF-8 is a malformed body (RFC 8259), found here so that the detail names the field.
+  if (!length) Fail(key, "must be valid UTF-8", 400);
+  if (*length < min_length || *length > max_length) Fail(key, bounds);
+  // Neither database keeps U+0000 in text (PostgreSQL's text cannot hold it, SQLite's
+  // string functions stop at it).
+  if (s.find('\0') != std::string_view::npos) Fail(key, "must not contain U+0000");
   return std::string(s);
 }
 
@@ -135,26 +185,36 @@ void JsonReader::RejectUnknown() const {
   for (const auto& entry : object_) {
     const std::string_view key = entry.key();
     if (std::find(seen_.begin(), seen_.end(), key) == seen_.end()) {
-      // The key is the client's text: bound it so the detail stays short (and valid UTF-8).
+      // The key is the client's text: echoed only when it is UTF-8, and bounded so that
+      // the detail stays short.
+      if (!Utf8Length(key)) {
+        throw http::HttpError(
+            400, (path_.empty() ? "" : path_ + ": ") + "a field name is not valid UTF-8");
+      }
       Fail(telemetry::text::Utf8Prefix(key, 64), "is not a known field");
     }
   }
 }
 
 std::optional<std::string> QueryParam(std::string_view query, std::string_view name) {
+  std::optional<std::string> value;
   while (!query.empty()) {
     const std::size_t amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
     const std::size_t eq = pair.find('=');
-    if (PercentDecode(pair.substr(0, eq), true) == name) {
-      return eq == std::string_view::npos ? std::string() : PercentDecode(pair.substr(eq + 1), true);
+    if (PercentDecode(pair.substr(0, eq), true, "a query parameter's name") == name) {
+      if (value) throw http::HttpError(400, std::string(name) + ": must be given once");
+      value = eq == std::string_view::npos ? std::string()
+                                           : PercentDecode(pair.substr(eq + 1), true, name);
     }
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }
-  return std::nullopt;
+  return value;
 }
 
-std::string DecodePathSegment(std::string_view segment) { return PercentDecode(segment, false); }
+std::string DecodePathSegment(std::string_view segment) {
+  return PercentDecode(segment, false, "the path");
+}
 
 }  // namespace vigil::service

@@ -15,7 +15,7 @@ json::object ParseJsonObject(const http::Exchange& exchange) {
     const std::string lower =
         telemetry::text::AsciiLowercase(telemetry::text::TrimOws(type.substr(0, type.find(';'))));
     if (lower != "application/json" && !lower.ends_with("+json")) {
-      throw http::HttpError(415, "the body must be application/json");
+      throw http::HttpError(415, "Content-Type: must be application/json");
     }
   }
   return ParseJsonObject(exchange.body());

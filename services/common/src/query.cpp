@@ -6,28 +6,10 @@
 
 namespace vigil::service {
 
-namespace {
-
-// How many of the '&'-separated pairs of `query` are named `name` (names decoded as
-// QueryParam decodes them).
-int Occurrences(std::string_view query, std::string_view name) {
-  int count = 0;
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    if (QueryParam(query.substr(0, amp), name)) ++count;
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return count;
-}
-
-}  // namespace
-
 std::int64_t QueryLimit(std::string_view query, std::int64_t default_limit,
                         std::int64_t max_limit) {
   const std::optional<std::string> text = QueryParam(query, "limit");
   if (!text) return default_limit;
-  if (Occurrences(query, "limit") > 1) throw http::HttpError(400, "limit: must be given once");
   bool valid = !text->empty();
   std::int64_t value = 0;
   for (const char c : *text) {

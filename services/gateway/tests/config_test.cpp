@@ -77,6 +77,37 @@ TEST(GatewayConfigTest, EveryMistakeIsNamed) {
   }
 }
 
+// What the file gives goes on the wire or into the router as it is: every trailing slash
+// of a prefix is dropped (one left would make a route no request reaches), and prefixes,
+// upstream paths and hosts with spaces, control or non-ASCII characters are refused at
+// load, not when the proxy builds its routes or writes a request upstream.
+TEST(GatewayConfigTest, PrefixesAndUpstreamsAreWhatTheWireAndTheRouterTake) {
+  const GatewayConfig c = ParseGatewayConfig(
+      R"({"routes":[{"prefix":"/api/auth//","upstream":"http://a:1/x//"},
+                    {"prefix":"///","upstream":"http://[::1]:2"}]})",
+      "test.json");
+  EXPECT_EQ(c.routes[0].prefix, "/api/auth");
+  EXPECT_EQ(c.routes[0].upstream_path, "/x");
+  EXPECT_EQ(c.routes[1].prefix, "/");
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"routes":[{"prefix":"/a\tb","upstream":"http://a:1"}]})", "literal path"},
+      {R"({"routes":[{"prefix":"/a\u0001","upstream":"http://a:1"}]})", "literal path"},
+      {R"({"routes":[{"prefix":"/caf\u00e9","upstream":"http://a:1"}]})", "literal path"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://a:1/te\u0643"}]})",
+       "the path of \"upstream\" must be literal"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://a:1/p\r\nX-Evil: 1"}]})",
+       "the path of \"upstream\" must be literal"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://V[::1]:9000/v1"}]})",
+       "the host must be a name"},
+      {R"({"routes":[{"prefix":"/a","upstream":"http://a\r\nX-Evil:1"}]})",
+       "the host must be a name"},
+  };
+  for (const auto& [json, expected] : cases) {
+    const std::string error = ErrorOf(json);
+    EXPECT_NE(error.find(expected), std::string::npos) << json << " -> " << error;
+  }
+}
+
 TEST(GatewayConfigTest, AnUpstreamUrlMayCarryAPathToPutInFront) {
   const GatewayConfig c = ParseGatewayConfig(
       R"({"routes":[{"prefix":"/api/orders","upstream":"http://127.0.0.1:8083/orders/",
@@ -131,8 +162,32 @@ TEST(GatewayConfigTest, CorsOriginsAreExact) {
     EXPECT_EQ(ErrorOf(std::string(R"({"routes":[{"prefix":"/","upstream":"http://a"}],
         "cors":{"allowed_origins":[)") +
                       bad + "]}}"),
-              "test.json: cors: each of \"allowed_origins\" must be an exact origin such as "
-              "\"https://shop.example.com\" (no path, no wildcard)")
+              "test.json: cors: each of \"allowed_origins\" must be an origin as a browser "
+              "sends it, such as \"https://shop.example.com\" (http or https, the host in lower "
+              "case, a port only when not the scheme's default; no path, no wildcard)")
+        << bad;
+  }
+}
+
+// Origins are compared exactly with what browsers send, which is one spelling of each: an
+// entry in any other (a control character, upper case, the default port, an IPv6 address
+// written long) could never match, and is refused at load instead of failing in silence.
+TEST(GatewayConfigTest, CorsOriginsAreSpelledAsBrowsersSendThem) {
+  const auto c = ParseGatewayConfig(R"({"routes":[{"prefix":"/","upstream":"http://a"}],
+      "cors":{"allowed_origins":["http://[::1]:8080","https://10.0.0.7","http://a-b.c_d:1"]}})",
+                                    "t");
+  EXPECT_EQ(c.cors.allowed_origins.size(), 3u);
+  for (const char* bad :
+       {R"("http://localhost:5\u007f173")", R"("https://shop.example.com\r\nX-Evil: 1")",
+        R"("https://Shop.example.com")", R"("https://shop.example.com:443")",
+        R"("http://shop.example.com:80")", R"("http://shop.example.com:0080")",
+        R"("http://shop.example.com:")", R"("http://shop.example.com:65536")",
+        R"("http://[0:0::1]")", R"("http://[::1")", R"("http://caf\u00e9.example")"}) {
+    EXPECT_NE(ErrorOf(std::string(R"({"routes":[{"prefix":"/","upstream":"http://a"}],
+        "cors":{"allowed_origins":[)") +
+                      bad + "]}}")
+                  .find("must be an origin as a browser sends it"),
+              std::string::npos)
         << bad;
   }
   EXPECT_EQ(ErrorOf(R"({"routes":[{"prefix":"/","upstream":"http://a"}],

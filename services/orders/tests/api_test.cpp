@@ -189,6 +189,11 @@ TEST_F(OrdersApiTest, PagesWithLimitAndCursor) {
   auto bad_cursor = f.Get("/orders?cursor=zzz", f.User("alice"));
   EXPECT_EQ(bad_cursor.result_int(), 422u);
   EXPECT_TRUE(Detail(bad_cursor).starts_with("cursor: ")) << Detail(bad_cursor);
+  for (const char* twice : {"limit=1&limit=2", "cursor=a&cursor=b"}) {
+    auto res = f.Get(std::string("/orders?") + twice, f.User("alice"));
+    EXPECT_EQ(res.result_int(), 400u) << twice;
+    EXPECT_TRUE(Detail(res).ends_with(": must be given once")) << Detail(res);
+  }
   EXPECT_EQ(Body(f.Get("/orders?limit=100", f.User("alice"))).at("orders").as_array().size(), 5u);
 }
 
@@ -224,6 +229,16 @@ TEST_F(OrdersApiTest, ValidationNamesTheField) {
        "lines[0].price_cents: is not a known field"},
       {R"({"lines":[{"item_id":")" + a + R"(","quantity":1}],"user_id":"bob"})", 422,
        "user_id: is not a known field"},
+      {R"({"lines":[{"item_id":"\u0000","quantity":1}]})", 422,
+       "lines[0].item_id: must not contain U+0000"},
+      {"{\"lines\":[{\"item_id\":\"\xC0\xAF\",\"quantity\":1}]}", 400,
+       "lines[0].item_id: must be valid UTF-8"},
+      {R"({"lines":[{"item_id":")" + a + R"(","quantity":1e400}]})", 422, "lines[0].quantity: "},
+      {R"({"lines":[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]})", 400, "the body nests"},
+      // A body past 64 KiB is not read.
+      {R"({"lines":[{"item_id":")" + a + R"(","quantity":1}])" + std::string(64 * 1024, ' ') +
+           "}",
+       413, "The request body exceeds 65536 bytes"},
   };
   for (const Case& c : cases) {
     auto res = f.Post("/orders", c.body, f.User("alice"));

@@ -52,8 +52,9 @@ struct UpstreamAddress {
   std::uint16_t port = 80;
   std::string authority;    // "host:port" as it appears in URLs and metric labels
 
-  // "http://host[:port]" with an optional trailing '/'. Throws std::invalid_argument
-  // naming the URL when it is anything else (another scheme, a path, a bad port).
+  // "http://host[:port]" with an optional trailing '/', the host a name, an IPv4 address
+  // or an IPv6 address in brackets. Throws std::invalid_argument naming the URL when it is
+  // anything else (another scheme, a path, a bad port, other characters in the host).
   static UpstreamAddress Parse(std::string_view url);
   bool operator==(const UpstreamAddress&) const = default;
 };

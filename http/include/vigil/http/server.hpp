@@ -6,7 +6,7 @@
 // middleware pipeline and the handler, write the response, repeat while the connection
 // is kept alive. Framing (RFC 9112: Transfer-Encoding, Content-Length, Host, the target's
 // form), limits and timeouts are enforced while reading, each with its status (400, 408,
-// 413, 414, 431, 501); HEAD is served by a route's GET handler; every response has a Date.
+// 413, 414, 431); HEAD is served by a route's GET handler; every response has a Date.
 //
 //   http::Runtime runtime(http::Runtime::WorkersFromEnv());
 //   http::Routes routes;

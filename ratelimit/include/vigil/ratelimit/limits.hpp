@@ -22,7 +22,8 @@
 // "trusted_proxies": networks whose X-Forwarded-For is believed (the right-most address
 // not in them is the client); from any other peer the socket address is the client.
 // "on_store_failure": "open" (default: while the shared store is unreachable each replica
-// limits on its own, with each quota divided by "replicas") or "closed" (503).
+// limits on its own, with each quota and burst divided by "replicas", keeping room for one
+// request of the policy's cost) or "closed" (503).
 //
 // Thread-safety: values built at start-up or on reload, then read-only.
 #pragma once
@@ -62,9 +63,10 @@ struct Policy {
   std::int64_t burst = 0;
   std::int64_t cost = 1;
   std::vector<Match> match;
-  // Derived: the rate, the rate of a replica limiting alone (quota / replicas), and the
-  // RateLimit-Policy item ("name";q=burst;w=seconds the burst takes to come back: the
-  // quota and the window when the burst is the quota).
+  // Derived: the rate, the rate of a replica limiting alone (quota / replicas; a burst of
+  // burst / replicas, never below the cost), and the RateLimit-Policy item
+  // ("name";q=burst;w=seconds the burst takes to come back: the quota and the window when
+  // the burst is the quota).
   Rate rate;
   Rate local_rate;
   std::string policy_item;
