@@ -1,6 +1,7 @@
 #include "connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
@@ -11,6 +12,7 @@
 #include "date.hpp"
 #include "read.hpp"
 #include "request_head.hpp"
+#include "tls.hpp"
 #include "write.hpp"
 
 namespace vigil::http {
@@ -22,11 +24,15 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadSize = 16 * 1024;
+// How long a connection that is done may take to close: its last bytes out (TLS
+// close_notify), the client's unread input drained (DrainBeforeClose).
+constexpr auto kMaxLinger = std::chrono::milliseconds(2000);
 
 bool IsClientGone(const error_code& ec) noexcept {
   return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
          ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe || ec == asio::error::operation_aborted;
+         ec == asio::error::broken_pipe || ec == asio::error::operation_aborted ||
+         ec == asio::ssl::error::stream_truncated;
 }
 
 }  // namespace
@@ -37,6 +43,7 @@ Connection::Connection(Server& server, Server::Worker& worker, asio::ip::tcp::so
       worker_(worker),
       cancel_(cancel),
       socket_(std::move(socket)),
+      stream_(socket_),
       deadline_(socket_.get_executor(), socket_) {
   next = worker_.connections;
   if (next != nullptr) next->prev = this;
@@ -87,6 +94,24 @@ bool Connection::KeepAlive(const Exchange& ex) const noexcept {
   return !ex.closing() && !close_requested_ && !worker_.stopping && request_keep_alive_;
 }
 
+// TLS: the handshake, within the header timeout. A client that connects and closes
+// without sending a byte (a load balancer's probe) is no failure; anything else that ends
+// without a session is counted by reason and logged at debug (it is the client's doing).
+asio::awaitable<bool> Connection::Handshake(std::string_view peer_address) {
+  deadline_.Set(server_.options_.header_timeout);
+  auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kTuple);
+  if (!ec && socket_.available(ec) == 0 && !ec) co_return false;
+  if (!ec) {
+    stream_.StartTls(server_.tls_->current());
+    auto [handshake] =
+        co_await stream_.tls()->async_handshake(asio::ssl::stream_base::server, kTuple);
+    if (!handshake) co_return true;
+    ec = handshake;
+  }
+  if (!close_requested_) server_.tls_->HandshakeFailed(ec, deadline_.expired(), peer_address);
+  co_return false;
+}
+
 // Reads the next request's header. Returns false when the connection should simply end
 // (client gone, idle too long, shutdown); true with `ex` either ready for routing or
 // already answered with the reason it was rejected.
@@ -109,7 +134,7 @@ asio::awaitable<bool> Connection::ReadHeader(Exchange& ex, bool first) {
     idle_ = true;
     if (close_requested_) co_return false;
     deadline_.Set(first ? opt.header_timeout : opt.idle_timeout);
-    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(kReadSize), kTuple);
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadSize), kTuple);
     idle_ = false;
     if (ec) co_return false;
     buffer_.commit(n);
@@ -117,7 +142,7 @@ asio::awaitable<bool> Connection::ReadHeader(Exchange& ex, bool first) {
   idle_ = false;
   if (!first) deadline_.Set(opt.header_timeout);
   const error_code ec = co_await internal::ReadMessage(
-      socket_, buffer_, *head_parser_, internal::ReadUntil::kHeader, opt.max_header_bytes);
+      stream_, buffer_, *head_parser_, internal::ReadUntil::kHeader, opt.max_header_bytes);
   ex.request_ = &head_parser_->get();
   request_keep_alive_ = !ec && head_parser_->keep_alive();
   if (!ec) {
@@ -274,7 +299,7 @@ asio::awaitable<void> Connection::SendContinueIfExpected(Exchange& ex) {
   }
   static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
   deadline_.Set(server_.options_.body_timeout);
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(kContinue), kTuple);
+  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue), kTuple);
   (void)n;
   if (ec) FailBodyRead(ex, ec);
 }
@@ -283,7 +308,7 @@ asio::awaitable<void> Connection::ReadBufferedBody(Exchange& ex) {
   if (string_parser_->is_done()) co_return;
   co_await SendContinueIfExpected(ex);
   deadline_.Set(server_.options_.body_timeout);
-  const error_code ec = co_await internal::ReadMessage(socket_, buffer_, *string_parser_,
+  const error_code ec = co_await internal::ReadMessage(stream_, buffer_, *string_parser_,
                                                        internal::ReadUntil::kMessage);
   if (ec) FailBodyRead(ex, ec);
   ex.body_ = std::move(string_parser_->get().body());
@@ -300,7 +325,7 @@ asio::awaitable<std::size_t> Connection::ReadSome(Exchange& ex, char* out, std::
     body.data = out;
     body.size = size;
     deadline_.Set(server_.options_.body_timeout);
-    auto [ec, n] = co_await bhttp::async_read_some(socket_, buffer_, *stream_parser_, kTuple);
+    auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, *stream_parser_, kTuple);
     (void)n;
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) FailBodyRead(ex, ec);
@@ -355,7 +380,7 @@ asio::awaitable<void> Connection::SendHead(Exchange& ex, const ResponseHeader& h
   if (ex.field_block_ != nullptr) ex.field_block_->ApplyTo(*stream_response_);
   serializer_.emplace(*stream_response_);
   deadline_.Set(server_.options_.body_timeout);
-  auto [ec, n] = co_await bhttp::async_write_header(socket_, *serializer_, kTuple);
+  auto [ec, n] = co_await bhttp::async_write_header(stream_, *serializer_, kTuple);
   (void)n;
   if (ec) {
     ex.CloseAfterResponse();
@@ -373,7 +398,7 @@ asio::awaitable<void> Connection::SendBody(Exchange& ex, const char* data, std::
   body.size = size;
   body.more = true;
   deadline_.Set(server_.options_.body_timeout);
-  auto [ec, n] = co_await bhttp::async_write(socket_, *serializer_, kTuple);
+  auto [ec, n] = co_await bhttp::async_write(stream_, *serializer_, kTuple);
   (void)n;
   if (ec == bhttp::error::need_buffer) ec = {};
   if (ec) {
@@ -392,7 +417,7 @@ asio::awaitable<void> Connection::Finish(Exchange& ex) {
   body.size = 0;
   body.more = false;
   deadline_.Set(server_.options_.body_timeout);
-  auto [ec, n] = co_await bhttp::async_write(socket_, *serializer_, kTuple);
+  auto [ec, n] = co_await bhttp::async_write(stream_, *serializer_, kTuple);
   (void)n;
   if (ec && ec != bhttp::error::need_buffer) {
     ex.CloseAfterResponse();
@@ -433,7 +458,7 @@ asio::awaitable<bool> Connection::WriteResponse(Exchange& ex) {
     if (!head_length.empty()) res.set(bhttp::field::content_length, head_length);
   }
   deadline_.Set(server_.options_.body_timeout);
-  const error_code ec = co_await internal::WriteMessage(socket_, res.base(), res.body(),
+  const error_code ec = co_await internal::WriteMessage(stream_, res.base(), res.body(),
                                                         head_buffer_, ex.field_block_);
   co_return !ec && keep_alive;
 }
@@ -448,10 +473,20 @@ asio::awaitable<void> Connection::Run() {
   } catch (...) {
     peer_address = "unknown";
   }
+  if (server_.tls_ != nullptr && !co_await Handshake(peer_address)) {
+    deadline_.Stop();
+    socket_.close(ignored);
+    co_return;
+  }
+  const bool secure = stream_.tls() != nullptr;
+  // Whether the stream may end with TLS close_notify: not after a response cut short,
+  // which close_notify would make look complete to a client reading to the end.
+  bool ended_cleanly = true;
   for (bool first = true;; first = false) {
     Exchange ex(*this);
     ex.peer_ = peer;
     ex.peer_address_ = peer_address;
+    ex.secure_ = secure;
     ex.worker_ = worker_.index;
     if (!co_await ReadHeader(ex, first)) break;
     ex.start_ = std::chrono::steady_clock::now();
@@ -471,6 +506,7 @@ asio::awaitable<void> Connection::Run() {
       ex.RespondProblem(500, "The server could not produce a response.");
     }
     const bool keep_alive = co_await WriteResponse(ex);
+    ended_cleanly = !ex.aborted() && (!ex.head_sent_ || ex.finished_);
     if (ex.aborted()) break;
     // A body the handler left unread would be taken for the next request, and closing
     // with it unread would reset the connection under the response (see
@@ -483,6 +519,10 @@ asio::awaitable<void> Connection::Run() {
       break;
     }
     if (!keep_alive) break;
+  }
+  if (secure && ended_cleanly) {
+    deadline_.Set(std::min<std::chrono::milliseconds>(kMaxLinger, server_.options_.body_timeout));
+    co_await stream_.SendCloseNotify();
   }
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   if (unread_input_) co_await DrainBeforeClose();
@@ -497,7 +537,6 @@ asio::awaitable<void> Connection::Run() {
 // client closes, for a bounded time and amount, as HTTP servers do (a "lingering close").
 asio::awaitable<void> Connection::DrainBeforeClose() {
   constexpr std::uint64_t kMaxDrainBytes = 4 * 1024 * 1024;
-  constexpr auto kMaxLinger = std::chrono::milliseconds(2000);
   deadline_.Set(std::min<std::chrono::milliseconds>(kMaxLinger, server_.options_.body_timeout));
   char scratch[16 * 1024];
   std::uint64_t drained = 0;

@@ -16,6 +16,7 @@
 #include <vigil/http/server.hpp>
 
 #include "deadline.hpp"
+#include "stream.hpp"
 
 namespace vigil::http {
 
@@ -67,6 +68,7 @@ class Connection {
   Connection* next = nullptr;
 
  private:
+  asio::awaitable<bool> Handshake(std::string_view peer_address);
   asio::awaitable<bool> ReadHeader(Exchange& ex, bool first);
   void Route(Exchange& ex, Handler& handler);
   asio::awaitable<void> ReadBufferedBody(Exchange& ex);
@@ -81,6 +83,7 @@ class Connection {
   Server::Worker& worker_;
   asio::cancellation_signal& cancel_;
   asio::ip::tcp::socket socket_;
+  internal::ConnectionStream stream_;  // socket_, or TLS over it
   internal::Deadline deadline_;
   boost::beast::flat_buffer buffer_;
   std::string head_buffer_;  // a whole response's start line and fields (WriteMessage)

@@ -4,6 +4,7 @@
 #include <boost/beast/http/error.hpp>
 
 #include "read.hpp"
+#include "tls.hpp"
 
 namespace vigil::http::internal {
 
@@ -11,9 +12,8 @@ namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 using boost::system::error_code;
 
-template <bool isRequest>
-asio::awaitable<error_code> ReadMessage(asio::ip::tcp::socket& socket,
-                                        boost::beast::flat_buffer& buffer,
+template <typename Stream, bool isRequest>
+asio::awaitable<error_code> ReadMessage(Stream& socket, boost::beast::flat_buffer& buffer,
                                         bhttp::basic_parser<isRequest>& parser, ReadUntil until,
                                         std::size_t max_head_bytes) {
   const bool whole = until == ReadUntil::kMessage;
@@ -52,13 +52,15 @@ asio::awaitable<error_code> ReadMessage(asio::ip::tcp::socket& socket,
   co_return error_code{};
 }
 
-template asio::awaitable<error_code> ReadMessage<true>(asio::ip::tcp::socket&,
-                                                       boost::beast::flat_buffer&,
-                                                       bhttp::basic_parser<true>&, ReadUntil,
-                                                       std::size_t);
-template asio::awaitable<error_code> ReadMessage<false>(asio::ip::tcp::socket&,
-                                                        boost::beast::flat_buffer&,
-                                                        bhttp::basic_parser<false>&, ReadUntil,
-                                                        std::size_t);
+template asio::awaitable<error_code> ReadMessage(asio::ip::tcp::socket&, boost::beast::flat_buffer&,
+                                                 bhttp::basic_parser<true>&, ReadUntil,
+                                                 std::size_t);
+template asio::awaitable<error_code> ReadMessage(asio::ip::tcp::socket&, boost::beast::flat_buffer&,
+                                                 bhttp::basic_parser<false>&, ReadUntil,
+                                                 std::size_t);
+// A server reads requests through TLS.
+template asio::awaitable<error_code> ReadMessage(TlsStream&, boost::beast::flat_buffer&,
+                                                 bhttp::basic_parser<true>&, ReadUntil,
+                                                 std::size_t);
 
 }  // namespace vigil::http::internal

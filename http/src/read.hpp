@@ -33,9 +33,12 @@ enum class ReadUntil { kHeader, kMessage };
 // Beast's own header_limit applies to what one put() has not consumed yet (it takes
 // complete fields as they arrive), so a head made of many fields arriving in several
 // reads could pass it many times over.
-template <bool isRequest>
+//
+// `Stream` is a tcp::socket or a server connection's TLS stream (the two read.cpp
+// instantiates).
+template <typename Stream, bool isRequest>
 boost::asio::awaitable<boost::system::error_code> ReadMessage(
-    boost::asio::ip::tcp::socket& socket, boost::beast::flat_buffer& buffer,
+    Stream& socket, boost::beast::flat_buffer& buffer,
     boost::beast::http::basic_parser<isRequest>& parser, ReadUntil until,
     std::size_t max_head_bytes = 0);
 

@@ -10,7 +10,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <cctype>
 #include <csignal>
+#include <limits>
 #include <string>
 #include <system_error>
 #include <vigil/http/middleware/errors.hpp>
@@ -20,6 +22,7 @@
 #include <vigil/telemetry/telemetry.hpp>
 
 #include "connection.hpp"
+#include "tls.hpp"
 
 namespace vigil::http {
 
@@ -53,6 +56,34 @@ std::string BindFromEnv() {
   return bind;
 }
 
+// VIGIL_TLS_CERT_FILE, VIGIL_TLS_KEY_FILE and VIGIL_TLS_REDIRECT_PORT, the files loaded
+// once to check them. `port` is the listener's own.
+TlsOptions TlsFromEnv(std::uint16_t port) {
+  TlsOptions tls;
+  tls.cert_file = env::String("VIGIL_TLS_CERT_FILE", "");
+  tls.key_file = env::String("VIGIL_TLS_KEY_FILE", "");
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    const bool cert = !tls.cert_file.empty();
+    throw telemetry::ConfigError(cert ? "VIGIL_TLS_KEY_FILE" : "VIGIL_TLS_CERT_FILE",
+                                 std::string("is not set: TLS needs it with ") +
+                                     (cert ? "VIGIL_TLS_CERT_FILE" : "VIGIL_TLS_KEY_FILE"));
+  }
+  tls.redirect_port =
+      static_cast<std::uint16_t>(env::Integer("VIGIL_TLS_REDIRECT_PORT", 0, 0, 65535));
+  if (tls.redirect_port != 0 && !tls.enabled()) {
+    throw telemetry::ConfigError(
+        "VIGIL_TLS_REDIRECT_PORT",
+        "is set without VIGIL_TLS_CERT_FILE and VIGIL_TLS_KEY_FILE: there is no https:// "
+        "listener to redirect to");
+  }
+  if (tls.redirect_port != 0 && tls.redirect_port == port) {
+    throw telemetry::ConfigError("VIGIL_TLS_REDIRECT_PORT",
+                                 std::to_string(port) + " is the TLS listener's own port");
+  }
+  if (tls.enabled()) (void)internal::LoadTlsContext(tls);
+  return tls;
+}
+
 }  // namespace
 
 ServerOptions ServerOptions::FromEnv(std::uint16_t default_port) {
@@ -77,6 +108,7 @@ ServerOptions ServerOptions::FromEnv(std::uint16_t default_port) {
   }
   o.max_connections = static_cast<std::size_t>(
       env::Integer("VIGIL_HTTP_MAX_CONNECTIONS", 10000, 1, 1000000));
+  o.tls = TlsFromEnv(o.port);
   return o;
 }
 
@@ -107,6 +139,58 @@ std::string Health::NotReadyReason() const {
     if (!ok) return name + ": failing";
   }
   return {};
+}
+
+namespace {
+
+// The host of a Host field value ("example.com:8080" gives "example.com", "[::1]:80"
+// gives "[::1]"), or empty when it is not a plain host name or address literal: the
+// redirect's Location must not become another URL than the one meant.
+std::string_view HostOf(std::string_view host) {
+  if (host.starts_with('[')) {
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) return {};
+    const std::string_view literal = host.substr(0, close + 1);
+    for (char c : literal.substr(1, close - 1)) {
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return {};
+    }
+    const std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && !rest.starts_with(':')) return {};
+    return close > 1 ? literal : std::string_view();
+  }
+  host = host.substr(0, host.find(':'));
+  for (char c : host) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return {};
+  }
+  return host;
+}
+
+}  // namespace
+
+Routes RedirectToHttps(const Server& https) {
+  Routes routes;
+  routes.Add(
+      "*", "/*",
+      [&https](Exchange& ex) -> asio::awaitable<void> {
+        const std::string_view host = HostOf(ex.header("host"));
+        if (host.empty()) {
+          ex.RespondProblem(400, "The request has no usable Host to redirect to.");
+          co_return;
+        }
+        std::string location = "https://";
+        location.append(host);
+        if (https.port() != 443) location.append(":").append(std::to_string(https.port()));
+        location.append(ex.target());
+        // The body stays unread: the connection cannot carry another request.
+        if (ex.has_body()) ex.CloseAfterResponse();
+        ex.Respond(308, "", "text/plain; charset=utf-8");
+        ex.response().set(beast::http::field::location, location);
+        co_return;
+      },
+      // Never read, whatever its size: the answer does not depend on it.
+      RouteOptions{.body = BodyMode::kStreamed,
+                   .max_body_bytes = std::numeric_limits<std::uint64_t>::max()});
+  return routes;
 }
 
 Routes AdminRoutes(telemetry::Telemetry& telemetry, const Health& health) {
@@ -186,11 +270,16 @@ void Runtime::Stop() {
 int Runtime::RunUntilSignal(std::initializer_list<Server*> servers, Health& health,
                             telemetry::Telemetry& telemetry, std::function<void()> on_reload) {
   const auto drain = DrainTimeoutFromEnv();
-  std::vector<Server*> order(servers);
+  std::vector<Server*> order;
+  for (Server* s : servers) {
+    if (s != nullptr) order.push_back(s);
+  }
   for (Server* s : order) {
+    s->Instrument(telemetry);
     s->Start();
     telemetry.log().Info("listening", {{"server.address", s->options().bind},
                                        {"server.port", s->port()},
+                                       {"url.scheme", s->secure() ? "https" : "http"},
                                        {"workers", size()}});
   }
 
@@ -200,6 +289,7 @@ int Runtime::RunUntilSignal(std::initializer_list<Server*> servers, Health& heal
   std::function<void(const error_code&, int)> on_hangup = [&](const error_code& ec, int) {
     if (ec) return;
     telemetry.log().Reopen();
+    for (Server* s : order) s->ReloadTls();
     if (on_reload) on_reload();
     hangups.async_wait(on_hangup);
   };
@@ -326,6 +416,7 @@ asio::awaitable<void> Server::Accept() {
 
 Server::Server(Runtime& runtime, ServerOptions options, Routes routes, Pipeline pipeline)
     : runtime_(runtime), options_(std::move(options)), pipeline_(std::move(pipeline)) {
+  if (options_.tls.enabled()) tls_ = std::make_unique<Tls>(options_.tls);
   all_routes_.push_back(std::make_unique<const Routes>(std::move(routes)));
   routes_.store(all_routes_.back().get(), std::memory_order_release);
   for (std::size_t i = 0; i < runtime_.size(); ++i) {
@@ -334,6 +425,12 @@ Server::Server(Runtime& runtime, ServerOptions options, Routes routes, Pipeline 
 }
 
 Server::~Server() = default;
+
+void Server::Instrument(telemetry::Telemetry& telemetry) {
+  if (tls_) tls_->Instrument(telemetry);
+}
+
+bool Server::ReloadTls() { return tls_ ? tls_->Reload() : true; }
 
 void Server::ReplaceRoutes(Routes routes) {
   std::lock_guard lock(routes_mu_);

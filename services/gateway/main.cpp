@@ -68,6 +68,14 @@ Gateway environment:
   VIGIL_GATEWAY_JWKS_URL      auth's keys ()" VIGIL_TOPOLOGY_AUTH_URL R"(/.well-known/jwks.json)
   VIGIL_GATEWAY_JWKS_REFRESH  seconds between key refreshes (300)
   VIGIL_JWT_ISSUER, VIGIL_JWT_AUDIENCE, VIGIL_UPSTREAM_* (the pooled upstream connections)
+
+HTTPS (on VIGIL_PORT; the admin port stays plain HTTP):
+  VIGIL_TLS_CERT_FILE         PEM certificate chain: the certificate, then its intermediates
+  VIGIL_TLS_KEY_FILE          its PEM private key, unencrypted (both files or neither)
+  VIGIL_TLS_REDIRECT_PORT     also serve plain HTTP on this port, answering every request
+                              with 308 to https://<host>:<VIGIL_PORT><target>
+TLS 1.2 and 1.3 only (Mozilla's intermediate configuration), ALPN http/1.1. SIGHUP
+re-reads both files for new connections (files that cannot be used keep the running ones).
 )";
 
 constexpr std::array<std::string_view, 1> kValueFlags{"--config"};

@@ -37,7 +37,7 @@ class GatewayHeaders final : public http::ForwardPolicy {
     } else {
       fields.Add("X-Forwarded-For", ex_.peer_address());
     }
-    fields.Add("X-Forwarded-Proto", "http");
+    fields.Add("X-Forwarded-Proto", ex_.secure() ? "https" : "http");
     if (!identity_.empty()) fields.Add(service::kIdentityHeader, identity_);
     fields.Add(service::kClientHeader, client_);
   }

@@ -8,9 +8,10 @@
 namespace vigil::test_support {
 
 RunningServer::RunningServer(http::Routes routes, http::Pipeline pipeline,
-                             http::ServerOptions options, std::size_t workers)
+                             http::ServerOptions options, std::size_t workers,
+                             telemetry::Telemetry* telemetry)
     : runtime_(workers) {
-  Start(std::move(routes), std::move(pipeline), std::move(options));
+  Start(std::move(routes), std::move(pipeline), std::move(options), telemetry);
 }
 
 RunningServer::RunningServer(std::uint16_t port, http::Routes routes, http::Pipeline pipeline,
@@ -25,11 +26,12 @@ RunningServer::~RunningServer() {
   thread_.join();
 }
 
-void RunningServer::Start(http::Routes routes, http::Pipeline pipeline,
-                          http::ServerOptions options) {
+void RunningServer::Start(http::Routes routes, http::Pipeline pipeline, http::ServerOptions options,
+                          telemetry::Telemetry* telemetry) {
   options.port = fixed_port_;
   server_ = std::make_unique<http::Server>(runtime_, std::move(options), std::move(routes),
                                            std::move(pipeline));
+  if (telemetry != nullptr) server_->Instrument(*telemetry);
   server_->Start();
   thread_ = std::thread([this] { runtime_.Run(); });
 }

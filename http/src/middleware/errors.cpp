@@ -53,7 +53,7 @@ tel::ErrorEvent ErrorEventOf(const Exchange& ex, const tel::ErrorReporter& repor
   if (ex.status() != 0) event.SetTag("http.response.status_code", std::to_string(ex.status()));
   tel::RequestInfo& request = event.request.emplace();
   request.method = std::string(ex.method());
-  request.SetUrl("http", ex.header("host"), ex.target());
+  request.SetUrl(ex.secure() ? "https" : "http", ex.header("host"), ex.target());
   const auto& sensitive = reporter.options().sensitive_headers;
   for (const auto& field : ex.request()) {
     request.AddHeader(field.name_string(), field.value(), sensitive);

@@ -52,7 +52,7 @@ void TracingMiddleware::Before(Exchange& ex) {
   if (ex.method_label() == "_OTHER") span.SetAttribute("http.request.method_original", ex.method());
   if (!ex.route().empty()) span.SetAttribute("http.route", ex.route());
   span.SetAttribute("url.path", ex.path());
-  span.SetAttribute("url.scheme", "http");
+  span.SetAttribute("url.scheme", ex.secure() ? "https" : "http");
   span.SetAttribute("network.protocol.version", ex.request().version() == 10 ? "1.0" : "1.1");
   span.SetAttribute("client.address", ex.peer_address());
   if (const auto agent = ex.header("user-agent"); !agent.empty()) {

@@ -240,6 +240,18 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
     admin_pipeline.Add<http::SecurityHeadersMiddleware>(http::SecurityHeadersOptions{});
     http::Server admin(runtime, admin_options, http::AdminRoutes(telemetry, host->health()),
                        std::move(admin_pipeline));
+    // Beside an HTTPS listener, a plain one that only sends clients over to it (with the
+    // security headers, as every answer).
+    std::optional<http::Server> redirect;
+    if (public_options.tls.redirect_port != 0) {
+      http::ServerOptions redirect_options = public_options;
+      redirect_options.port = public_options.tls.redirect_port;
+      redirect_options.tls = {};
+      http::Pipeline redirect_pipeline;
+      redirect_pipeline.Add<http::SecurityHeadersMiddleware>(http::SecurityHeadersOptions{});
+      redirect.emplace(runtime, std::move(redirect_options), http::RedirectToHttps(server),
+                       std::move(redirect_pipeline));
+    }
     telemetry.log().Info("starting", {{"server.port", static_cast<std::int64_t>(public_options.port)},
                                       {"admin.port", static_cast<std::int64_t>(admin_options.port)},
                                       {"workers", static_cast<std::int64_t>(workers)}});
@@ -247,8 +259,8 @@ int RunService(const ServiceDefinition& definition, int argc, char** argv,
     // Destruction runs backwards: the listeners go before the host's objects (databases,
     // clients) that their handlers use.
     host->server_ = &server;
-    return runtime.RunUntilSignal({&server, &admin}, host->health(), telemetry,
-                                  [&host = *host] { host.Reload(); });
+    return runtime.RunUntilSignal({&server, redirect ? &*redirect : nullptr, &admin},
+                                  host->health(), telemetry, [&host = *host] { host.Reload(); });
   } catch (const telemetry::ConfigError& e) {
     std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
     return 2;

@@ -58,10 +58,14 @@ def build_request(method, target, headers=None, body=None, chunked=False, host=T
 class RawConnection:
     """One client TCP connection speaking HTTP/1.1 by hand, for what urllib hides:
     keep-alive, pipelining, malformed requests, slow clients, and seeing exactly when
-    the server answers or closes."""
+    the server answers or closes. With `tls` (an ssl.SSLContext) it speaks HTTPS, naming
+    the server `server_hostname` for verification."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, tls=None,
+                 server_hostname="localhost"):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=server_hostname)
         self.timeout = timeout
         self.buf = bytearray()
         self.eof = False

@@ -124,6 +124,8 @@ class Exchange {
   const asio::ip::tcp::endpoint& peer() const noexcept { return peer_; }
   // The client's address as text ("127.0.0.1"), formatted once per connection.
   std::string_view peer_address() const noexcept { return peer_address_; }
+  // True when the request arrived over TLS (its scheme is https).
+  bool secure() const noexcept { return secure_; }
   // Which worker thread runs this exchange: 0 .. Runtime::size()-1.
   std::size_t worker() const noexcept { return worker_; }
   std::chrono::steady_clock::time_point start() const noexcept { return start_; }
@@ -221,6 +223,7 @@ class Exchange {
   std::string body_;
   asio::ip::tcp::endpoint peer_;
   std::string_view peer_address_;
+  bool secure_ = false;
   std::size_t worker_ = 0;
   std::chrono::steady_clock::time_point start_;
   telemetry::RequestContext context_;

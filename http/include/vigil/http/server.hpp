@@ -17,6 +17,13 @@
 //                      http::AdminRoutes(telemetry, health), http::Pipeline{});
 //   return runtime.RunUntilSignal({&server, &admin}, health, telemetry);
 //
+// With ServerOptions::tls set, a Server speaks HTTPS (TLS 1.2 and 1.3, OpenSSL through
+// Asio): every connection starts with a handshake, bounded by the header timeout, and
+// then carries the same request loop. RunUntilSignal re-reads the certificate on SIGHUP.
+//
+//   http::ServerOptions options = http::ServerOptions::FromEnv(8443);  // VIGIL_TLS_*, or:
+//   options.tls = {.cert_file = "/etc/vigil/tls.crt", .key_file = "/etc/vigil/tls.key"};
+//
 // Thread-safety: construct, Add() and Start() on one thread before Run(); Shutdown() may
 // be called from any thread.
 #pragma once
@@ -82,6 +89,17 @@ class Routes {
   std::vector<Entry> entries_;
 };
 
+// TLS for a listener: the certificate chain and key it presents. Both files or neither.
+struct TlsOptions {
+  std::string cert_file;  // PEM: the server's certificate, then its intermediates
+  std::string key_file;   // PEM: the certificate's private key, unencrypted
+  // When not 0, a plain-HTTP listener on this port answers every request with 308 to the
+  // same target on https:// (RunService starts it; a Server alone ignores this).
+  std::uint16_t redirect_port = 0;
+
+  bool enabled() const noexcept { return !cert_file.empty(); }
+};
+
 struct ServerOptions {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 0;  // 0: an ephemeral port (see Server::port())
@@ -93,12 +111,16 @@ struct ServerOptions {
   std::chrono::milliseconds body_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};
   std::size_t max_connections = 10000;
+  TlsOptions tls;  // disabled: plain HTTP
 
   // The public listener's options: VIGIL_BIND, VIGIL_PORT (default `default_port`),
   // VIGIL_HTTP_MAX_HEADER_BYTES, VIGIL_HTTP_MAX_HEADER_FIELDS, VIGIL_HTTP_MAX_BODY_BYTES,
   // VIGIL_HTTP_HEADER_TIMEOUT,
-  // VIGIL_HTTP_BODY_TIMEOUT, VIGIL_HTTP_IDLE_TIMEOUT, VIGIL_HTTP_MAX_CONNECTIONS.
-  // Throws telemetry::ConfigError naming a malformed variable.
+  // VIGIL_HTTP_BODY_TIMEOUT, VIGIL_HTTP_IDLE_TIMEOUT, VIGIL_HTTP_MAX_CONNECTIONS,
+  // VIGIL_TLS_CERT_FILE, VIGIL_TLS_KEY_FILE (both or neither; the files are loaded once
+  // here to check them) and VIGIL_TLS_REDIRECT_PORT.
+  // Throws telemetry::ConfigError naming a malformed variable, or a TLS file that cannot
+  // be used (unreadable, not PEM, a key that does not match the certificate).
   static ServerOptions FromEnv(std::uint16_t default_port);
   // The admin listener's: VIGIL_BIND and VIGIL_ADMIN_PORT; fixed small limits.
   static ServerOptions AdminFromEnv(std::uint16_t default_port);
@@ -123,6 +145,13 @@ class Health {
   std::atomic<bool> shutting_down_{false};
   std::vector<std::pair<std::string, std::function<bool()>>> checks_;
 };
+
+// Routes answering every request with 308 Permanent Redirect to the same target on
+// `https` (https://<Host without its port>:<https.port()><target>; the port is left out
+// when it is 443): a plain-HTTP listener beside a TLS one. A request without a usable Host
+// gets 400. Request bodies are not read (the connection closes after the answer).
+// `https` must outlive the routes.
+Routes RedirectToHttps(const Server& https);
 
 // The admin routes: GET /metrics (Prometheus text, or OpenMetrics when Accept asks),
 // /healthz (200 while the process serves) and /readyz (200, or 503 with the reason);
@@ -167,6 +196,8 @@ class Runtime {
 // Thread-safety: see the file comment.
 class Server {
  public:
+  // With options.tls enabled, loads the certificate and key: throws telemetry::ConfigError
+  // naming VIGIL_TLS_CERT_FILE or VIGIL_TLS_KEY_FILE and the file when they cannot be used.
   Server(Runtime& runtime, ServerOptions options, Routes routes, Pipeline pipeline);
   ~Server();
   Server(const Server&) = delete;
@@ -178,6 +209,19 @@ class Server {
   // The bound port (after Start()).
   std::uint16_t port() const noexcept { return port_; }
   const ServerOptions& options() const noexcept { return options_; }
+  // True when the server speaks TLS (options().tls enabled).
+  bool secure() const noexcept { return tls_ != nullptr; }
+
+  // Where a TLS server reports what happens below HTTP: failed handshakes
+  // (vigil_http_tls_handshake_failures_total{reason}, and a debug log line each), the
+  // certificate's expiry (vigil_http_tls_certificate_expiry_timestamp_seconds) and reloads
+  // (an info line, or a warn line when the running certificate stays). Without TLS it
+  // does nothing. Call before Start(); RunUntilSignal does.
+  void Instrument(telemetry::Telemetry& telemetry);
+  // Reads the certificate and key files again: connections accepted from now on present
+  // the new certificate, open ones keep theirs. Files that cannot be used change nothing
+  // (a warn line says why) and make it return false. True without TLS. Any thread.
+  bool ReloadTls();
 
   // Stops accepting, closes idle keep-alive connections, lets requests in flight finish
   // (their responses say Connection: close), and cuts what remains after `deadline`.
@@ -196,6 +240,7 @@ class Server {
   const Routes& routes() const noexcept { return *routes_.load(std::memory_order_acquire); }
 
   struct Worker;
+  class Tls;
 
  private:
   friend class Connection;
@@ -207,6 +252,7 @@ class Server {
   std::mutex routes_mu_;
   std::vector<std::unique_ptr<const Routes>> all_routes_;  // every version, oldest first
   Pipeline pipeline_;
+  std::unique_ptr<Tls> tls_;  // null: plain HTTP
   std::uint16_t port_ = 0;
   // Shared with the connection coroutines, which may outlive the Server when a Runtime
   // is destroyed with connections still open.

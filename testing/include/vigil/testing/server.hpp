@@ -33,8 +33,9 @@ using ClientResponse = boost::beast::http::response<boost::beast::http::string_b
 // called earlier to test draining. Throws what Server::Start throws.
 class RunningServer {
  public:
+  // With `telemetry`, the server is instrumented with it (Server::Instrument) first.
   RunningServer(http::Routes routes, http::Pipeline pipeline, http::ServerOptions options = {},
-                std::size_t workers = 1);
+                std::size_t workers = 1, telemetry::Telemetry* telemetry = nullptr);
   // Listens on `port`, one an earlier RunningServer had (an upstream that restarted).
   RunningServer(std::uint16_t port, http::Routes routes, http::Pipeline pipeline,
                 http::ServerOptions options = {});
@@ -72,7 +73,8 @@ class RunningServer {
   ClientResponse RoundTrip(std::string_view request) const;
 
  private:
-  void Start(http::Routes routes, http::Pipeline pipeline, http::ServerOptions options);
+  void Start(http::Routes routes, http::Pipeline pipeline, http::ServerOptions options,
+             telemetry::Telemetry* telemetry = nullptr);
 
   http::Runtime runtime_;
   std::shared_ptr<void> keep_alive_;
