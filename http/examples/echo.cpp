@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
     if (http::AccessLogMiddleware::EnabledFromEnv()) {
       pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
     }
-    pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+    pipeline.Add<http::ErrorMiddleware>(telemetry);
 
     http::Routes routes;
     routes.Add("*", "/echo/*", Echo, {.body = http::BodyMode::kStreamed});

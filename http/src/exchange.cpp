@@ -115,6 +115,11 @@ void Exchange::Respond(unsigned status, std::string body, std::string_view conte
   responded_ = true;
 }
 
+telemetry::ErrorScope& Exchange::error_scope() {
+  if (!error_scope_) error_scope_ = std::make_unique<telemetry::ErrorScope>();
+  return *error_scope_;
+}
+
 void Exchange::RespondProblem(unsigned status, std::string_view detail, std::string_view type) {
   Respond(status, ProblemJson(status, detail, type, context_), "application/problem+json");
 }

@@ -15,6 +15,7 @@
 #include <limits>
 #include <string>
 #include <system_error>
+#include <vigil/http/middleware/errors.hpp>
 #include <vigil/http/server.hpp>
 #include <vigil/telemetry/env.hpp>
 #include <vigil/telemetry/metrics.hpp>
@@ -203,6 +204,7 @@ Routes AdminRoutes(telemetry::Telemetry& telemetry, const Health& health) {
     ex.Respond(200, "ok\n", "text/plain; charset=utf-8");
     co_return;
   });
+  routes.Add("POST", "/debug/sentry-test", SentryTestHandler(telemetry));
   routes.Add("GET", "/readyz", [&health](Exchange& ex) -> asio::awaitable<void> {
     std::string reason = health.NotReadyReason();
     if (reason.empty()) {

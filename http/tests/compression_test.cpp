@@ -1,9 +1,9 @@
 // Response compression: the Accept-Encoding negotiation (RFC 9110 q-values), the codecs
-// (decoded here with zlib and the Brotli decoder), and the middleware on a real server.
+// (decoded here with zlib, through test_support::Gunzip, and the Brotli decoder), and the
+// middleware on a real server.
 #include <gtest/gtest.h>
 
 #include <brotli/decode.h>
-#include <zlib.h>
 
 #include <cstdint>
 #include <random>
@@ -12,32 +12,16 @@
 #include <vigil/http/middleware/compression.hpp>
 #include <vigil/http/middleware/errors.hpp>
 #include <vigil/telemetry/env.hpp>
+#include <vigil/testing/canned_http.hpp>
 #include <vigil/testing/server.hpp>
 #include <vigil/testing/telemetry.hpp>
 
 namespace vigil::http {
 namespace {
 
+using test_support::Gunzip;
 using test_support::RawClient;
 using test_support::RunningServer;
-
-std::string Gunzip(const std::string& in) {
-  z_stream z{};
-  if (inflateInit2(&z, 15 + 16) != Z_OK) return "<init failed>";
-  std::string out;
-  char buf[4096];
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof buf;
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(buf, sizeof buf - z.avail_out);
-  }
-  inflateEnd(&z);
-  return rc == Z_STREAM_END ? out : "<corrupt gzip>";
-}
 
 std::string Unbrotli(const std::string& in, std::size_t expected_size) {
   std::string out(expected_size + 16, '\0');

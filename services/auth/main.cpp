@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     }
     pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(),
                                               http::CompressionOptions::FromEnv());
-    pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+    pipeline.Add<http::ErrorMiddleware>(telemetry, service::ErrorUser(host.identity()));
     ratelimit::Limiter& limiter = service::AddRateLimits(host, auth::kDefaultLimits);
     pipeline.Add<service::RateLimitMiddleware>(limiter, &host.identity());
     pipeline.Add<service::DatabaseOutageMiddleware>();

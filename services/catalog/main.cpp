@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     }
     pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(),
                                               http::CompressionOptions::FromEnv());
-    pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+    pipeline.Add<http::ErrorMiddleware>(telemetry, service::ErrorUser(host.identity()));
     // No limits of its own by default (reads are cached and cheap; the gateway limits each
     // client); VIGIL_RATELIMIT_CONFIG can add some.
     pipeline.Add<service::RateLimitMiddleware>(service::AddRateLimits(host, R"({"policies": []})"),

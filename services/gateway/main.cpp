@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
     if (http::AccessLogMiddleware::EnabledFromEnv()) {
       pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
     }
-    pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+    pipeline.Add<http::ErrorMiddleware>(telemetry);
     // Browsers' cross-origin requests: preflights answered here, before any limit.
     pipeline.Add<http::CorsMiddleware>(config.cors);
     ratelimit::Limiter& limiter = service::AddRateLimits(host, config.limits);

@@ -116,7 +116,11 @@ Proxy::Target::Target(http::Runtime& runtime, const RouteConfig& route,
 Proxy::Proxy(http::Runtime& runtime, const GatewayConfig& config, tel::Telemetry& telemetry,
              http::PoolOptions pool, const service::IdentitySigner& identity,
              const ratelimit::Limiter& limiter, Authenticator* auth)
-    : instruments_(telemetry.metrics()), identity_(identity), limiter_(limiter), auth_(auth) {
+    : instruments_(telemetry.metrics()),
+      errors_(telemetry.errors()),
+      identity_(identity),
+      limiter_(limiter),
+      auth_(auth) {
   for (const RouteConfig& route : config.routes) {
     targets_.push_back(std::make_unique<Target>(runtime, route, pool, telemetry, instruments_,
                                                 config.security_headers));
@@ -150,7 +154,24 @@ asio::awaitable<void> Proxy::Forward(http::Exchange& ex, Target& target) {
   // A copy: the cache may re-sign while this request waits on its upstream.
   const std::string vouched = VouchForClient(identity_, client);
   const GatewayHeaders headers(ex, identity, vouched);
-  co_await target.client.Forward(ex, upstream_target, headers);
+  const std::string_view upstream = target.config.upstream.authority;
+  try {
+    co_await target.client.Forward(ex, upstream_target, headers);
+  } catch (const http::HttpError& e) {
+    // The upstream timed out, refused or broke off: "timeout", "connection_refused"...
+    if (e.status() >= 500) {
+      errors_.CountFailure(upstream, e.error_type().empty() ? "error" : e.error_type(),
+                           ex.context());
+    }
+    throw;
+  }
+  if (const unsigned status = ex.status(); status >= 500 && status <= 599) {
+    char kind[] = "http_5xx";
+    kind[5] = static_cast<char>('0' + status / 100);
+    kind[6] = static_cast<char>('0' + status / 10 % 10);
+    kind[7] = static_cast<char>('0' + status % 10);
+    errors_.CountFailure(upstream, kind, ex.context());
+  }
 }
 
 }  // namespace vigil::gateway

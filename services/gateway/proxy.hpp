@@ -70,6 +70,9 @@ class Proxy {
   asio::awaitable<void> Forward(http::Exchange& ex, Target& target);
 
   http::ClientInstruments instruments_;
+  // Upstream 5xx answers and failures, counted per upstream and kind: one error report
+  // each per interval, never one per request.
+  telemetry::ErrorReporter& errors_;
   const service::IdentitySigner& identity_;
   const ratelimit::Limiter& limiter_;
   Authenticator* auth_;

@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
         }
         pipeline.Add<http::CompressionMiddleware>(telemetry.metrics(),
                                                   http::CompressionOptions::FromEnv());
-        pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+        pipeline.Add<http::ErrorMiddleware>(telemetry, service::ErrorUser(host.identity()));
         pipeline.Add<service::RateLimitMiddleware>(
             service::AddRateLimits(host, orders::kDefaultLimits), &host.identity());
         pipeline.Add<service::DatabaseOutageMiddleware>();

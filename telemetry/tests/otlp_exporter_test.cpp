@@ -2,16 +2,9 @@
 // and OtlpFileExporter against real files. The Python suite tests/integration/
 // test_otlp_export.py covers the same behaviour end to end with longer waits.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#include <zlib.h>
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +13,7 @@
 #include <thread>
 #include <vector>
 #include <vigil/telemetry/otlp.hpp>
+#include <vigil/testing/canned_http.hpp>
 #include <vigil/testing/eventually.hpp>
 #include <vigil/testing/files.hpp>
 #include <vigil/testing/ports.hpp>
@@ -33,145 +27,12 @@ using std::chrono::milliseconds;
 
 using test_support::Eventually;
 
-int ListeningSocket(int& port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  port = ntohs(addr.sin_port);
-  return fd;
-}
-
-// Answers each request with the next canned response, keeping connections alive.
-class CannedServer {
- public:
-  explicit CannedServer(std::vector<std::string> responses) : responses_(std::move(responses)) {
-    listen_fd_ = ListeningSocket(port_);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~CannedServer() {
-    stop_ = true;
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    if (int c = conn_fd_.load(); c >= 0) {
-      ::shutdown(c, SHUT_RDWR);
-    }
-    thread_.join();
-    ::close(listen_fd_);
-  }
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1/traces"; }
-  std::vector<std::string> heads() {
-    std::lock_guard lock(mu_);
-    return heads_;
-  }
-  std::vector<std::string> bodies() {
-    std::lock_guard lock(mu_);
-    return bodies_;
-  }
-  int connections() const { return connections_.load(); }
-
- private:
-  void Serve() {
-    std::size_t next = 0;
-    while (!stop_) {
-      const int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) {
-        return;
-      }
-      ++connections_;
-      conn_fd_ = c;
-      std::string buffer;
-      while (!stop_) {
-        std::string head, body;
-        if (!ReadRequest(c, buffer, head, body)) {
-          break;
-        }
-        {
-          std::lock_guard lock(mu_);
-          heads_.push_back(head);
-          bodies_.push_back(body);
-        }
-        const std::string& response = responses_[std::min(next++, responses_.size() - 1)];
-        if (::send(c, response.data(), response.size(), MSG_NOSIGNAL) < 0) {
-          break;
-        }
-      }
-      conn_fd_ = -1;
-      ::close(c);
-    }
-  }
-
-  static bool ReadRequest(int c, std::string& buffer, std::string& head, std::string& body) {
-    auto fill = [&] {
-      char chunk[4096];
-      const ssize_t n = ::recv(c, chunk, sizeof chunk, 0);
-      if (n <= 0) {
-        return false;
-      }
-      buffer.append(chunk, static_cast<std::size_t>(n));
-      return true;
-    };
-    std::size_t end;
-    while ((end = buffer.find("\r\n\r\n")) == std::string::npos) {
-      if (!fill()) {
-        return false;
-      }
-    }
-    head = buffer.substr(0, end);
-    std::string lower = head;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    std::size_t length = 0;
-    if (auto at = lower.find("content-length:"); at != std::string::npos) {
-      length = std::stoul(lower.substr(at + 15));
-    }
-    while (buffer.size() < end + 4 + length) {
-      if (!fill()) {
-        return false;
-      }
-    }
-    body = buffer.substr(end + 4, length);
-    buffer.erase(0, end + 4 + length);
-    return true;
-  }
-
-  std::vector<std::string> responses_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<int> conn_fd_{-1};
-  std::atomic<bool> stop_{false};
-  std::atomic<int> connections_{0};
-  std::mutex mu_;
-  std::vector<std::string> heads_;
-  std::vector<std::string> bodies_;
-  std::thread thread_;
-};
+using test_support::CannedServer;
+using test_support::Gunzip;
 
 std::string Response(int status, const std::string& extra_headers = "",
                      const std::string& body = "") {
-  return "HTTP/1.1 " + std::to_string(status) + " X\r\n" + extra_headers +
-         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-}
-
-std::string Gunzip(const std::string& in) {
-  z_stream zs{};
-  EXPECT_EQ(inflateInit2(&zs, 15 + 16), Z_OK);
-  std::string out(in.size() * 20 + 1024, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
-  out.resize(zs.total_out);
-  inflateEnd(&zs);
-  return out;
+  return test_support::CannedResponse(status, extra_headers, body);
 }
 
 class OtlpExporterTest : public ::testing::Test {
@@ -222,7 +83,7 @@ class OtlpExporterTest : public ::testing::Test {
 
 TEST_F(OtlpExporterTest, DeliversProtobufAndReusesTheConnection) {
   CannedServer server({Response(200)});
-  auto options = Options(server.url());
+  auto options = Options(server.url("/v1/traces"));
   options.headers = {{"api-key", "s3cret"}, {"Empty", ""}};
   OtlpHttpExporter exporter(options, resource_, scope_);
   for (int i = 0; i < 3; ++i) {
@@ -251,7 +112,7 @@ TEST_F(OtlpExporterTest, DeliversProtobufAndReusesTheConnection) {
 
 TEST_F(OtlpExporterTest, JsonWithGzip) {
   CannedServer server({Response(200)});
-  auto options = Options(server.url());
+  auto options = Options(server.url("/v1/traces"));
   options.protocol = OtlpProtocol::kHttpJson;
   options.compression = OtlpCompression::kGzip;
   OtlpHttpExporter exporter(options, resource_, scope_);
@@ -266,7 +127,7 @@ TEST_F(OtlpExporterTest, JsonWithGzip) {
 
 TEST_F(OtlpExporterTest, RetriesAfterRetryAfterZeroThenSucceeds) {
   CannedServer server({Response(503, "Retry-After: 0\r\n"), Response(429), Response(200)});
-  OtlpHttpExporter exporter(Options(server.url()), resource_, scope_);
+  OtlpHttpExporter exporter(Options(server.url("/v1/traces")), resource_, scope_);
   const ExportOutcome out = exporter.Export(batch_);
   EXPECT_EQ(out.exported, 5u);
   EXPECT_EQ(exporter.stats().requests, 3u);
@@ -279,7 +140,7 @@ TEST_F(OtlpExporterTest, RetriesAfterRetryAfterZeroThenSucceeds) {
 TEST_F(OtlpExporterTest, ClientErrorDropsOnceWithTheReceiversMessage) {
   const std::string status = std::string("\x08\x03\x12\x08", 4) + "no spans";  // google.rpc.Status
   CannedServer server({Response(400, "Content-Type: application/x-protobuf\r\n", status)});
-  OtlpHttpExporter exporter(Options(server.url()), resource_, scope_);
+  OtlpHttpExporter exporter(Options(server.url("/v1/traces")), resource_, scope_);
   const ExportOutcome out = exporter.Export(batch_);
   EXPECT_EQ(out.exported, 0u);
   EXPECT_EQ(out.dropped, 5u);
@@ -292,7 +153,7 @@ TEST_F(OtlpExporterTest, ClientErrorDropsOnceWithTheReceiversMessage) {
 TEST_F(OtlpExporterTest, PartialSuccessIsCounted) {
   const std::string body = std::string("\x0a\x07\x08\x02\x12\x03", 6) + "old";
   CannedServer server({Response(200, "Content-Type: application/x-protobuf\r\n", body)});
-  OtlpHttpExporter exporter(Options(server.url()), resource_, scope_);
+  OtlpHttpExporter exporter(Options(server.url("/v1/traces")), resource_, scope_);
   const ExportOutcome out = exporter.Export(batch_);
   EXPECT_EQ(out.exported, 3u);
   EXPECT_EQ(out.dropped, 2u);
@@ -305,7 +166,7 @@ TEST_F(OtlpExporterTest, PartialSuccessIsCounted) {
 TEST_F(OtlpExporterTest, RejectedCountIsClampedToTheBatch) {
   const std::string body = R"({"partialSuccess":{"rejectedSpans":"99"}})";
   CannedServer server({Response(200, "Content-Type: application/json\r\n", body)});
-  OtlpHttpExporter exporter(Options(server.url()), resource_, scope_);
+  OtlpHttpExporter exporter(Options(server.url("/v1/traces")), resource_, scope_);
   const ExportOutcome out = exporter.Export(batch_);
   EXPECT_EQ(out.exported + out.dropped, 5u);
   EXPECT_EQ(out.dropped, 5u);
@@ -382,10 +243,8 @@ TEST_F(OtlpExporterTest, ShutdownEndsABackoffWaitPromptly) {
 }
 
 TEST_F(OtlpExporterTest, ShutdownAbortsAnAnswerlessRequestAtItsDeadline) {
-  int port = 0;
-  const int silent = ListeningSocket(port);  // the kernel accepts; nobody answers
-  ASSERT_GE(silent, 0);
-  auto options = Options("http://127.0.0.1:" + std::to_string(port) + "/v1/traces");
+  test_support::SilentListener silent;  // the kernel accepts; nobody answers
+  auto options = Options("http://127.0.0.1:" + std::to_string(silent.port()) + "/v1/traces");
   options.timeout = milliseconds(60000);
   OtlpHttpExporter exporter(options, resource_, scope_);
   ExportOutcome out;
@@ -395,7 +254,6 @@ TEST_F(OtlpExporterTest, ShutdownAbortsAnAnswerlessRequestAtItsDeadline) {
   exporter.Shutdown(start + milliseconds(200));
   exporting.join();
   const auto elapsed = Clock::now() - start;
-  ::close(silent);
   EXPECT_GE(elapsed, milliseconds(190)) << "the in-flight request gets its grace period";
   EXPECT_LT(elapsed, milliseconds(1000));
   EXPECT_EQ(out.drop_reason, "shutdown");
@@ -429,7 +287,7 @@ TEST_F(OtlpExporterTest, RejectsNonHttpEndpoints) {
 
 TEST_F(OtlpExporterTest, ThrowingErrorCallbackIsContained) {
   CannedServer server({Response(400)});
-  auto options = Options(server.url());
+  auto options = Options(server.url("/v1/traces"));
   options.on_error = [](std::string_view) { throw std::runtime_error("logger broke"); };
   OtlpHttpExporter exporter(options, resource_, scope_);
   EXPECT_EQ(exporter.Export(batch_).drop_reason, "rejected");

@@ -165,6 +165,103 @@ TEST(OptionsFromEnvTest, EveryBadValueNamesItsVariable) {
   }
 }
 
+// The value of the one sample of `name` whose labels are exactly `labels`; -1 if absent.
+double Sample(const std::string& text, const std::string& name, const std::string& labels) {
+  const std::string prefix = name + "{" + labels + "} ";
+  const auto at = text.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + prefix.size()));
+}
+
+TEST(OptionsFromEnvTest, SentryIsOffWithoutADsnAndTakesItsSettings) {
+  ScopedEnv a("SENTRY_DSN", nullptr), b("SENTRY_DSN_FILE", nullptr), c("VIGIL_ENV", "staging");
+  TelemetryOptions o = OptionsFromEnv(Demo());
+  EXPECT_FALSE(o.errors.dsn.has_value());
+  EXPECT_EQ(o.errors.service, "svc");
+  EXPECT_EQ(o.errors.version, "1.2.3");
+  EXPECT_EQ(o.errors.environment, "staging");
+  EXPECT_EQ(o.errors.log_events, LogLevel::kError);
+  {
+    Telemetry t(std::move(o));
+    EXPECT_FALSE(t.errors().enabled());
+  }
+  ScopedEnv d("SENTRY_DSN", "https://pubkey@sentry.example.com/12"),
+      e("SENTRY_ENVIRONMENT", "eu-prod"), f("SENTRY_RELEASE", "shop@2024.1"),
+      g("SENTRY_SAMPLE_RATE", "0.25"), h("SENTRY_DEBUG", "true"),
+      i("VIGIL_SENTRY_LOG_EVENTS", "off"), j("VIGIL_SENTRY_SESSIONS", "false"),
+      k("VIGIL_SENTRY_QUEUE_SIZE", "7"), l("VIGIL_SENTRY_COMPRESSION", "none");
+  o = OptionsFromEnv(Demo());
+  ASSERT_TRUE(o.errors.dsn.has_value());
+  EXPECT_EQ(o.errors.dsn->EnvelopeUrl(), "https://sentry.example.com/api/12/envelope/");
+  EXPECT_EQ(o.errors.environment, "eu-prod");
+  EXPECT_EQ(o.errors.release, "shop@2024.1");
+  EXPECT_DOUBLE_EQ(o.errors.sample_rate, 0.25);
+  EXPECT_TRUE(o.errors.debug);
+  EXPECT_FALSE(o.errors.log_events.has_value());
+  EXPECT_FALSE(o.errors.sessions);
+  EXPECT_EQ(o.errors.queue_size, 7u);
+  EXPECT_FALSE(o.errors.compress);
+}
+
+TEST(OptionsFromEnvTest, AMalformedDsnNamesItsVariableAndNeverItsKey) {
+  const std::string key = "d1c2b3a4e5f60718293a4b5c6d7e8f90";
+  const std::string bad = "https://" + key + "@sentry.example.com";  // no project id
+  {
+    ScopedEnv a("SENTRY_DSN", bad.c_str());
+    try {
+      OptionsFromEnv(Demo());
+      ADD_FAILURE() << "accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.variable(), "SENTRY_DSN");
+      EXPECT_EQ(std::string(e.what()).find(key), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("project id"), std::string::npos) << e.what();
+    }
+  }
+  test_support::TempDir dir("dsn");
+  const std::string path = dir.File("dsn");
+  std::ofstream(path) << bad << "\n";
+  ScopedEnv a("SENTRY_DSN", nullptr), b("SENTRY_DSN_FILE", path.c_str());
+  EXPECT_EQ(ErrorVariable([] { OptionsFromEnv(Demo()); }), "SENTRY_DSN_FILE");
+  std::ofstream(path) << "http://k@127.0.0.1:9/1\n";
+  EXPECT_EQ(OptionsFromEnv(Demo()).errors.dsn->host, "127.0.0.1:9") << "the file's DSN";
+  for (const auto& [name, value] : {std::pair<const char*, const char*>{"SENTRY_SAMPLE_RATE", "2"},
+                                    {"SENTRY_DEBUG", "loud"},
+                                    {"VIGIL_SENTRY_LOG_EVENTS", "info"},
+                                    {"VIGIL_SENTRY_QUEUE_SIZE", "0"},
+                                    {"VIGIL_SENTRY_COMPRESSION", "zstd"}}) {
+    ScopedEnv v(name, value);
+    EXPECT_EQ(ErrorVariable([] { OptionsFromEnv(Demo()); }), name) << value;
+  }
+}
+
+TEST(TelemetryTest, ErrorReportsAreCountedAndFlushedOnShutdown) {
+  ScopedEnv a("OTEL_EXPORTER_OTLP_ENDPOINT", nullptr), b("VIGIL_TRACES_FILE", nullptr);
+  const std::string dsn =
+      "http://key@127.0.0.1:" + std::to_string(test_support::UnusedPort()) + "/1";
+  ScopedEnv c("SENTRY_DSN", dsn.c_str());
+  TelemetryOptions o = OptionsFromEnv(Demo());
+  o.log.fd = 2;
+  o.log.handle_signals = false;
+  o.errors.flush_interval = std::chrono::hours(1);
+  Telemetry t(std::move(o));
+  ASSERT_TRUE(t.errors().enabled());
+  // An error line becomes an event; the receiver is down, so the shutdown's attempt fails.
+  t.log().Error(RequestContext::NewRoot(), "the database went away");
+  t.Shutdown();
+  const std::string text = t.metrics().Expose(ExpositionFormat::kPrometheusText);
+  EXPECT_EQ(Sample(text, "vigil_telemetry_exported_total", "signal=\"errors\",exporter=\"sentry\""),
+            0)
+      << text;
+  EXPECT_EQ(Sample(text, "vigil_telemetry_dropped_total",
+                   "signal=\"errors\",reason=\"network_error\",exporter=\"sentry\""),
+            1)
+      << text;
+  EXPECT_EQ(Sample(text, "vigil_telemetry_dropped_total",
+                   "signal=\"errors\",reason=\"queue_overflow\",exporter=\"sentry\""),
+            0)
+      << text;
+}
+
 TEST(TelemetryTest, ExposesItsOwnCountersAndShutsDownTwice) {
   ScopedEnv a("OTEL_EXPORTER_OTLP_ENDPOINT", nullptr), b("VIGIL_TRACES_FILE", nullptr);
   TelemetryOptions o = OptionsFromEnv(Demo());
@@ -186,14 +283,6 @@ TEST(TelemetryTest, ExposesItsOwnCountersAndShutsDownTwice) {
   EXPECT_EQ(text.find("signal=\"spans\""), std::string::npos) << text;
   t.Shutdown();
   t.Shutdown();
-}
-
-// The value of the one sample of `name` whose labels are exactly `labels`; -1 if absent.
-double Sample(const std::string& text, const std::string& name, const std::string& labels) {
-  const std::string prefix = name + "{" + labels + "} ";
-  const auto at = text.find(prefix);
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + prefix.size()));
 }
 
 TEST(TelemetryTest, CountsSpansPerExporterWhenTheCollectorIsDown) {

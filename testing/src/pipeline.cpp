@@ -16,7 +16,7 @@ http::Pipeline PlatformPipeline(telemetry::Telemetry& telemetry, bool compress) 
   pipeline.Add<http::MetricsMiddleware>(telemetry.metrics());
   pipeline.Add<http::AccessLogMiddleware>(telemetry.log());
   if (compress) pipeline.Add<http::CompressionMiddleware>(telemetry.metrics());
-  pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+  pipeline.Add<http::ErrorMiddleware>(telemetry);
   return pipeline;
 }
 

@@ -22,6 +22,19 @@ telemetry::TelemetryOptions QuietTelemetry(std::string service, std::string log_
 TestTelemetry::TestTelemetry(std::string service)
     : dir_("telemetry"), telemetry_(QuietTelemetry(std::move(service), dir_.File("log.jsonl"))) {}
 
+namespace {
+telemetry::TelemetryOptions Adjusted(telemetry::TelemetryOptions o,
+                                     const std::function<void(telemetry::TelemetryOptions&)>& f) {
+  f(o);
+  return o;
+}
+}  // namespace
+
+TestTelemetry::TestTelemetry(std::string service,
+                             const std::function<void(telemetry::TelemetryOptions&)>& adjust)
+    : dir_("telemetry"),
+      telemetry_(Adjusted(QuietTelemetry(std::move(service), dir_.File("log.jsonl")), adjust)) {}
+
 std::string TestTelemetry::Logs() {
   telemetry_.log().Flush();
   return ReadFile(dir_.File("log.jsonl"));

@@ -1,10 +1,11 @@
 """Secrets never leave the platform through what operators collect. A whole journey runs
 through the gateway (register, login, refresh, an order, logout, wrong passwords, bad and
-forged tokens, a refresh token replayed after logout); then every log line, every span
-(the OTLP/JSON trace files, and what an OTLP/HTTP receiver got, raw and decoded by
-OpenTelemetry's decoder) and every /metrics page is searched for each password, token
-and the internal secret, written plainly and in the encodings a program might use on
-the way out. Secrets read from files (<NAME>_FILE) work for the whole platform."""
+forged tokens, a refresh token replayed after logout) and asks every service for a test
+error report with credentials in its request; then every log line, every span (the
+OTLP/JSON trace files, and what an OTLP/HTTP receiver got, raw and decoded by
+OpenTelemetry's decoder), every /metrics page and every Sentry envelope is searched for
+each password, token and the internal secret, written plainly and in the encodings a
+program might use on the way out. Secrets read from files (<NAME>_FILE) work for the whole platform."""
 
 import base64
 import gzip
@@ -14,8 +15,8 @@ import unittest
 import urllib.parse
 import uuid
 
-from harness import (INTERNAL_SECRET, Platform, Receiver, Sandbox, http_get, metric_samples,
-                     node_decode_all, start_postgres)
+from harness import (INTERNAL_SECRET, Platform, Receiver, Sandbox, SentryReceiver, call_json,
+                     http_get, metric_samples, node_decode_all, start_postgres)
 from harness.tokens import (expired_token, forged_token, identity_header, token_claims,
                             unsigned_token)
 
@@ -96,8 +97,8 @@ def find_secrets(secrets, payloads):
 # ---------------------------------------------------------------------------- payload sources
 
 # Each source gives [(where, bytes)]: what an operator (or whoever reads their tools)
-# collects from a running platform. A new destination of telemetry (error reports, when
-# they exist) is one more function in PAYLOAD_SOURCES.
+# collects from a running platform. A new destination of telemetry is one more function in
+# PAYLOAD_SOURCES.
 
 def process_output(run):
     """Every log line: each process' stdout and stderr, as its log file holds them."""
@@ -128,7 +129,15 @@ def metrics_pages(run):
             for name, pages in run.metrics.items() for kind, page in pages.items()]
 
 
-PAYLOAD_SOURCES = [process_output, trace_files, otlp_raw, otlp_decoded, metrics_pages]
+def sentry_envelopes(run):
+    """Every envelope the Sentry receiver got (ungzipped), once Sentry's own parser has
+    read each of them."""
+    run.sentry.envelopes()  # raises when one does not parse
+    return [(f"Sentry envelope {i}", data) for i, data in enumerate(run.sentry.raw_envelopes())]
+
+
+PAYLOAD_SOURCES = [process_output, trace_files, otlp_raw, otlp_decoded, metrics_pages,
+                   sentry_envelopes]
 
 
 # ---------------------------------------------------------------------------- the journey
@@ -137,9 +146,10 @@ class JourneyRun:
     """One platform, exporting spans to its trace files and to an OTLP/HTTP receiver, the
     secrets a journey through it used, and what it left for operators."""
 
-    def __init__(self, sandbox, receiver, platform):
+    def __init__(self, sandbox, receiver, sentry, platform):
         self.sandbox = sandbox
         self.receiver = receiver
+        self.sentry = sentry
         self.platform = platform
         self.secrets = [Secret("the internal secret (VIGIL_INTERNAL_SECRET)", INTERNAL_SECRET)]
         self.metrics = {}
@@ -221,12 +231,14 @@ class SecretsJourneyTest(unittest.TestCase):
     def setUpClass(cls):
         cls.sandbox = Sandbox()
         cls.receiver = Receiver()
+        cls.sentry = SentryReceiver()
         try:
             # Every log line the programs can write (trace is the lowest level), and every
             # span to both destinations.
             platform = Platform(cls.sandbox, {"VIGIL_LOG_LEVEL": "trace",
-                                              "OTEL_EXPORTER_OTLP_ENDPOINT": cls.receiver.url})
-            cls.run_ = JourneyRun(cls.sandbox, cls.receiver, platform)
+                                              "OTEL_EXPORTER_OTLP_ENDPOINT": cls.receiver.url,
+                                              "SENTRY_DSN": cls.sentry.dsn})
+            cls.run_ = JourneyRun(cls.sandbox, cls.receiver, cls.sentry, platform)
             cls.journey(cls.run_)
             cls.run_.scrape()
             # A graceful stop flushes every span and log line: nothing is still on its way.
@@ -234,12 +246,14 @@ class SecretsJourneyTest(unittest.TestCase):
                 server.proc.stop()
         except BaseException:
             cls.receiver.close()
+            cls.sentry.close()
             cls.sandbox.close()
             raise
 
     @classmethod
     def tearDownClass(cls):
         cls.receiver.close()
+        cls.sentry.close()
         cls.sandbox.close()
 
     # A User-Agent and request ids of our own: markers that show each source was read.
@@ -312,6 +326,17 @@ class SecretsJourneyTest(unittest.TestCase):
         call("a token in the query string", 401, "GET",
              "/orders?access_token=" + urllib.parse.quote(access2))
 
+        # An error report of every service, its request full of credentials: the headers
+        # and the query must come out filtered.
+        for name, server in p.services.items():
+            status, _, answer = call_json(
+                server.admin + "/debug/sentry-test?access_token=" + urllib.parse.quote(access2),
+                "POST", raw=b"", headers={
+                    "User-Agent": cls.MARKER, "X-Request-Id": f"{cls.MARKER}-sentry-{name}",
+                    "Authorization": "Bearer " + access2, "Cookie": "refresh=" + refresh2,
+                    "X-Password": password, "X-Vigil-Identity": "v1.user:x.1." + refresh2})
+            checks.append((f"test error report of {name}", status, 202, answer))
+
         call("logout", 204, "POST", "/auth/logout", {"refresh_token": refresh2})
         call("refresh after logout", 401, "POST", "/auth/refresh", {"refresh_token": refresh2})
         call("replay the first refresh token", 401, "POST", "/auth/refresh",
@@ -329,7 +354,8 @@ class SecretsJourneyTest(unittest.TestCase):
         marker = Secret("the journey's marker", self.MARKER)
         expect = {"process_output": self.MARKER, "trace_files": self.MARKER,
                   "otlp_raw": self.MARKER, "otlp_decoded": self.MARKER,
-                  "metrics_pages": "http_server_request_duration_seconds"}
+                  "metrics_pages": "http_server_request_duration_seconds",
+                  "sentry_envelopes": self.MARKER}
         self.assertEqual(set(expect), set(payloads), "a source without a marker to expect")
         for source, text in expect.items():
             with self.subTest(source=source):

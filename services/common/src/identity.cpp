@@ -159,6 +159,17 @@ std::string RequireUser(const http::Exchange& exchange, const IdentitySigner& id
   return subject.substr(kUser.size());
 }
 
+std::function<std::string(const http::Exchange&)> ErrorUser(const IdentitySigner& identity) {
+  return [&identity](const http::Exchange& exchange) -> std::string {
+    constexpr std::string_view kUser = "user:";
+    const std::string_view header = exchange.header(kIdentityHeader);
+    if (header.empty()) return {};
+    auto subject = identity.Verify(header);
+    if (!subject || !subject->starts_with(kUser)) return {};
+    return subject->substr(kUser.size());
+  };
+}
+
 void RequireService(const http::Exchange& exchange, const IdentitySigner& identity,
                     std::string_view name) {
   const std::string subject = Subject(exchange, identity);

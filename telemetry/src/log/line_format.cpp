@@ -305,4 +305,40 @@ void LineFormatter::Format(const char* record, OutBuffer& out) noexcept {
   out.EndLine();
 }
 
+void LineFormatter::Decode(const char* record, LogLineView& line,
+                           Field (&fields)[LogLineView::kMaxFields]) noexcept {
+  RecordReader r(record);
+  r.Read<std::uint32_t>();  // size
+  r.Read<std::uint8_t>();   // kind
+  line.level = static_cast<LogLevel>(r.Read<std::uint8_t>());
+  const auto flags = r.Read<std::uint8_t>();
+  r.Read<std::uint8_t>();
+  line.time_unix_nano = converter_.ToUnixNanos(r.Read<std::uint64_t>());
+  const auto msg_size = r.Read<std::uint32_t>();
+  const auto field_count = r.Read<std::uint16_t>();
+  line.msg = r.Bytes(msg_size);
+  line.has_context = (flags & kHasContext) != 0;
+  if (line.has_context) {
+    std::array<std::uint8_t, TraceId::kSize> trace;
+    std::memcpy(trace.data(), r.Bytes(TraceId::kSize).data(), TraceId::kSize);
+    std::array<std::uint8_t, SpanId::kSize> span;
+    std::memcpy(span.data(), r.Bytes(SpanId::kSize).data(), SpanId::kSize);
+    line.trace_id = TraceId(trace);
+    line.span_id = SpanId(span);
+    line.request_id = r.Bytes(r.Read<std::uint8_t>());
+  }
+  std::size_t n = 0;
+  for (std::uint16_t i = 0; i < field_count && n < LogLineView::kMaxFields; ++i) {
+    const auto sizes = r.Read<std::uint64_t>();
+    const Field::Type type = PackedType(sizes);
+    const std::string_view key = r.Bytes(PackedKeySize(sizes));
+    if (type == Field::Type::kString) {
+      fields[n++] = Field(key, r.Bytes(PackedValueSize(sizes)));
+    } else {
+      fields[n++] = Field::FromBits(key, type, r.Read<std::uint64_t>());
+    }
+  }
+  line.fields = std::span<const Field>(fields, n);
+}
+
 }  // namespace vigil::telemetry::internal

@@ -13,13 +13,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vigil/telemetry/log.hpp>
 
 #include "log/clock.hpp"
 #include "log/sink.hpp"
-
-namespace vigil::telemetry {
-struct LoggerOptions;
-}
 
 namespace vigil::telemetry::internal {
 
@@ -54,6 +51,10 @@ class LineFormatter {
   explicit LineFormatter(const LoggerOptions& options);
 
   void Format(const char* record, OutBuffer& out) noexcept;
+  // The same record for a LogObserver: `line` views the record, its fields are written
+  // to `fields` (at most LogLineView::kMaxFields).
+  void Decode(const char* record, LogLineView& line,
+              Field (&fields)[LogLineView::kMaxFields]) noexcept;
   StampConverter& converter() noexcept { return converter_; }
 
  private:

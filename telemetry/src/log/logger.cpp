@@ -139,6 +139,7 @@ Logger::~Logger() = default;
 void Logger::Flush() noexcept { core_->Flush(); }
 void Logger::Reopen() noexcept { core_->Reopen(); }
 Logger::Stats Logger::stats() const noexcept { return core_->stats(); }
+void Logger::SetObserver(LogObserver* observer) noexcept { core_->SetObserver(observer); }
 
 void Logger::Write(LogLevel level, const RequestContext* ctx, std::string_view msg,
                    const Field* fields, std::size_t count) noexcept {

@@ -150,6 +150,12 @@ Logger::Stats LoggerCore::stats() const noexcept {
                        backend_cpu_ns_.load(std::memory_order_relaxed)};
 }
 
+void LoggerCore::SetObserver(LogObserver* observer) noexcept {
+  LockDrain();
+  observer_ = observer;
+  UnlockDrain();
+}
+
 void LoggerCore::FlushForExit() noexcept {
   if (InForkedChild()) {
     DrainNow();
@@ -198,8 +204,16 @@ std::size_t LoggerCore::DrainPass(bool unlink) noexcept {
     // Read before consuming: everything the thread published before it exited is then
     // visible to this pass.
     const bool producer_gone = ring->producer_gone();
-    consumed +=
-        ring->Consume([this](const char* record, std::size_t) { formatter_.Format(record, out_); });
+    LogObserver* observer = unlink ? observer_ : nullptr;
+    consumed += ring->Consume([this, observer](const char* record, std::size_t) {
+      formatter_.Format(record, out_);
+      if (observer != nullptr) {
+        Field fields[LogLineView::kMaxFields];
+        LogLineView line;
+        formatter_.Decode(record, line, fields);
+        observer->OnLine(line);
+      }
+    });
     if (producer_gone && unlink) {
       {
         std::lock_guard<std::mutex> lock(unlink_mu_);

@@ -84,6 +84,8 @@ class LoggerCore {
   void Flush() noexcept;
   void Reopen() noexcept;
   Logger::Stats stats() const noexcept;
+  // Takes the drain lock, so no pass uses the previous observer once it returns.
+  void SetObserver(LogObserver* observer) noexcept;
 
   // exit() hook: Flush(), or DrainNow() in a forked child where the backend thread
   // does not exist.
@@ -109,8 +111,9 @@ class LoggerCore {
  private:
   void Run() noexcept;
   // Formats everything published so far; returns the bytes consumed. With `unlink`,
-  // rings whose producer exited are unlinked and released once drained (never from a
-  // signal handler: that frees memory).
+  // rings whose producer exited are unlinked and released once drained, and the observer
+  // sees each line (never from a signal handler: that frees memory, and an observer may
+  // allocate).
   std::size_t DrainPass(bool unlink) noexcept;
   void Unlink(Ring* prev, Ring* ring) noexcept;
   void LockDrain() const noexcept;
@@ -125,6 +128,7 @@ class LoggerCore {
   Sink sink_;
   OutBuffer out_;
   LineFormatter formatter_;
+  LogObserver* observer_ = nullptr;  // read and written under the drain lock
 
   std::atomic<Ring*> rings_{nullptr};
   // Held by the backend while it unlinks a ring and by stats() while it walks the list,

@@ -44,6 +44,48 @@ std::optional<bool> ParseTracesExporter(std::string_view v) {
   return std::nullopt;
 }
 
+// VIGIL_SENTRY_LOG_EVENTS: the lowest level of log lines reported as events, or none.
+std::optional<LogLevel> LogEventsFromEnv() {
+  constexpr const char* kName = "VIGIL_SENTRY_LOG_EVENTS";
+  const auto raw = env::Get(kName);
+  if (!raw) return LogLevel::kError;
+  if (*raw == "off") return std::nullopt;
+  if (auto level = ParseLogLevel(*raw); level && *level >= LogLevel::kWarn) return level;
+  throw ConfigError(kName, "\"" + *raw + "\" is not valid: expected one of warn|error|fatal|off");
+}
+
+std::optional<bool> ParseCompression(std::string_view v) {
+  if (v == "gzip") return true;
+  if (v == "none") return false;
+  return std::nullopt;
+}
+
+// SENTRY_* and VIGIL_SENTRY_*: where error reports go and what they carry.
+ErrorReportingOptions ErrorOptionsFromEnv(const ServiceInfo& service) {
+  ErrorReportingOptions o;
+  o.service = service.name;
+  o.version = service.version;
+  o.environment = env::String("SENTRY_ENVIRONMENT", service.env);
+  o.release = env::String("SENTRY_RELEASE", "");
+  o.sample_rate = env::Number("SENTRY_SAMPLE_RATE", 1.0, 0.0, 1.0);
+  o.debug = env::Boolean("SENTRY_DEBUG", false);
+  o.log_events = LogEventsFromEnv();
+  o.sessions = env::Boolean("VIGIL_SENTRY_SESSIONS", true);
+  o.queue_size = static_cast<std::size_t>(env::Integer("VIGIL_SENTRY_QUEUE_SIZE", 100, 1, 100000));
+  o.compress = env::Enum<bool>("VIGIL_SENTRY_COMPRESSION", true, ParseCompression, "gzip|none");
+  if (auto dsn = env::Secret("SENTRY_DSN")) {
+    std::string why;
+    o.dsn = ParseSentryDsn(*dsn, &why);
+    if (!o.dsn) {
+      // The value holds a key: the message says what is wrong, never what it is.
+      throw ConfigError(env::Get("SENTRY_DSN_FILE") ? "SENTRY_DSN_FILE" : "SENTRY_DSN",
+                        "(value not shown) is not a valid Sentry DSN: " + why +
+                            "; expected https://<public key>@<host>/<project id>");
+    }
+  }
+  return o;
+}
+
 // The exporter label of the log lines' one destination.
 const char* LogSinkName(const LoggerOptions& o) {
   if (o.fd >= 0) return "fd";
@@ -69,6 +111,8 @@ TelemetryOptions OptionsFromEnv(ServiceInfo service) {
                                              ParseOverflow, "drop|block");
   o.log.ring_bytes =
       static_cast<std::size_t>(env::Integer("VIGIL_LOG_QUEUE_BYTES", 1 << 20, 4096, 1LL << 30));
+
+  o.errors = ErrorOptionsFromEnv(o.service);
 
   o.traces.sampler = ReadTraceSetting([] { return Sampler::FromEnv(); });
   o.traces.batch = ReadTraceSetting([] { return BatchOptions::FromEnv(); });
@@ -123,8 +167,12 @@ Telemetry::Telemetry(TelemetryOptions options)
     tracer_ = Tracer(options.traces.sampler, nullptr, options.traces.limits);
   }
 
+  errors_ = std::make_unique<ErrorReporter>(std::move(options.errors), logger);
+  if (errors_->enabled()) logger->SetObserver(errors_->log_observer());
+
   BatchSpanProcessor* processor = processor_.get();
-  registry_->AddCollector([logger, processor, log_sink](MetricWriter& w) {
+  ErrorReporter* errors = errors_.get();
+  registry_->AddCollector([logger, processor, errors, log_sink](MetricWriter& w) {
     // Every sample carries signal and exporter (and drops a reason), so each family has
     // one label set. A span lost before any exporter saw it (queue full, shutdown) is
     // counted under every exporter: each one's exported + dropped then adds up to the
@@ -140,6 +188,12 @@ Telemetry::Telemetry(TelemetryOptions options)
     for (const auto& e : spans.exporters()) {
       w.Counter("vigil_telemetry_exported_total", kExportedHelp,
                 {{"signal", "spans"}, {"exporter", e.name}}, static_cast<double>(e.exported));
+    }
+    const ErrorReporterStats reports = errors->stats();
+    if (errors->enabled()) {
+      w.Counter("vigil_telemetry_exported_total", kExportedHelp,
+                {{"signal", "errors"}, {"exporter", "sentry"}},
+                static_cast<double>(reports.events_sent));
     }
     constexpr const char* kDroppedHelp =
         "Telemetry items lost before export, by signal, reason and exporter.";
@@ -161,6 +215,15 @@ Telemetry::Telemetry(TelemetryOptions options)
                   static_cast<double>(n));
       }
     }
+    if (errors->enabled()) {
+      for (std::size_t r = 0; r < reports.events_dropped.size(); ++r) {
+        w.Counter("vigil_telemetry_dropped_total", kDroppedHelp,
+                  {{"signal", "errors"},
+                   {"reason", ToString(static_cast<DiscardReason>(r))},
+                   {"exporter", "sentry"}},
+                  static_cast<double>(reports.events_dropped[r]));
+      }
+    }
     // What telemetry itself costs beyond the calls on request threads: the log backend
     // formats and writes, the span worker encodes and exports. Named as top -H shows them.
     constexpr const char* kCpuHelp =
@@ -174,12 +237,20 @@ Telemetry::Telemetry(TelemetryOptions options)
   });
 }
 
-Telemetry::~Telemetry() { Shutdown(); }
+Telemetry::~Telemetry() {
+  Shutdown();
+  // The logger outlives the reporter: it must stop handing lines to it first.
+  logger_->SetObserver(nullptr);
+}
 
 void Telemetry::Shutdown(std::chrono::milliseconds deadline) noexcept {
   if (shut_down_) return;
   shut_down_ = true;
-  if (processor_) processor_->Shutdown(std::chrono::steady_clock::now() + deadline);
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  // The error lines logged so far reach the reporter before it sends its last reports.
+  logger_->Flush();
+  errors_->Shutdown(until);
+  if (processor_) processor_->Shutdown(until);
   logger_->Flush();
 }
 

@@ -5,6 +5,7 @@
   programs   Vigil's HTTP programs (echo, gateway, demo) on free ports
   peers      Prometheus, nginx, PostgreSQL, Redis
   otlp       a scripted OTLP/HTTP receiver, OpenTelemetry's decoder, span readers
+  sentry     a scripted Sentry receiver whose envelopes Sentry's own parser reads
   tokens     JWTs made by hand (forged, unsigned, expired) and signed identity headers
   rawhttp    one HTTP/1.1 connection spoken by hand
   checks     problem+json, memory bounds, log lines and metric samples
@@ -31,6 +32,7 @@ from .processes import (ROOT, Process, Sandbox, binary, build_dir, can_connect, 
 from .programs import (DEMO_BINARY, ECHO_BINARY, GATEWAY_BINARY, Server, start_demo,
                        start_echo, start_gateway, start_http_program, write_gateway_config)
 from .rawhttp import PeerClosed, RawConnection, Response, build_request
+from .sentry import SentryReceiver
 
 __all__ = [
     "FNV_OFFSET", "FNV_PRIME", "PatternChecker", "SparseBody", "fnv1a64_hex",
@@ -43,5 +45,5 @@ __all__ = [
     "can_connect", "free_port", "free_ports", "proc_status", "read_peak_rss", "wait_for",
     "wait_ready", "DEMO_BINARY", "ECHO_BINARY", "GATEWAY_BINARY", "Server", "start_demo",
     "start_echo", "start_gateway", "start_http_program", "write_gateway_config",
-    "PeerClosed", "RawConnection", "Response", "build_request"
+    "PeerClosed", "RawConnection", "Response", "build_request", "SentryReceiver"
 ]

@@ -26,12 +26,14 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vigil/http/router.hpp>
 #include <vigil/telemetry/context.hpp>
+#include <vigil/telemetry/errors.hpp>
 #include <vigil/telemetry/trace.hpp>
 
 namespace vigil::http {
@@ -135,6 +137,13 @@ class Exchange {
   const telemetry::RequestContext& context() const noexcept { return context_; }
   // The server span (non-recording until the tracing middleware starts one).
   telemetry::Span& span() noexcept { return span_; }
+  // What a handler adds to this request's error report, if one is made (tags, contexts,
+  // breadcrumbs, the user): created on first use, so a request that never asks pays
+  // nothing. The error middleware reads it.
+  //   ex.error_scope().SetTag("order.id", id);
+  telemetry::ErrorScope& error_scope();
+  // The scope when a handler made one; null otherwise.
+  const telemetry::ErrorScope* existing_error_scope() const noexcept { return error_scope_.get(); }
 
   // ---- The response -------------------------------------------------------------------
   Response& response() noexcept { return response_; }
@@ -219,6 +228,7 @@ class Exchange {
   std::chrono::steady_clock::time_point start_;
   telemetry::RequestContext context_;
   telemetry::Span span_;
+  std::unique_ptr<telemetry::ErrorScope> error_scope_;
   Response response_;
   const FieldBlock* field_block_ = nullptr;
   bool responded_ = false;

@@ -154,7 +154,9 @@ class Health {
 Routes RedirectToHttps(const Server& https);
 
 // The admin routes: GET /metrics (Prometheus text, or OpenMetrics when Accept asks),
-// /healthz (200 while the process serves) and /readyz (200, or 503 with the reason).
+// /healthz (200 while the process serves) and /readyz (200, or 503 with the reason);
+// POST /debug/sentry-test (raises and reports a test error: SentryTestHandler in
+// middleware/errors.hpp).
 Routes AdminRoutes(telemetry::Telemetry& telemetry, const Health& health);
 
 class Runtime {

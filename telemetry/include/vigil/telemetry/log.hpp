@@ -120,6 +120,8 @@ class Field {
     kDurationMs,  // double milliseconds (floating-point std::chrono::duration)
   };
 
+  // An integer 0 under an empty key: a placeholder for an array filled later.
+  constexpr Field() noexcept : Field(std::string_view(), Type::kInt, kWordSize, Value{.i = 0}) {}
   constexpr Field(FieldKey key, std::string_view v) noexcept
       : Field(key, Type::kString, StringSize(v.size()), Value{.s = v.data()}) {}
   constexpr Field(FieldKey key, const char* v) noexcept
@@ -164,6 +166,11 @@ class Field {
   constexpr bool bool_value() const noexcept { return value_.u != 0; }
   // The 8 value bytes of a non-string field, whatever its type.
   std::uint64_t value_bits() const noexcept { return std::bit_cast<std::uint64_t>(value_); }
+  // The non-string field of `type` whose value_bits() are `bits` (what a reader of the
+  // encoded form has). For kString use the string_view constructor.
+  static Field FromBits(FieldKey key, Type type, std::uint64_t bits) noexcept {
+    return Field(key, type, kWordSize, std::bit_cast<Value>(bits));
+  }
   // Key size (bits 0-15), type (bits 16-23) and value size (bits 32-63: the string's
   // length, or 8 for every other type) in one word: a log record stores it as is.
   constexpr std::uint64_t packed_sizes() const noexcept { return meta_; }
@@ -235,6 +242,35 @@ struct LoggerOptions {
   // every live logger is drained synchronously before the signal is re-raised with its
   // previous disposition; SIGHUP makes loggers with a file sink reopen it (logrotate).
   bool handle_signals = true;
+};
+
+// One line as the logger's backend read it back, for a LogObserver. Every view points
+// into the logger's queues and is valid only during the OnLine() call.
+struct LogLineView {
+  // Lines carry at most this many fields for an observer; later ones are not shown.
+  static constexpr std::size_t kMaxFields = 32;
+
+  LogLevel level = LogLevel::kInfo;
+  std::int64_t time_unix_nano = 0;
+  std::string_view msg;
+  // Logged with a RequestContext: the ids below are the context's (either may be invalid).
+  bool has_context = false;
+  TraceId trace_id;
+  SpanId span_id;
+  std::string_view request_id;
+  // In call order, unredacted: an observer that passes values on applies its own rules.
+  std::span<const Field> fields;
+};
+
+// Sees every line a logger writes, after it was formatted, on the logger's backend
+// thread: what turns error lines into error reports and keeps a request's recent lines.
+//
+// Thread-safety: OnLine() is called from one thread at a time (the backend's, or the
+// logger's destructor); it must not block for long and must not log to the same logger.
+class LogObserver {
+ public:
+  virtual ~LogObserver() = default;
+  virtual void OnLine(const LogLineView& line) noexcept = 0;
 };
 
 // The asynchronous logger. Lines are written in the order each thread logged them;
@@ -336,6 +372,12 @@ class Logger {
   };
   // Counters since construction; `written` lags the calls until the backend catches up.
   Stats stats() const noexcept;
+
+  // Hands every line from the next backend pass on to `observer` (nullptr: none), which
+  // must stay alive until it is replaced or the logger is destroyed. Returns once no pass
+  // uses the previous observer any more. Lines written by a fatal-signal handler or in a
+  // forked child are not observed. The caller's log calls cost the same either way.
+  void SetObserver(LogObserver* observer) noexcept;
 
  private:
   void Write(LogLevel level, const RequestContext* ctx, std::string_view msg, const Field* fields,

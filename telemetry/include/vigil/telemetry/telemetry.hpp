@@ -1,6 +1,7 @@
-// The SDK in one object: a service's logger, metrics registry and tracer, configured
-// from the environment, wired together (the SDK reports on itself in the registry and
-// logs export failures) and shut down in order.
+// The SDK in one object: a service's logger, metrics registry, tracer and error reporter,
+// configured from the environment, wired together (the SDK reports on itself in the
+// registry and logs export failures; error-level log lines become error reports) and
+// shut down in order.
 //
 // A service creates one Telemetry at start-up and hands references to its parts down:
 //
@@ -17,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <vigil/telemetry/env.hpp>
+#include <vigil/telemetry/errors.hpp>
 #include <vigil/telemetry/log.hpp>
 #include <vigil/telemetry/metrics.hpp>
 #include <vigil/telemetry/otlp.hpp>
@@ -50,6 +52,7 @@ struct TelemetryOptions {
   ServiceInfo service;
   LoggerOptions log;
   TraceOptions traces;
+  ErrorReportingOptions errors;  // no dsn: no error reports
 };
 
 // Options for `service` with the environment applied:
@@ -66,7 +69,17 @@ struct TelemetryOptions {
 //   OTEL_EXPORTER_OTLP_*, OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*, OTEL_*_LIMIT,
 //   OTEL_RESOURCE_ATTRIBUTES, VIGIL_TRACES_FILE(_MAX_BYTES, _KEEP)  as docs/operations.md
 //                        lists them
-// Throws ConfigError naming the variable when a value is malformed.
+//   SENTRY_DSN (or SENTRY_DSN_FILE)  where error reports go; unset: none are made
+//   SENTRY_ENVIRONMENT   default VIGIL_ENV
+//   SENTRY_RELEASE       default "<service>@<version>"
+//   SENTRY_SAMPLE_RATE   0 to 1, of error events (default 1)
+//   SENTRY_DEBUG         true: log each envelope sent and each report dropped
+//   VIGIL_SENTRY_LOG_EVENTS  warn|error|fatal|off: log lines reported as events (error)
+//   VIGIL_SENTRY_SESSIONS    true|false: release-health session aggregates (true)
+//   VIGIL_SENTRY_QUEUE_SIZE  events waiting to be sent (100; 1 to 100000)
+//   VIGIL_SENTRY_COMPRESSION gzip|none (gzip)
+// Throws ConfigError naming the variable when a value is malformed (for a DSN, without
+// quoting it: it holds a key).
 TelemetryOptions OptionsFromEnv(ServiceInfo service);
 
 // The version of this build of Vigil (the CMake project version), which the platform's
@@ -84,11 +97,14 @@ class Telemetry {
   Logger& log() noexcept { return *logger_; }
   Registry& metrics() noexcept { return *registry_; }
   const Tracer& tracer() const noexcept { return tracer_; }
+  // Disabled (every call returns at once) without a DSN.
+  ErrorReporter& errors() noexcept { return *errors_; }
 
-  // Flushes and stops every part: spans are exported (within `deadline` from now),
-  // then log lines are written. Later calls do nothing. Starting spans or logging after
-  // Shutdown() is still safe: spans are dropped (counted), lines are written by the
-  // logger's destructor at the latest.
+  // Flushes and stops every part: error reports and spans are sent (both within
+  // `deadline` from now), then log lines are written. Later calls do nothing. Starting
+  // spans, logging or capturing errors after Shutdown() is still safe: spans are dropped
+  // (counted), error reports too, lines are written by the logger's destructor at the
+  // latest.
   void Shutdown(std::chrono::milliseconds deadline = std::chrono::milliseconds(5000)) noexcept;
 
  private:
@@ -100,6 +116,7 @@ class Telemetry {
   std::unique_ptr<Logger> logger_;
   std::unique_ptr<BatchSpanProcessor> processor_;
   Tracer tracer_;
+  std::unique_ptr<ErrorReporter> errors_;
   bool shut_down_ = false;
 };
 

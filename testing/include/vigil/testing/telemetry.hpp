@@ -12,6 +12,7 @@
 // may be called while other threads log and count.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vigil/telemetry/log.hpp>
 #include <vigil/telemetry/telemetry.hpp>
@@ -34,6 +35,9 @@ telemetry::TelemetryOptions QuietTelemetry(std::string service = "test",
 class TestTelemetry {
  public:
   explicit TestTelemetry(std::string service = "test");
+  // With QuietTelemetry's options changed by `adjust` first (an error reporter's DSN...).
+  TestTelemetry(std::string service,
+                const std::function<void(telemetry::TelemetryOptions&)>& adjust);
 
   telemetry::Telemetry& operator*() { return telemetry_; }
   telemetry::Telemetry* operator->() { return &telemetry_; }

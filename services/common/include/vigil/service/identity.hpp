@@ -20,6 +20,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -85,5 +86,10 @@ std::string RequireUser(const http::Exchange& exchange, const IdentitySigner& id
 // service `name`.
 void RequireService(const http::Exchange& exchange, const IdentitySigner& identity,
                     std::string_view name);
+
+// The user an error report names (http::ErrorMiddleware's lookup, run only when a report
+// is made): the id of a valid identity's "user:<id>" subject, empty for anything else.
+// `identity` must outlive the function.
+std::function<std::string(const http::Exchange&)> ErrorUser(const IdentitySigner& identity);
 
 }  // namespace vigil::service

@@ -8,7 +8,7 @@
 //                                [](service::ServiceHost& host) {
 //       http::Pipeline& pipeline = host.pipeline();    // what every request meets, in order
 //       pipeline.Add<http::RequestIdMiddleware>();
-//       pipeline.Add<http::ErrorMiddleware>(host.telemetry().log());
+//       pipeline.Add<http::ErrorMiddleware>(host.telemetry(), ErrorUser(host.identity()));
 //       storage::Database& db = service::OpenDatabase(host, kMigrations);  // database.hpp
 //       host.Route("GET", "/items/{id}", [&db](http::Exchange& ex) { return GetItem(db, ex); });
 //     });

@@ -1,7 +1,7 @@
 // The database of a service that keeps one, and what its pipeline does while it is down.
 //
 //   storage::Database& db = service::OpenDatabase(host, catalog::Migrations());
-//   pipeline.Add<http::ErrorMiddleware>(telemetry.log());
+//   pipeline.Add<http::ErrorMiddleware>(telemetry);
 //   pipeline.Add<service::DatabaseOutageMiddleware>();  // its After runs before the errors'
 //
 // Thread-safety: OpenDatabase on the main thread during set-up; the middleware's hooks
