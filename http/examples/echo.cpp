@@ -10,7 +10,9 @@
 #include <boost/json.hpp>
 
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 #include <vigil/http/middleware/access_log.hpp>
 #include <vigil/http/middleware/errors.hpp>
@@ -35,6 +37,8 @@ A test upstream built on libvigil_http.
   GET /status/{code}   answers that status (problem+json from 400 up)
   GET /close           closes the connection without answering
   GET /bytes/{n}       n bytes ('a' + i % 26), chunked and streamed
+  POST /crash?how=segv|abort  crashes the process on purpose, while serving the
+                       request (a fault or abort()): to prove crash reports
 
 Environment: VIGIL_PORT (default 8090), VIGIL_ADMIN_PORT (default 9090), VIGIL_BIND,
 VIGIL_WORKERS, VIGIL_HTTP_*, VIGIL_ACCESS_LOG and the telemetry variables listed in
@@ -131,6 +135,21 @@ asio::awaitable<void> Bytes(http::Exchange& ex) {
   co_await ex.Finish();
 }
 
+// Not inlined, so that a crash report names it.
+[[gnu::noinline]] void CrashOnPurpose(std::string_view how) {
+  if (how == "abort") std::abort();
+  // An address the compiler cannot see, below any mapping: a real fault.
+  volatile std::uintptr_t where = 16;
+  *reinterpret_cast<volatile int*>(where) = 1;
+}
+
+asio::awaitable<void> Crash(http::Exchange& ex) {
+  const std::string_view how = QueryValue(ex.query(), "how");
+  if (how != "segv" && how != "abort") throw http::HttpError(400, "how must be segv or abort");
+  CrashOnPurpose(how);
+  co_return;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -165,6 +184,7 @@ int main(int argc, char** argv) {
     routes.Add("GET", "/status/{code}", Status);
     routes.Add("GET", "/close", Close);
     routes.Add("GET", "/bytes/{n}", Bytes);
+    routes.Add("POST", "/crash", Crash);
 
     http::Server server(runtime, http::ServerOptions::FromEnv(8090), std::move(routes),
                         std::move(pipeline));

@@ -1,5 +1,7 @@
 // Trace and span ids, random numbers, request ids and RequestContext.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <set>
 #include <string>
@@ -61,6 +63,25 @@ TEST(RandomIds, NeverZeroAndDistinct) {
   EXPECT_EQ(traces.size(), 10000u);
   EXPECT_EQ(spans.size(), 10000u);
   EXPECT_NE(RandomU64(), RandomU64());
+}
+
+TEST(RandomIds, AForkedChildDrawsIdsOfItsOwn) {
+  (void)TraceId::Random();  // the generator of this thread exists before the fork
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const TraceId child = TraceId::Random();
+    const bool ok = ::write(pipe_fds[1], &child, sizeof child) == sizeof child;
+    ::_exit(ok ? 0 : 1);
+  }
+  const TraceId parent = TraceId::Random();
+  TraceId child;
+  ASSERT_EQ(::read(pipe_fds[0], &child, sizeof child), static_cast<ssize_t>(sizeof child));
+  ::waitpid(pid, nullptr, 0);
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+  EXPECT_NE(parent, child);
 }
 
 TEST(RandomIds, HexRoundTrip) {

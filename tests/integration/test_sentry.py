@@ -5,8 +5,10 @@ upstream and kind, Sentry's rate limits per category with the client report that
 what they held back, release-health sessions, and a receiver that hangs or is gone while
 the service keeps serving in bounded memory."""
 
+import signal
 import time
 import unittest
+import urllib.request
 import uuid
 
 from harness import (HANG, INTERNAL_SECRET, Platform, Receiver, Sandbox, SentryReceiver,
@@ -158,6 +160,60 @@ class GatewayFailuresTest(SentrySuite):
         self.assertEqual(kinds[(down, "connection_refused")]["extra"]["count"], "3")
         self.assertEqual(kinds[(down, "connection_refused")]["fingerprint"],
                          ["failures", down, "connection_refused"])
+
+
+class CrashTest(SentrySuite):
+    def crash(self, echo, how):
+        """POST /crash?how=...: the program dies while serving it; returns its exit code."""
+        request = urllib.request.Request(echo.url + f"/crash?how={how}", data=b"", method="POST",
+                                         headers={"traceparent": TRACEPARENT})
+        with self.assertRaises(OSError):  # the connection ends without an answer
+            urllib.request.urlopen(request, timeout=10)
+        return echo.proc.proc.wait(timeout=10)
+
+    def test_a_crash_leaves_a_report_that_the_next_start_delivers_with_named_frames(self):
+        receiver = self.receiver()
+        outbox = self.sandbox.dir / "outbox"
+        env = {"SENTRY_DSN": receiver.dsn, "VIGIL_SENTRY_OUTBOX": str(outbox)}
+        for how, sig in (("segv", signal.SIGSEGV), ("abort", signal.SIGABRT)):
+            with self.subTest(how=how):
+                sent_before = len(receiver.items("event"))
+                echo = start_echo(self.sandbox, env, name=f"echo-{how}")
+                # The process ends as the signal ends it (a supervisor sees the crash).
+                self.assertEqual(self.crash(echo, how), -sig)
+                files = list(outbox.glob("*.envelope"))
+                self.assertEqual(len(files), 1, list(outbox.iterdir()))
+                from sentry_sdk.envelope import Envelope  # pylint: disable=import-outside-toplevel
+                written = Envelope.deserialize(files[0].read_bytes()).get_event()
+                self.assertEqual(written["level"], "fatal")
+                self.assertFalse(any("function" in f for f in
+                                     written["exception"]["values"][0]["stacktrace"]["frames"]),
+                                 "the handler writes raw frames")
+                self.assertEqual(len(receiver.items("event")), sent_before,
+                                 "nothing sent while crashing")
+
+                # The next start sends it, its frames named, and empties the outbox.
+                echo = start_echo(self.sandbox, env, name=f"echo-{how}-again")
+                event = wait_for(lambda: next((e for e in receiver.items("event")
+                                               if e["event_id"] == written["event_id"]), None),
+                                 what="the crash report, delivered by the next start")
+                wait_for(lambda: not list(outbox.glob("*.envelope")), what="an empty outbox")
+                exception = event["exception"]["values"][0]
+                self.assertEqual(exception["type"], signal.Signals(sig).name)
+                self.assertFalse(exception["mechanism"]["handled"])
+                self.assertEqual(exception["mechanism"]["meta"]["signal"]["number"], sig)
+                frames = exception["stacktrace"]["frames"]
+                names = [f.get("function", "") for f in frames]
+                self.assertTrue(any("CrashOnPurpose" in n for n in names), names)
+                if how == "segv":
+                    self.assertIn("CrashOnPurpose", names[-1], "the faulting function innermost")
+                    self.assertIn("SEGV_MAPERR", exception["value"])
+                # The request the thread was serving, and the service.
+                self.assertEqual(event["contexts"]["trace"]["trace_id"], TRACE_ID)
+                self.assertEqual(event["tags"]["service"], "vigil-echo")
+                images = event["debug_meta"]["images"]
+                self.assertTrue(any(i["code_file"].endswith("vigil-echo") for i in images))
+                self.assertEqual(echo.proc.stop(), 0)
 
 
 class RateLimitTest(SentrySuite):

@@ -97,7 +97,12 @@ void ErrorMiddleware::LogUnhandled(Exchange& ex, std::string_view type, std::str
   log_.LogFields(tel::LogLevel::kError, ex.context(), "unhandled exception", std::span(fields, n));
 }
 
+void ErrorMiddleware::Before(Exchange& ex) {
+  if (reporter_ != nullptr && reporter_->enabled()) tel::SetCrashRequest(ex.context());
+}
+
 void ErrorMiddleware::After(Exchange& ex) noexcept {
+  if (reporter_ != nullptr) tel::ClearCrashRequest();
   tel::RequestOutcome outcome = tel::RequestOutcome::kOk;
   try {
     if (const std::exception_ptr error = ex.error()) {

@@ -1,5 +1,8 @@
 // Random ids, hex formatting and request ids.
+#include <pthread.h>
 #include <sys/random.h>
+
+#include <atomic>
 
 #include <chrono>
 #include <cstring>
@@ -90,10 +93,21 @@ bool IsRequestIdChar(char c) noexcept {
          c == '.' || c == '_' || c == ':' || c == '-';
 }
 
+// A forked child starts with its parent's generator state: it would draw the same ids
+// as the parent. Each fork moves this on, and a thread that sees it moved reseeds.
+std::atomic<unsigned> g_forks{0};
+void OnForkInChild() noexcept { g_forks.fetch_add(1, std::memory_order_relaxed); }
+[[maybe_unused]] const int g_at_fork = pthread_atfork(nullptr, nullptr, &OnForkInChild);
+
 }  // namespace
 
 std::uint64_t RandomU64() noexcept {
   thread_local Xoshiro256 rng;
+  thread_local unsigned seeded_at = 0;
+  if (const unsigned forks = g_forks.load(std::memory_order_relaxed); forks != seeded_at) {
+    rng = Xoshiro256();
+    seeded_at = forks;
+  }
   return rng.Next();
 }
 

@@ -10,18 +10,6 @@ namespace {
 // Room for the longest length (an envelope is far below 10^10 bytes).
 constexpr std::string_view kLengthRoom = "          ";
 
-void Timestamp(JsonWriter& w, std::int64_t unix_nano) {
-  char text[27];
-  FormatTimestamp(unix_nano, text);
-  w.String(std::string_view(text, sizeof text));
-}
-
-void Id(JsonWriter& w, const auto& id) {
-  char hex[std::remove_reference_t<decltype(id)>::kHexSize];
-  id.ToHex(hex);
-  w.String(std::string_view(hex, sizeof hex));
-}
-
 void Pairs(JsonWriter& w, const StringPairs& pairs) {
   w.BeginObject();
   for (const auto& [key, value] : pairs) w.Field(key, value);
@@ -83,20 +71,7 @@ void Contexts(JsonWriter& w, const ErrorEvent& event) {
   w.Key("contexts");
   w.BeginObject();
   if (event.trace_id.IsValid()) {
-    w.Key("trace");
-    w.BeginObject();
-    w.Field("type", "trace");
-    w.Key("trace_id");
-    Id(w, event.trace_id);
-    if (event.span_id.IsValid()) {
-      w.Key("span_id");
-      Id(w, event.span_id);
-    }
-    if (event.parent_span_id.IsValid()) {
-      w.Key("parent_span_id");
-      Id(w, event.parent_span_id);
-    }
-    w.EndObject();
+    WriteTraceContext(w, event.trace_id, event.span_id, event.parent_span_id);
   }
   for (const auto& [name, values] : event.contexts) {
     if (name == "trace") continue;  // the event's own ids are the trace context
@@ -127,7 +102,7 @@ void Breadcrumbs(JsonWriter& w, const std::vector<Breadcrumb>& crumbs) {
   for (const Breadcrumb& b : crumbs) {
     w.BeginObject();
     w.Key("timestamp");
-    Timestamp(w, b.time_unix_nano);
+    WriteTimestamp(w, b.time_unix_nano);
     w.Field("type", "default");
     if (!b.category.empty()) w.Field("category", b.category);
     w.Field("level", ToString(b.level));
@@ -142,7 +117,15 @@ void Breadcrumbs(JsonWriter& w, const std::vector<Breadcrumb>& crumbs) {
   w.EndObject();
 }
 
-void DebugMeta(JsonWriter& w, const std::vector<DebugImage>& images) {
+}  // namespace
+
+void WriteTimestamp(JsonWriter& w, std::int64_t unix_nano) {
+  char text[27];
+  FormatTimestamp(unix_nano, text);
+  w.String(std::string_view(text, sizeof text));
+}
+
+void WriteDebugMeta(JsonWriter& w, std::span<const DebugImage> images) {
   w.Key("debug_meta");
   w.BeginObject();
   w.Key("images");
@@ -163,7 +146,23 @@ void DebugMeta(JsonWriter& w, const std::vector<DebugImage>& images) {
   w.EndObject();
 }
 
-}  // namespace
+void WriteTraceContext(JsonWriter& w, const TraceId& trace_id, const SpanId& span_id,
+                       const SpanId& parent_span_id) {
+  w.Key("trace");
+  w.BeginObject();
+  w.Field("type", "trace");
+  w.Key("trace_id");
+  WriteId(w, trace_id);
+  if (span_id.IsValid()) {
+    w.Key("span_id");
+    WriteId(w, span_id);
+  }
+  if (parent_span_id.IsValid()) {
+    w.Key("parent_span_id");
+    WriteId(w, parent_span_id);
+  }
+  w.EndObject();
+}
 
 void FormatTimestamp(std::int64_t unix_nano, char (&out)[27]) noexcept {
   TimeFormatter formatter;
@@ -177,7 +176,7 @@ EnvelopeWriter::EnvelopeWriter(JsonBuffer& out, const EnvelopeHeader& header)
   if (!header.event_id.empty()) w.Field("event_id", header.event_id);
   if (!header.dsn.empty()) w.Field("dsn", header.dsn);
   w.Key("sent_at");
-  Timestamp(w, header.sent_at_unix_nano);
+  WriteTimestamp(w, header.sent_at_unix_nano);
   w.Key("sdk");
   w.BeginObject();
   w.Field("name", kSdkName);
@@ -187,7 +186,7 @@ EnvelopeWriter::EnvelopeWriter(JsonBuffer& out, const EnvelopeHeader& header)
     w.Key("trace");
     w.BeginObject();
     w.Key("trace_id");
-    Id(w, header.trace_id);
+    WriteId(w, header.trace_id);
     w.Field("public_key", header.public_key);
     if (!header.release.empty()) w.Field("release", header.release);
     if (!header.environment.empty()) w.Field("environment", header.environment);
@@ -217,14 +216,14 @@ void EnvelopeWriter::EndItem() {
   out_.Append('\n');
 }
 
-void WriteEvent(JsonWriter& w, const ErrorEvent& event, const EventAttributes& attributes) {
-  w.BeginObject();
-  w.Field("event_id", event.event_id);
+void WriteEventHead(JsonWriter& w, std::string_view event_id, std::int64_t time_unix_nano,
+                    ErrorLevel level, std::string_view logger, const EventAttributes& attributes) {
+  w.Field("event_id", event_id);
   w.Key("timestamp");
-  Timestamp(w, event.time_unix_nano);
+  WriteTimestamp(w, time_unix_nano);
   w.Field("platform", "native");
-  w.Field("level", ToString(event.level));
-  if (!event.logger.empty()) w.Field("logger", event.logger);
+  w.Field("level", ToString(level));
+  if (!logger.empty()) w.Field("logger", logger);
   if (!attributes.release.empty()) w.Field("release", attributes.release);
   if (!attributes.environment.empty()) w.Field("environment", attributes.environment);
   if (!attributes.server_name.empty()) w.Field("server_name", attributes.server_name);
@@ -233,6 +232,11 @@ void WriteEvent(JsonWriter& w, const ErrorEvent& event, const EventAttributes& a
   w.Field("name", kSdkName);
   w.Field("version", attributes.sdk_version);
   w.EndObject();
+}
+
+void WriteEvent(JsonWriter& w, const ErrorEvent& event, const EventAttributes& attributes) {
+  w.BeginObject();
+  WriteEventHead(w, event.event_id, event.time_unix_nano, event.level, event.logger, attributes);
   if (!event.message.empty()) {
     w.Key("message");
     w.BeginObject();
@@ -263,7 +267,7 @@ void WriteEvent(JsonWriter& w, const ErrorEvent& event, const EventAttributes& a
     for (const std::string& part : event.fingerprint) w.String(part);
     w.EndArray();
   }
-  if (!event.images.empty()) DebugMeta(w, event.images);
+  if (!event.images.empty()) WriteDebugMeta(w, event.images);
   w.EndObject();
 }
 
@@ -271,7 +275,7 @@ void WriteClientReport(JsonWriter& w, std::int64_t now_unix_nano,
                        std::span<const Outcomes::Pending> discarded) {
   w.BeginObject();
   w.Key("timestamp");
-  Timestamp(w, now_unix_nano);
+  WriteTimestamp(w, now_unix_nano);
   w.Key("discarded_events");
   w.BeginArray();
   for (const Outcomes::Pending& d : discarded) {
@@ -299,7 +303,7 @@ void WriteSessions(JsonWriter& w, std::span<const SessionAggregates::Minute> min
   for (const SessionAggregates::Minute& m : minutes) {
     w.BeginObject();
     w.Key("started");
-    Timestamp(w, m.start_unix_seconds * 1'000'000'000);
+    WriteTimestamp(w, m.start_unix_seconds * 1'000'000'000);
     for (const auto& [name, count] :
          {std::pair<std::string_view, std::uint64_t>{"exited", m.exited},
           {"errored", m.errored},

@@ -74,6 +74,26 @@ struct EventAttributes {
 // "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" (RFC 3339, UTC), 27 characters, into `out`.
 void FormatTimestamp(std::int64_t unix_nano, char (&out)[27]) noexcept;
 
+// A timestamp value: FormatTimestamp's text.
+void WriteTimestamp(JsonWriter& w, std::int64_t unix_nano);
+// A trace or span id as lowercase hex.
+template <typename IdType>
+void WriteId(JsonWriter& w, const IdType& id) {
+  char hex[IdType::kHexSize];
+  id.ToHex(hex);
+  w.String(std::string_view(hex, sizeof hex));
+}
+// A context's "trace" member (Sentry's contexts.trace): the ids that link an event to its
+// trace; the span ids when valid.
+void WriteTraceContext(JsonWriter& w, const TraceId& trace_id, const SpanId& span_id,
+                       const SpanId& parent_span_id);
+// Sentry's debug_meta: the loaded modules, for symbolication on the receiver's side.
+void WriteDebugMeta(JsonWriter& w, std::span<const DebugImage> images);
+
+// The members every event starts with: its id, time, platform, level, logger, and the
+// reporter's attributes (release, environment, server name, SDK).
+void WriteEventHead(JsonWriter& w, std::string_view event_id, std::int64_t time_unix_nano,
+                    ErrorLevel level, std::string_view logger, const EventAttributes& attributes);
 // The event as Sentry's event payload (platform "native"; frames outermost first).
 void WriteEvent(JsonWriter& w, const ErrorEvent& event, const EventAttributes& attributes);
 // A client_report payload: what was discarded since the last one.

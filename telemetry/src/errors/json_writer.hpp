@@ -27,6 +27,26 @@
 
 namespace vigil::telemetry::internal {
 
+// Enough for FormatAddress's text.
+inline constexpr std::size_t kMaxAddressSize = 2 + 2 * sizeof(std::uintptr_t);
+
+// "0x" and the lowercase hex digits of `value` without leading zeros, into `out`; returns
+// the size written. Async-signal-safe.
+inline std::size_t FormatAddress(std::uintptr_t value, char* out) noexcept {
+  std::size_t n = 0;
+  out[n++] = '0';
+  out[n++] = 'x';
+  bool started = false;
+  for (int shift = static_cast<int>(8 * sizeof value) - 4; shift >= 0; shift -= 4) {
+    const auto digit = static_cast<unsigned>((value >> shift) & 0xF);
+    if (digit != 0 || started || shift == 0) {
+      out[n++] = "0123456789abcdef"[digit];
+      started = true;
+    }
+  }
+  return n;
+}
+
 class JsonBuffer {
  public:
   // Appends to `out` (grows; may throw std::bad_alloc).
@@ -120,19 +140,9 @@ class JsonWriter {
   // "0x" and lowercase hex digits, as Sentry writes addresses.
   void Address(std::uintptr_t value) {
     BeforeValue();
-    char buffer[2 + 2 * sizeof value + 2];
-    std::size_t n = 0;
-    buffer[n++] = '"';
-    buffer[n++] = '0';
-    buffer[n++] = 'x';
-    bool started = false;
-    for (int shift = static_cast<int>(8 * sizeof value) - 4; shift >= 0; shift -= 4) {
-      const auto digit = static_cast<unsigned>((value >> shift) & 0xF);
-      if (digit != 0 || started || shift == 0) {
-        buffer[n++] = "0123456789abcdef"[digit];
-        started = true;
-      }
-    }
+    char buffer[kMaxAddressSize + 2];
+    buffer[0] = '"';
+    std::size_t n = 1 + FormatAddress(value, buffer + 1);
     buffer[n++] = '"';
     out_.Append(buffer, n);
   }

@@ -21,13 +21,16 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
 #include <vigil/telemetry/errors.hpp>
 #include <vigil/telemetry/text.hpp>
 
+#include "errors/crash.hpp"
 #include "errors/envelope.hpp"
+#include "errors/outbox.hpp"
 #include "errors/outcomes.hpp"
 #include "errors/rate_limits.hpp"
 #include "errors/recent_lines.hpp"
@@ -54,6 +57,8 @@ constexpr std::size_t kMaxFailureKeys = 64;
 constexpr milliseconds kMaxIdleWait{5000};
 // Warnings about failed sends, at most one per this period (every one with debug).
 constexpr std::chrono::seconds kWarnEvery{60};
+// Crash reports kept in the outbox while they cannot be sent; beyond, the oldest go.
+constexpr std::size_t kMaxOutboxFiles = 16;
 
 std::string Cut(std::string_view s, std::size_t max) {
   return std::string(text::Utf8Prefix(s, max));
@@ -119,6 +124,17 @@ class ErrorReporter::Impl final : public LogObserver {
         server_name_(HostName()),
         post_(options.dsn->EnvelopeUrl(), HeaderLines(options)) {
     if (options_.compress) gzip_.emplace();
+    if (!options_.crash_outbox.empty()) {
+      try {
+        crash_.emplace(options_.crash_outbox,
+                       internal::CrashAttributes{
+                           NewEventId(), dsn_, options_.release, options_.environment, server_name_,
+                           std::string(build::kVersion), options_.service, options_.version});
+      } catch (const std::exception& e) {
+        // Errors are still reported; crashes are not.
+        Warn("no crash reports", e.what());
+      }
+    }
     internal::EnableThrowStacks();
     thread_ = std::thread([this] { Run(); });
     pthread_setname_np(thread_.native_handle(), "vigil-errors");  // for top -H, perf, gdb
@@ -245,6 +261,7 @@ class ErrorReporter::Impl final : public LogObserver {
     ErrorReporterStats s;
     s.events_sent = events_sent_.load(std::memory_order_relaxed);
     s.sessions_sent = sessions_sent_.load(std::memory_order_relaxed);
+    s.crashes_sent = crashes_sent_.load(std::memory_order_relaxed);
     s.envelopes = post_.requests();
     for (std::size_t r = 0; r < s.events_dropped.size(); ++r) {
       s.events_dropped[r] = outcomes_.Total(static_cast<DiscardReason>(r));
@@ -260,15 +277,22 @@ class ErrorReporter::Impl final : public LogObserver {
     std::string request_id;
   };
 
-  // One item of an envelope being sent, for counting its fate.
-  struct Sent {
-    Category category;
-    std::uint64_t quantity;
+  // The event item of an envelope: an event to write, or one written already (a crash
+  // report from the outbox).
+  struct EventItem {
+    std::string_view event_id;
+    TraceId trace_id;
+    const ErrorEvent* event = nullptr;
+    std::string_view payload;
   };
+
+  // What became of an envelope.
+  enum class Delivery { kNothing, kSent, kRefused, kLost, kLimited };
 
   // ---- the sender thread
 
   void Run() noexcept {
+    DeliverOutbox();
     auto next_periodic = Clock::now() + options_.flush_interval;
     // When the pending client report goes alone; max() while nothing is pending.
     auto report_due = Clock::time_point::max();
@@ -298,7 +322,7 @@ class ErrorReporter::Impl final : public LogObserver {
       }
       if (outcomes_.HasPending()) {
         if (report_due == Clock::time_point::max()) report_due = now + options_.client_report_delay;
-        if (flushing || now >= report_due) SendEnvelope(nullptr, {});
+        if (flushing || now >= report_due) SendEnvelope({}, {});
       }
       if (!outcomes_.HasPending()) report_due = Clock::time_point::max();
       if (ticket != flush_done_) {
@@ -333,7 +357,7 @@ class ErrorReporter::Impl final : public LogObserver {
         outcomes_.Add(DiscardReason::kRateLimitBackoff, Category::kError);
         return;
       }
-      SendEnvelope(&event, {});
+      SendEnvelope(EventItem{event.event_id, event.trace_id, &event, {}}, {});
     } catch (const std::exception& e) {
       outcomes_.Add(DiscardReason::kSendError, Category::kError);
       Warn("error report not sent", e.what());
@@ -450,6 +474,54 @@ class ErrorReporter::Impl final : public LogObserver {
     }
   }
 
+  // The crash reports earlier runs left: each sent once the receiver has it (or refused
+  // it: it would refuse it again); kept while the network or a rate limit stands in the
+  // way, up to kMaxOutboxFiles.
+  void DeliverOutbox() noexcept {
+    if (options_.crash_outbox.empty()) return;
+    try {
+      std::vector<std::filesystem::path> files = internal::OutboxFiles(options_.crash_outbox);
+      std::string own;
+      if (crash_ && crash_->installed()) own = crash_->path();
+      std::erase(files, std::filesystem::path(own));
+      while (files.size() > kMaxOutboxFiles) {
+        std::filesystem::remove(files.front());
+        files.erase(files.begin());
+        outcomes_.Add(DiscardReason::kQueueOverflow, Category::kError);
+      }
+      for (const std::filesystem::path& file : files) {
+        // Held back, not dropped: the next start tries again.
+        if (limits_.IsLimited(Category::kError, Clock::now())) return;
+        std::string error;
+        const auto crash = ReadOutboxFile(file, &error);
+        if (!crash) {
+          Warn("crash report in the outbox not readable, removed", error + ": " + file.string());
+          outcomes_.Add(DiscardReason::kSendError, Category::kError);
+          std::filesystem::remove(file);
+          continue;
+        }
+        const Delivery delivery =
+            SendEnvelope(EventItem{crash->event_id, crash->trace_id, nullptr, crash->payload}, {});
+        if (delivery == Delivery::kLost || delivery == Delivery::kLimited) return;
+        if (delivery == Delivery::kSent) crashes_sent_.fetch_add(1, std::memory_order_relaxed);
+        std::filesystem::remove(file);
+      }
+    } catch (const std::exception& e) {
+      Warn("crash outbox not read", e.what());
+    }
+  }
+
+  static std::optional<internal::OutboxEvent> ReadOutboxFile(const std::filesystem::path& file,
+                                                             std::string* error) {
+    if (std::filesystem::file_size(file) > internal::kMaxOutboxFile) {
+      *error = "larger than a crash report";
+      return std::nullopt;
+    }
+    std::ifstream in(file, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return internal::ReadCrashEnvelope(text, internal::Symbolizer::Instance(), error);
+  }
+
   void SendSessions(bool all) {
     if (!options_.sessions) return;
     auto minutes = sessions_.Take(WallNanos() / 1'000'000'000, all);
@@ -458,35 +530,39 @@ class ErrorReporter::Impl final : public LogObserver {
       outcomes_.Add(DiscardReason::kRateLimitBackoff, Category::kSession);
       return;
     }
-    SendEnvelope(nullptr, minutes);
+    SendEnvelope({}, minutes);
   }
 
   // One envelope: the event (if any), the session aggregates (if any), and the client
   // report when something was discarded since the last one.
-  void SendEnvelope(const ErrorEvent* event,
-                    std::span<const internal::SessionAggregates::Minute> sessions) noexcept {
+  Delivery SendEnvelope(const EventItem& item,
+                        std::span<const internal::SessionAggregates::Minute> sessions) noexcept {
+    const bool has_event = !item.event_id.empty();
     std::vector<internal::Outcomes::Pending> report;
     try {
       report = outcomes_.TakePending();
-      if (event == nullptr && sessions.empty() && report.empty()) return;
+      if (!has_event && sessions.empty() && report.empty()) return Delivery::kNothing;
       body_.clear();
       internal::JsonBuffer out(body_);
       internal::EnvelopeHeader header;
       header.dsn = dsn_;
       header.sent_at_unix_nano = WallNanos();
       header.sdk_version = build::kVersion;
-      if (event != nullptr) {
-        header.event_id = event->event_id;
-        header.trace_id = event->trace_id;
+      if (has_event) {
+        header.event_id = item.event_id;
+        header.trace_id = item.trace_id;
         header.public_key = options_.dsn->public_key;
         header.release = options_.release;
         header.environment = options_.environment;
       }
       internal::EnvelopeWriter envelope(out, header);
-      if (event != nullptr) {
+      if (item.event != nullptr) {
         internal::WriteEvent(
-            envelope.BeginItem("event"), *event,
+            envelope.BeginItem("event"), *item.event,
             {options_.release, options_.environment, server_name_, build::kVersion});
+        envelope.EndItem();
+      } else if (has_event) {
+        envelope.BeginItem("event").Raw(item.payload);
         envelope.EndItem();
       }
       if (!sessions.empty()) {
@@ -503,47 +579,48 @@ class ErrorReporter::Impl final : public LogObserver {
         gzip_->Compress(body_, compressed_);
         payload = compressed_;
       }
-      Deliver(payload, event, sessions.size(), report);
+      return Deliver(payload, item.event_id, sessions.size(), report);
     } catch (const std::exception& e) {
-      if (event != nullptr) outcomes_.Add(DiscardReason::kSendError, Category::kError);
+      if (has_event) outcomes_.Add(DiscardReason::kSendError, Category::kError);
       outcomes_.Restore(report);
       Warn("error report not sent", e.what());
+      return Delivery::kRefused;
     }
   }
 
-  void Deliver(std::string_view payload, const ErrorEvent* event, std::size_t session_items,
-               const std::vector<internal::Outcomes::Pending>& report) {
+  Delivery Deliver(std::string_view payload, std::string_view id, std::size_t session_items,
+                   const std::vector<internal::Outcomes::Pending>& report) {
     const auto result = post_.Perform(payload, Clock::now() + options_.timeout);
-    const std::string_view id = event != nullptr ? std::string_view(event->event_id) : "";
     const auto lose = [&](DiscardReason reason) {
-      if (event != nullptr) outcomes_.Add(reason, Category::kError);
+      if (!id.empty()) outcomes_.Add(reason, Category::kError);
       if (session_items != 0) outcomes_.Add(reason, Category::kSession, session_items);
     };
     if (result.code != CURLE_OK) {
       lose(DiscardReason::kNetworkError);
       outcomes_.Restore(report);  // the report itself may go with the next envelope
       Warn("error report not sent", otlp::PrintableExcerpt(result.error), id);
-      return;
+      return Delivery::kLost;
     }
     const auto rate_limits = post_.ResponseHeader("X-Sentry-Rate-Limits");
     limits_.Update(result.status, rate_limits, result.retry_after, Clock::now());
     if (result.status >= 200 && result.status < 300) {
-      if (event != nullptr) events_sent_.fetch_add(1, std::memory_order_relaxed);
+      if (!id.empty()) events_sent_.fetch_add(1, std::memory_order_relaxed);
       sessions_sent_.fetch_add(session_items, std::memory_order_relaxed);
       Debug("error report sent", id);
-      return;
+      return Delivery::kSent;
     }
     if (result.status == 429) {
       // The receiver counts what it refused; the limits now hold back what follows.
       Warn("error reports rate limited by the receiver",
            rate_limits ? otlp::PrintableExcerpt(*rate_limits) : std::string("Retry-After"), id);
-      return;
+      return Delivery::kLimited;
     }
     lose(DiscardReason::kSendError);
     Warn("error report refused by the receiver",
          "HTTP " + std::to_string(result.status) + " " +
              otlp::PrintableExcerpt(post_.response_body()),
          id);
+    return Delivery::kRefused;
   }
 
   void Warn(std::string_view msg, std::string_view detail, std::string_view event_id = {}) {
@@ -574,6 +651,8 @@ class ErrorReporter::Impl final : public LogObserver {
   internal::RecentLines lines_;
   std::atomic<std::uint64_t> events_sent_{0};
   std::atomic<std::uint64_t> sessions_sent_{0};
+  std::atomic<std::uint64_t> crashes_sent_{0};
+  std::optional<internal::CrashHandler> crash_;
 
   std::mutex failures_mu_;
   std::map<std::pair<std::string, std::string>, Failure> failures_;

@@ -169,32 +169,53 @@ std::vector<StackFrame> Symbolizer::Frames(const RawStack& stack) {
   std::lock_guard lock(mu_);
   std::vector<StackFrame> frames;
   for (std::uint32_t i = 0; i < stack.size; ++i) {
-    const std::uintptr_t address = stack.frames[i];
     // A return address is just past its call; the call is what to name.
-    const std::uintptr_t pc = address - 1;
-    const Module* module = ModuleOf(address);
-    PcInfo info;
-    std::string symbol;
-    if (state_ != nullptr) {
-      backtrace_pcinfo(state_, pc, &OnPcInfo, &IgnoreError, &info);
-      backtrace_syminfo(state_, pc, &OnSymInfo, &IgnoreError, &symbol);
-    }
-    // The line tables give file and line and the calls inlined at pc; the symbol table
-    // gives the function's full name (DWARF without linkage names has only "TestBody").
-    if (info.entries.empty()) info.entries.emplace_back();
-    if (!symbol.empty()) info.entries.back().function = std::move(symbol);
-    for (PcInfo::Entry& entry : info.entries) {
-      StackFrame frame;
-      frame.address = address;
-      frame.function = std::move(entry.function);
-      frame.file = std::move(entry.file);
-      frame.line = entry.line;
-      if (module != nullptr) frame.module = module->image.code_file;
-      frame.in_app = InApp(module != nullptr && module->main, frame.function);
-      frames.push_back(std::move(frame));
-    }
+    AppendFrames(stack.frames[i], stack.frames[i] - 1, frames);
   }
   return frames;
+}
+
+std::vector<StackFrame> Symbolizer::FramesAt(std::uintptr_t address, bool return_address) {
+  std::lock_guard lock(mu_);
+  std::vector<StackFrame> frames;
+  AppendFrames(address, return_address ? address - 1 : address, frames);
+  return frames;
+}
+
+std::optional<std::uintptr_t> Symbolizer::Relocate(std::string_view code_id, std::uint64_t offset) {
+  std::lock_guard lock(mu_);
+  if (modules_.empty()) LoadModules();
+  for (const Module& m : modules_) {
+    if (!code_id.empty() && m.image.code_id == code_id && offset < m.image.image_size) {
+      return m.start + offset;
+    }
+  }
+  return std::nullopt;
+}
+
+void Symbolizer::AppendFrames(std::uintptr_t address, std::uintptr_t pc,
+                              std::vector<StackFrame>& frames) {
+  const Module* module = ModuleOf(address);
+  PcInfo info;
+  std::string symbol;
+  if (state_ != nullptr) {
+    backtrace_pcinfo(state_, pc, &OnPcInfo, &IgnoreError, &info);
+    backtrace_syminfo(state_, pc, &OnSymInfo, &IgnoreError, &symbol);
+  }
+  // The line tables give file and line and the calls inlined at pc; the symbol table
+  // gives the function's full name (DWARF without linkage names has only "TestBody").
+  if (info.entries.empty()) info.entries.emplace_back();
+  if (!symbol.empty()) info.entries.back().function = std::move(symbol);
+  for (PcInfo::Entry& entry : info.entries) {
+    StackFrame frame;
+    frame.address = address;
+    frame.function = std::move(entry.function);
+    frame.file = std::move(entry.file);
+    frame.line = entry.line;
+    if (module != nullptr) frame.module = module->image.code_file;
+    frame.in_app = InApp(module != nullptr && module->main, frame.function);
+    frames.push_back(std::move(frame));
+  }
 }
 
 std::vector<DebugImage> Symbolizer::Images() {

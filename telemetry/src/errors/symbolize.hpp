@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -39,6 +40,13 @@ class Symbolizer {
 
   // One frame per address, and one more for each call inlined at it (innermost first).
   std::vector<StackFrame> Frames(const RawStack& stack);
+  // The frames of one address of this process (innermost first, inlined calls included).
+  // A return address (`return_address`) names the call just before it; otherwise the
+  // instruction at `address` itself (where a signal came from).
+  std::vector<StackFrame> FramesAt(std::uintptr_t address, bool return_address);
+  // Where `offset` from the start of the module with GNU build id `code_id` (hex) is in
+  // this process; nullopt when no loaded module has that build id.
+  std::optional<std::uintptr_t> Relocate(std::string_view code_id, std::uint64_t offset);
   // Every loaded module (read again when a frame's address fell outside those known).
   std::vector<DebugImage> Images();
 
@@ -53,6 +61,7 @@ class Symbolizer {
   Symbolizer();
   void LoadModules();
   const Module* ModuleOf(std::uintptr_t address);
+  void AppendFrames(std::uintptr_t address, std::uintptr_t pc, std::vector<StackFrame>& out);
 
   std::mutex mu_;
   backtrace_state* state_ = nullptr;  // libbacktrace's; it has no destructor

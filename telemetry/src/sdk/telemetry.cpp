@@ -73,6 +73,8 @@ ErrorReportingOptions ErrorOptionsFromEnv(const ServiceInfo& service) {
   o.sessions = env::Boolean("VIGIL_SENTRY_SESSIONS", true);
   o.queue_size = static_cast<std::size_t>(env::Integer("VIGIL_SENTRY_QUEUE_SIZE", 100, 1, 100000));
   o.compress = env::Enum<bool>("VIGIL_SENTRY_COMPRESSION", true, ParseCompression, "gzip|none");
+  o.crash_outbox = env::String("VIGIL_SENTRY_OUTBOX", "/tmp/vigil-crashes/" + service.name);
+  if (o.crash_outbox == "off") o.crash_outbox.clear();
   if (auto dsn = env::Secret("SENTRY_DSN")) {
     std::string why;
     o.dsn = ParseSentryDsn(*dsn, &why);

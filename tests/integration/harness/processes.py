@@ -192,6 +192,9 @@ class Sandbox:
         Sandbox._open.add(self)
 
     def start(self, argv, name, env=None, inherit_env=True):
+        # A crash report stays in the sandbox (a program restarted under the same name
+        # delivers it), not in the machine's /tmp.
+        env = {"VIGIL_SENTRY_OUTBOX": str(self.dir / "crashes" / name), **(env or {})}
         p = Process(argv, self.dir, name, env, inherit_env, self.new_sessions)
         self.processes.append(p)
         return p

@@ -215,6 +215,15 @@ class ErrorScope {
   std::string user_id_;
 };
 
+// The request the calling thread is now serving, named in the report of a crash on this
+// thread (ErrorReportingOptions::crash_outbox): its trace, span and request ids are
+// copied. Also gives the thread an alternate signal stack, so that a stack overflow is
+// reported. Does nothing while no crash handler is installed. The HTTP runtime's error
+// middleware calls it as a request enters the pipeline and ClearCrashRequest() as it
+// leaves; requests that interleave on a thread are told apart only by which began last.
+void SetCrashRequest(const RequestContext& ctx) noexcept;
+void ClearCrashRequest() noexcept;
+
 // ---------------------------------------------------------------------------- reporter
 
 // Inspects, changes or drops (false) an event just before it is sent, on the reporter's
@@ -249,6 +258,9 @@ struct ErrorReportingOptions {
   // Request headers whose values are filtered, besides the log redaction list: the
   // platform's signed identity headers.
   std::vector<std::string> sensitive_headers = {"x-vigil-identity", "x-vigil-client"};
+  // Where a crash (SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL) leaves its report, for the
+  // next start to send; created when missing. Empty: no crash handler.
+  std::string crash_outbox;
   BeforeSend before_send;
 };
 
@@ -275,6 +287,7 @@ struct ErrorReporterStats {
   std::array<std::uint64_t, static_cast<std::size_t>(DiscardReason::kCount)> events_dropped{};
   std::uint64_t envelopes = 0;      // requests made
   std::uint64_t sessions_sent = 0;  // aggregates accepted
+  std::uint64_t crashes_sent = 0;   // reports of earlier crashes accepted (from the outbox)
   std::uint64_t dropped(DiscardReason r) const noexcept {
     return events_dropped[static_cast<std::size_t>(r)];
   }

@@ -78,6 +78,8 @@ struct TelemetryOptions {
 //   VIGIL_SENTRY_SESSIONS    true|false: release-health session aggregates (true)
 //   VIGIL_SENTRY_QUEUE_SIZE  events waiting to be sent (100; 1 to 100000)
 //   VIGIL_SENTRY_COMPRESSION gzip|none (gzip)
+//   VIGIL_SENTRY_OUTBOX      directory where a crash leaves its report for the next start
+//                            (/tmp/vigil-crashes/<service>); off: no crash handler
 // Throws ConfigError naming the variable when a value is malformed (for a DSN, without
 // quoting it: it holds a key).
 TelemetryOptions OptionsFromEnv(ServiceInfo service);

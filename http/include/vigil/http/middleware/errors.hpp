@@ -42,7 +42,9 @@ class ErrorMiddleware final : public Middleware {
   // Also reports them to `telemetry.errors()` (which does nothing without a DSN).
   explicit ErrorMiddleware(telemetry::Telemetry& telemetry, ErrorUserLookup user = {})
       : log_(telemetry.log()), reporter_(&telemetry.errors()), user_(std::move(user)) {}
-  void Before(Exchange&) override {}
+  // Names the request in the report of a crash on this thread, if the program reports
+  // crashes (telemetry::SetCrashRequest).
+  void Before(Exchange& exchange) override;
   void After(Exchange& exchange) noexcept override;
 
  private:
