@@ -15,11 +15,14 @@ Every case is measured with the same wrk settings against the same upstream (ngi
                    6 x 10^7 per 60 s on every path), decided in the gateway's memory store
   (g) vigil-redis  (f) with the limits shared through Redis (VIGIL_REDIS_URL): a local
                    redis-server, started once for the run, decides every request
+  (h) vigil-sentry (d) with error reports on (SENTRY_DSN to the receiver): no request fails,
+                   so what it costs is the reporter's per-request work (release-health
+                   counts, the crash handler's request ids)
 
 (f) and (g) fail when the gateway's vigil_ratelimit_decisions_total afterwards shows no
 decision made by the store the case is about, or more than 1 % made by another.
 
-With --rounds N (default 3) the cases run N times in turn (a b ... g, a b ... g, ...), so
+With --rounds N (default 3) the cases run N times in turn (a b ... h, a b ... h, ...), so
 that each ratio is taken between cases measured a minute apart, N times; the table shows
 each case's median round and the targets use the median of each ratio over the rounds.
 
@@ -51,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "integrat
 from harness import (Redis, Sandbox, free_port, http_get, metric_samples,  # noqa: E402
                      proc_status, start_gateway, start_nginx, wait_ready)
 
-ALL_CASES = ["a", "b", "c", "d", "e", "f", "g"]
+ALL_CASES = ["a", "b", "c", "d", "e", "f", "g", "h"]
 CASE_NAMES = {
     "a": "upstream direct (nginx return 200)",
     "b": "nginx proxy (JSON log, limit_req)",
@@ -60,11 +63,12 @@ CASE_NAMES = {
     "e": "vigil-gateway, telemetry off",
     "f": "vigil-gateway, full telemetry + rate limit (memory)",
     "g": "vigil-gateway, full telemetry + rate limit (Redis)",
+    "h": "vigil-gateway, full telemetry + error reports",
 }
 # The gateway's cases; those with full telemetry; those rate limited, by the store that
 # must decide.
-GATEWAY_CASES = "defg"
-FULL_TELEMETRY_CASES = "dfg"
+GATEWAY_CASES = "defgh"
+FULL_TELEMETRY_CASES = "dfgh"
 LIMIT_STORE = {"f": "memory", "g": "redis"}
 # Per client address (wrk's one), on every path, never reached: the most a policy may allow
 # (one request a microsecond, a minute's worth at once), so a refusal would take over a
@@ -205,6 +209,7 @@ def start_sink(sandbox):
     return start_nginx(sandbox, """    location /v1/traces { return 200; }
     location /v1/logs { return 200; }
     location /v1/metrics { return 200; }
+    location /api/ { return 200; }
     location / { return 404; }""", name="sink", http_body=http, master=True,
                        events=NGINX_EVENTS)
 
@@ -498,7 +503,7 @@ def check_store(case, metrics):
 
 def run_case(case, args, sandbox, lua, up_port, sink_port, redis_url=None):
     label = {"a": "upstream", "b": "nginx-proxy", "c": "haproxy", "d": "vigil-full",
-             "e": "vigil-off", "f": "vigil-limit", "g": "vigil-redis"}[case]
+             "e": "vigil-off", "f": "vigil-limit", "g": "vigil-redis", "h": "vigil-sentry"}[case]
     tmp = sandbox.dir
     if case == "a":
         url = f"http://127.0.0.1:{up_port}/"
@@ -526,7 +531,7 @@ def run_case(case, args, sandbox, lua, up_port, sink_port, redis_url=None):
     else:
         routes = [{"prefix": "/", "upstream": f"http://127.0.0.1:{up_port}", "timeout_ms": 5000}]
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("OTEL_", "VIGIL_"))}
+               if not k.startswith(("OTEL_", "VIGIL_", "SENTRY_"))}
         env.update({"VIGIL_BIND": "127.0.0.1", "VIGIL_WORKERS": str(args.workers),
                     "OTEL_SERVICE_NAME": "gateway"})
         if case in FULL_TELEMETRY_CASES:
@@ -537,12 +542,15 @@ def run_case(case, args, sandbox, lua, up_port, sink_port, redis_url=None):
             env.update({"VIGIL_ACCESS_LOG": "false", "OTEL_SDK_DISABLED": "true"})
         if case == "g":
             env["VIGIL_REDIS_URL"] = redis_url
+        if case == "h":
+            env["SENTRY_DSN"] = f"http://bench@127.0.0.1:{sink_port}/1"
+            env["VIGIL_SENTRY_OUTBOX"] = str(tmp / "crashes")
         limits = NEVER_LIMITS if case in LIMIT_STORE else None
         gateway = start_or_fail(sandbox, label, lambda: start_gateway(
             sandbox, routes, env, label, inherit_env=False, program=args.gateway,
             rate_limits=limits))
         p, url, admin = gateway.proc, gateway.url + "/", gateway.admin
-        info["env"] = {k: v for k, v in env.items() if k.startswith(("OTEL_", "VIGIL_"))}
+        info["env"] = {k: v for k, v in env.items() if k.startswith(("OTEL_", "VIGIL_", "SENTRY_"))}
     wait_ok(p, label, url)
 
     try:
@@ -689,6 +697,8 @@ def target_checks(results, rounds, rss_limit_mib):
     rps_at_least("d", "e", "(d)/(e) req/s >= 0.95", 0.95, digits=3)
     rps_at_least("f", "d", "(f)/(d) req/s >= 0.97 (a rate limit in memory)", 0.97, digits=3)
     rps_at_least("g", "d", "(g)/(d) req/s >= 0.8 (a rate limit through Redis)", 0.8, digits=3)
+    rps_at_least("h", "d", "(h)/(d) req/s >= 0.97 (error reports on, no errors)", 0.97,
+                 digits=3)
     rps_at_least("f", "b", "(f) req/s >= (b) req/s (nginx with limit_req)", 1.0, as_times=True)
     if d and "vmhwm_kib" in d:
         worst = max((r["d"] for r in rounds if "d" in r), key=lambda r: r.get("vmhwm_kib", 0))
@@ -740,7 +750,7 @@ def parse_args(argv):
                     help="workers of every proxy: nginx worker_processes, HAProxy nbthread, "
                     "VIGIL_WORKERS (the upstream always has 1)")
     ap.add_argument("--cases", default="".join(ALL_CASES),
-                    help="which cases to run, e.g. abc (default abcdefg; f and g are "
+                    help="which cases to run, e.g. abc (default abcdefgh; f and g are "
                     "compared with d and b, g needs redis-server)")
     ap.add_argument("--rounds", type=int, default=3,
                     help="times the cases run in turn; ratios are medians over the rounds")
