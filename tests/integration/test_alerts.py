@@ -16,29 +16,16 @@ import unittest
 import urllib.parse
 
 from harness import (Platform, Redis, Sandbox, SentryReceiver, call_json, http_get,
-                     metric_samples, wait_for)
+                     make_certificate, metric_samples, start_gateway, wait_for)
 from harness.monitoring import (RUNBOOKS_DIR, AlertReceiver, alerting_rules, exposition_names,
                                 metric_names, post_alerts, query, recording_rules, relaxed,
                                 start_alertmanager, start_ops_prometheus)
 from harness.processes import ROOT
 
-# Series the rules read that no service exposes yet, each with the feature that brings it.
-# Their rules are proven by promtool (ops/prometheus/tests/) but cannot return data here.
-# An entry is a metric name, or a name with the start of its label matchers when the name
-# exists but not those series. The tests fail once an entry appears, so that it is removed.
-NOT_YET_EXPOSED = {
-    "vigil_http_tls_certificate_expiry_timestamp_seconds": "TLS on the listeners "
-                                                           "(security hardening)",
-}
-
 # The gateway's rate limits, so that its decisions are counted (through Redis).
 GATEWAY_LIMITS = {"policies": [
     {"name": "api-per-address", "key": ["client_address"], "quota": 30000, "window_s": 60,
      "burst": 3000, "match": [{"prefix": "/api"}]}]}
-
-
-def waiting_on_feature(expr):
-    return [entry for entry in NOT_YET_EXPOSED if entry in expr]
 
 
 class AlertmanagerTest(unittest.TestCase):
@@ -103,17 +90,28 @@ class LiveAlertsTest(unittest.TestCase):
             cls.platform = Platform(cls.sandbox, env={"VIGIL_REDIS_URL": cls.redis.url,
                                                       "SENTRY_DSN": cls.sentry.dsn},
                                     gateway_limits=GATEWAY_LIMITS)
+            # A second gateway serving HTTPS, scraped with the first: the certificate's
+            # expiry gauge exists only on a TLS listener.
+            cert, key = make_certificate(cls.sandbox.dir, "gateway", "vigil-alerts-test", 0xA2)
+            cls.tls_gateway = start_gateway(
+                cls.sandbox, [{"prefix": "/catalog",
+                               "upstream": cls.platform.services["catalog"].url}],
+                {"VIGIL_TLS_CERT_FILE": str(cert), "VIGIL_TLS_KEY_FILE": str(key),
+                 "VIGIL_GATEWAY_AUTH": "false", "SENTRY_DSN": cls.sentry.dsn},
+                name="gateway-tls")
             cls.receiver = AlertReceiver(cls.sandbox)
             cls.alertmanager = start_alertmanager(cls.sandbox, cls.receiver)
             targets = {name: f"127.0.0.1:{s.admin_port}"
                        for name, s in cls.platform.services.items()}
+            targets["gateway"] = [targets["gateway"], f"127.0.0.1:{cls.tls_gateway.admin_port}"]
             cls.prometheus = start_ops_prometheus(cls.sandbox, targets, cls.alertmanager)
             # One test error report per service once Prometheus has scraped the counters, so
             # that the ratios of reports lost have a rate to divide by.
             wait_for(lambda: len(query(cls.prometheus, 'vigil_telemetry_exported_total'
-                                                       '{signal="errors"}')) == len(targets),
+                                                       '{signal="errors"}'))
+                     == len(cls.platform.services) + 1,
                      what="the error report counters in Prometheus")
-            for service in cls.platform.services.values():
+            for service in [*cls.platform.services.values(), cls.tls_gateway]:
                 status, _, answer = call_json(service.admin + "/debug/sentry-test", "POST", raw=b"")
                 if status != 202:
                     raise AssertionError(f"the test error report was refused: {answer}")
@@ -133,7 +131,7 @@ class LiveAlertsTest(unittest.TestCase):
 
     def live_names(self):
         names = set()
-        for service in self.platform.services.values():
+        for service in [*self.platform.services.values(), self.tls_gateway]:
             status, _, body = http_get(service.admin + "/metrics")
             if status == 200:
                 names |= exposition_names(body.decode())
@@ -164,9 +162,8 @@ class LiveAlertsTest(unittest.TestCase):
             pending[f"record {rule['record']}{{{labels}}}"] = (
                 f"{rule['record']}{{{labels}}}", True)
         for rule in alerting_rules():
-            if not waiting_on_feature(rule["expr"]):
-                key = f"alert {rule['alert']} ({rule['labels']['severity']})"
-                pending[key] = (relaxed(rule["expr"]), False)
+            key = f"alert {rule['alert']} ({rule['labels']['severity']})"
+            pending[key] = (relaxed(rule["expr"]), False)
         self.assertGreater(len(pending), 100)
 
         def drain():
@@ -181,8 +178,7 @@ class LiveAlertsTest(unittest.TestCase):
             self.fail("no data on the live scrape for:\n  " + "\n  ".join(sorted(pending)))
 
     def test_1_every_dashboard_link_queries_live_series(self):
-        urls = {rule["annotations"]["dashboard_url"] for rule in alerting_rules()
-                if not waiting_on_feature(rule["expr"])}
+        urls = {rule["annotations"]["dashboard_url"] for rule in alerting_rules()}
         exprs = set()
         for url in urls:
             rendered = (url.replace("{{ $externalURL }}", self.prometheus)
@@ -199,30 +195,19 @@ class LiveAlertsTest(unittest.TestCase):
         used = set()
         for rule in recording_rules() + alerting_rules():
             used |= metric_names(rule["expr"])
-        later = {entry for entry in NOT_YET_EXPOSED if "{" not in entry}
-        self.assertEqual(self.unexposed(used - recorded - {"up"} - later), set(),
+        self.assertEqual(self.unexposed(used - recorded - {"up"}), set(),
                          "metrics the rules read that no service exposes")
-        live = self.live_names()
         # Each one is written down where dashboards and alerts look names up.
         docs = ((ROOT / "docs" / "conventions.md").read_text()
                 + (ROOT / "docs" / "operations.md").read_text())
-        for name in sorted(used - recorded - {"up"} - later):
+        for name in sorted(used - recorded - {"up"}):
             base = name.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum")
             self.assertIn(base, docs, f"{name} is in neither conventions.md nor operations.md")
-        # What is not there yet is still not there: an entry that appeared goes.
-        for entry in NOT_YET_EXPOSED:
-            if "{" in entry:
-                self.assertEqual(query(self.prometheus, entry + "}"), [],
-                                 f"{entry}}} is exposed now: remove it from NOT_YET_EXPOSED")
-            else:
-                self.assertNotIn(entry, live,
-                                 f"{entry} is exposed now: remove it from NOT_YET_EXPOSED")
 
     def test_2_every_runbook_query_runs_on_live_series(self):
         """The PromQL blocks of ops/runbooks/: Prometheus accepts each, and each metric it
         reads is exposed (or recorded), so a renamed metric breaks a test, not a runbook."""
-        known = ({rule["record"] for rule in recording_rules()} | {"up"}
-                 | {e for e in NOT_YET_EXPOSED if "{" not in e})
+        known = {rule["record"] for rule in recording_rules()} | {"up"}
         blocks = []
         for page in sorted(RUNBOOKS_DIR.glob("*.md")):
             blocks += [(page.name, " ".join(b.split()))

@@ -17,26 +17,13 @@ import time
 import unittest
 
 from harness import (GATEWAY_BINARY, RawConnection, Sandbox, binary, free_ports,
-                     log_records, metric_sum, start_echo, start_gateway, wait_for,
-                     write_gateway_config)
+                     log_records, make_certificate, metric_sum, start_echo, start_gateway,
+                     wait_for, write_gateway_config)
 
 # Short, so that the handshake timeout is seen quickly; still far above a loopback
 # handshake, even under the sanitizers.
 HEADER_TIMEOUT_MS = 1500
 FAILURES = "vigil_http_tls_handshake_failures_total"
-
-
-def make_certificate(directory, name, common_name, serial):
-    """A self-signed P-256 certificate for localhost and 127.0.0.1, made by the openssl
-    command; returns (certificate path, key path)."""
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-         "-subj", f"/CN={common_name}", "-set_serial", str(serial),
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True)
-    return cert, key
 
 
 def s_client(port, *args, stdin=b"", timeout=20):

@@ -3,7 +3,7 @@
   processes  the sandbox and its child processes (always stopped), free ports, waits
   client     plain HTTP requests (urllib)
   programs   Vigil's HTTP programs (echo, gateway, demo) on free ports
-  peers      Prometheus, nginx, PostgreSQL, Redis
+  peers      Prometheus, nginx, PostgreSQL, Redis, certificates (openssl)
   otlp       a scripted OTLP/HTTP receiver, OpenTelemetry's decoder, span readers
   sentry     a scripted Sentry receiver whose envelopes Sentry's own parser reads
   tokens     JWTs made by hand (forged, unsigned, expired) and signed identity headers
@@ -25,7 +25,8 @@ from .checks import (GENERATED_ID_RE, INTERNALS, REQUEST_ID_RE, SANITIZED, acces
 from .client import call_json, http_get, http_json
 from .otlp import (DECODER_DIR, HANG, Receiver, node_decode, node_decode_all, otlp_spans,
                    traces_file_spans)
-from .peers import NGINX_HTTP, Redis, start_nginx, start_postgres, start_prometheus
+from .peers import (NGINX_HTTP, Redis, make_certificate, start_nginx, start_postgres,
+                    start_prometheus)
 from .platform import INTERNAL_SECRET, SERVICE_BINARIES, Platform
 from .processes import (ROOT, Process, Sandbox, binary, build_dir, can_connect, free_port,
                         free_ports, proc_status, read_peak_rss, wait_for, wait_ready)
@@ -40,7 +41,7 @@ __all__ = [
     "assert_memory_below", "assert_problem", "log_records", "metric_samples",
     "metric_sum", "call_json", "http_get", "http_json", "DECODER_DIR", "HANG", "Receiver",
     "node_decode", "node_decode_all", "otlp_spans", "traces_file_spans", "NGINX_HTTP",
-    "Redis", "start_nginx", "start_postgres", "start_prometheus", "INTERNAL_SECRET",
+    "Redis", "make_certificate", "start_nginx", "start_postgres", "start_prometheus", "INTERNAL_SECRET",
     "SERVICE_BINARIES", "Platform", "ROOT", "Process", "Sandbox", "binary", "build_dir",
     "can_connect", "free_port", "free_ports", "proc_status", "read_peak_rss", "wait_for",
     "wait_ready", "DEMO_BINARY", "ECHO_BINARY", "GATEWAY_BINARY", "Server", "start_demo",

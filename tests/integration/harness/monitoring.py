@@ -175,12 +175,15 @@ def fast_rules(sandbox):
 
 def start_ops_prometheus(sandbox, targets, alertmanager):
     """Prometheus with ops/prometheus/prometheus.yml, scraping and evaluating every second,
-    each job's target replaced by targets[job] ("host:port"; every job of the file must be
-    there), alerts sent to `alertmanager` and the rules of fast_rules(). Returns its URL."""
+    each job's targets replaced by targets[job] ("host:port", or a list of them; every job of
+    the file must be there), alerts sent to `alertmanager` and the rules of fast_rules().
+    Returns its URL."""
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     for job in config["scrape_configs"]:
-        job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+        job_targets = targets[job["job_name"]]
+        job["static_configs"] = [{"targets": [job_targets] if isinstance(job_targets, str)
+                                  else list(job_targets)}]
     config["alerting"]["alertmanagers"] = [
         {"static_configs": [{"targets": [alertmanager.removeprefix("http://")]}]}]
     config["rule_files"] = [str(fast_rules(sandbox) / "*.yml")]

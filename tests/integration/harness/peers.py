@@ -1,6 +1,6 @@
 """Real peers the suites and benchmarks run Vigil against: Debian's Prometheus, nginx,
 PostgreSQL and Redis, each started in a sandbox on a free port and returned once it is
-ready."""
+ready; and certificates made by the openssl command."""
 
 import os
 import shutil
@@ -12,6 +12,19 @@ from pathlib import Path
 from .client import http_get
 from .processes import can_connect, free_port, wait_for, wait_ready
 from .programs import Server
+
+
+def make_certificate(directory, name, common_name, serial):
+    """A self-signed P-256 certificate for localhost and 127.0.0.1, valid two days, made by
+    the openssl command; returns (certificate path, key path)."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+         "-subj", f"/CN={common_name}", "-set_serial", str(serial),
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True)
+    return cert, key
 
 
 def start_prometheus(sandbox, scrape_targets, extra_args=()):
