@@ -6,6 +6,7 @@
   peers      Prometheus, nginx, PostgreSQL, Redis, certificates (openssl)
   otlp       a scripted OTLP/HTTP receiver, OpenTelemetry's decoder, span readers
   sentry     a scripted Sentry receiver whose envelopes Sentry's own parser reads
+  spotlight  Spotlight, Sentry's local receiver, as ./vigil up starts it
   tokens     JWTs made by hand (forged, unsigned, expired) and signed identity headers
   rawhttp    one HTTP/1.1 connection spoken by hand
   checks     problem+json, memory bounds, log lines and metric samples
@@ -34,6 +35,7 @@ from .programs import (DEMO_BINARY, ECHO_BINARY, GATEWAY_BINARY, Server, start_d
                        start_echo, start_gateway, start_http_program, write_gateway_config)
 from .rawhttp import PeerClosed, RawConnection, Response, build_request
 from .sentry import SentryReceiver
+from .spotlight import Spotlight, spotlight_command, spotlight_unavailable
 
 __all__ = [
     "FNV_OFFSET", "FNV_PRIME", "PatternChecker", "SparseBody", "fnv1a64_hex",
@@ -46,5 +48,6 @@ __all__ = [
     "can_connect", "free_port", "free_ports", "proc_status", "read_peak_rss", "wait_for",
     "wait_ready", "DEMO_BINARY", "ECHO_BINARY", "GATEWAY_BINARY", "Server", "start_demo",
     "start_echo", "start_gateway", "start_http_program", "write_gateway_config",
-    "PeerClosed", "RawConnection", "Response", "build_request", "SentryReceiver"
+    "PeerClosed", "RawConnection", "Response", "build_request", "SentryReceiver",
+    "Spotlight", "spotlight_command", "spotlight_unavailable"
 ]
