@@ -153,11 +153,18 @@ TEST(CrashTest, AFaultLeavesAnEnvelopeThatTheNextStartNamesAndDelivers) {
   // The next start: delivered with named frames, the file gone.
   CannedServer server({CannedResponse(200)});
   ErrorReportingOptions options = Options("http://pub@" + server.url("").substr(7) + "/42", outbox);
+  options.sessions = true;
   ErrorReporter reporter(options, nullptr);
   ASSERT_TRUE(reporter.Flush(std::chrono::steady_clock::now() + kDeadline));
   EXPECT_EQ(reporter.stats().crashes_sent, 1u);
-  ASSERT_EQ(server.bodies().size(), 1u);
+  // The crash, then the flush's sessions: the request it served counts as crashed.
+  ASSERT_EQ(server.bodies().size(), 2u);
   const json::object sent = EventOf(test_support::Gunzip(server.bodies()[0]));
+  auto sessions = test_support::SplitEnvelope(test_support::Gunzip(server.bodies()[1]));
+  ASSERT_TRUE(sessions);
+  ASSERT_EQ(sessions->Items("sessions").size(), 1u);
+  const json::value aggregates = json::parse(sessions->Items("sessions")[0]->payload);
+  EXPECT_EQ(aggregates.at("aggregates").at(0).at("crashed"), 1);
   EXPECT_EQ(sent.at("event_id"), raw.at("event_id"));
   const json::array& frames = FramesOf(sent);
   // The innermost frame is the faulting function itself.

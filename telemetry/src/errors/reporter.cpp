@@ -230,7 +230,10 @@ class ErrorReporter::Impl final : public LogObserver {
   }
 
   void RecordRequest(RequestOutcome outcome) noexcept {
-    if (options_.sessions) sessions_.Record(outcome, WallNanos() / 1'000'000'000);
+    RecordRequestAt(outcome, WallNanos() / 1'000'000'000);
+  }
+  void RecordRequestAt(RequestOutcome outcome, std::int64_t unix_seconds) noexcept {
+    if (options_.sessions) sessions_.Record(outcome, unix_seconds);
   }
 
   bool Flush(Clock::time_point deadline) {
@@ -504,6 +507,14 @@ class ErrorReporter::Impl final : public LogObserver {
             SendEnvelope(EventItem{crash->event_id, crash->trace_id, nullptr, crash->payload}, {});
         if (delivery == Delivery::kLost || delivery == Delivery::kLimited) return;
         if (delivery == Delivery::kSent) crashes_sent_.fetch_add(1, std::memory_order_relaxed);
+        // A crash while serving a request is that request's session, crashed (release
+        // health), in the minute it happened: when its file was written.
+        if (crash->trace_id.IsValid()) {
+          const auto written = std::chrono::file_clock::to_sys(std::filesystem::last_write_time(file));
+          RecordRequestAt(RequestOutcome::kCrashed,
+                          std::chrono::duration_cast<std::chrono::seconds>(
+                              written.time_since_epoch()).count());
+        }
         std::filesystem::remove(file);
       }
     } catch (const std::exception& e) {
