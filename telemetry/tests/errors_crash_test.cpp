@@ -63,6 +63,22 @@ RequestContext KnownRequest() {
   asm volatile("" ::: "memory");
 }
 
+// Deeper and deeper until the stack runs out; the work after the call keeps it from
+// being a loop.
+volatile int g_never = -1;  // a bound the compiler cannot see is never reached
+
+[[gnu::noinline]] int Recurse(int depth) {
+  if (depth == g_never) return 0;
+  volatile char frame[256];
+  frame[0] = static_cast<char>(depth);
+  return Recurse(depth + 1) + frame[0];
+}
+
+[[gnu::noinline]] void OverflowHere() {
+  volatile int sink = Recurse(0);
+  (void)sink;
+}
+
 [[gnu::noinline]] void AbortHere() {
   std::abort();
   asm volatile("" ::: "memory");
@@ -186,6 +202,19 @@ TEST(CrashTest, AnAbortEndsTheProcessByItsSignalAfterItsReportIsWritten) {
   ASSERT_EQ(files.size(), 1u);
   const json::object raw = EventOf(Read(files[0]));
   EXPECT_EQ(raw.at("exception").at("values").at(0).at("type"), "SIGABRT");
+}
+
+TEST(CrashTest, AStackOverflowOnARequestThreadIsReportedFromTheAlternateStack) {
+  TempDir dir("crash");
+  const fs::path outbox = dir.path() / "outbox";
+  const int status = CrashInChild(outbox, KnownRequest(), &OverflowHere);
+  EXPECT_TRUE(WIFSIGNALED(status) || WIFEXITED(status)) << status;
+  const auto files = Envelopes(outbox);
+  ASSERT_EQ(files.size(), 1u);
+  const json::object raw = EventOf(Read(files[0]));
+  EXPECT_EQ(raw.at("exception").at("values").at(0).at("type"), "SIGSEGV");
+  // The unwinder stops at its frame limit: deep in the recursion.
+  EXPECT_GE(FramesOf(raw).size(), 32u);
 }
 
 TEST(CrashTest, AReportWaitsInTheOutboxWhileTheReceiverIsUnreachable) {
