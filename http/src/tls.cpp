@@ -15,6 +15,7 @@
 #include <iterator>
 #include <string>
 #include <vector>
+#include <vigil/http/openssl.hpp>
 #include <vigil/telemetry/env.hpp>
 #include <vigil/telemetry/telemetry.hpp>
 
@@ -44,18 +45,9 @@ constexpr long kSessionTimeoutSeconds = 24 * 3600;
 constexpr long kSessionCacheSize = 20 * 1024;
 constexpr unsigned char kSessionIdContext[] = "vigil-http";
 
-struct BioFree {
-  void operator()(BIO* b) const noexcept { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const noexcept { X509_free(x); }
-};
-struct KeyFree {
-  void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
-};
-using Bio = std::unique_ptr<BIO, BioFree>;
-using Certificate = std::unique_ptr<X509, X509Free>;
-using Key = std::unique_ptr<EVP_PKEY, KeyFree>;
+using openssl::Bio;
+using openssl::Certificate;
+using openssl::Key;
 
 std::string Quoted(const std::string& path) { return "\"" + path + "\""; }
 

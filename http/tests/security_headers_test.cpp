@@ -1,7 +1,8 @@
 // The security headers on a real server: on the handler's answers and on those the
 // runtime writes itself (404, 405, 400, 431, 413, 500), on streamed heads, with a
 // handler's own values kept (a service) or replaced (the gateway's mode), and never a
-// Server or X-Powered-By field.
+// Server or X-Powered-By field, nor Strict-Transport-Security over plain HTTP (tls_test
+// sees it over TLS).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -28,6 +29,7 @@ Routes MakeRoutes() {
     ex.response().set("Content-Security-Policy", "default-src 'self'");
     ex.response().set(beast::http::field::server, "upstream/1.0");
     ex.response().set("X-Powered-By", "PHP/5.0");
+    ex.response().set(beast::http::field::strict_transport_security, "max-age=1");
     ex.RespondJson(200, "{}");
     co_return;
   });
@@ -35,6 +37,7 @@ Routes MakeRoutes() {
     ResponseHeader head;
     head.result(200);
     head.set(beast::http::field::server, "upstream/1.0");
+    head.set(beast::http::field::strict_transport_security, "max-age=1");
     head.set(beast::http::field::content_type, "text/plain");
     co_await ex.SendHead(head, std::nullopt);
     co_await ex.SendBody("abc", 3);
@@ -74,9 +77,10 @@ struct Fixture {
   RunningServer server;
 };
 
+// The set on a plain-HTTP answer: no Strict-Transport-Security, whoever set it.
 void ExpectTheSet(const ClientResponse& res, std::string_view cache_control = "no-store") {
   SCOPED_TRACE(testing::Message() << "status " << res.result_int());
-  EXPECT_EQ(res["Strict-Transport-Security"], "max-age=63072000; includeSubDomains");
+  EXPECT_EQ(res.count(beast::http::field::strict_transport_security), 0u);
   EXPECT_EQ(res["X-Content-Type-Options"], "nosniff");
   EXPECT_EQ(res["X-Frame-Options"], "DENY");
   EXPECT_EQ(res["Referrer-Policy"], "no-referrer");
@@ -144,6 +148,37 @@ TEST(SecurityHeadersTest, AnEmptyValueLeavesTheFieldOut) {
   EXPECT_GE(block.Find("X-Frame-Options"), 0);
   options.content_security_policy = "default-src 'self'\r\nSet-Cookie: x=1";
   EXPECT_THROW(SecurityHeaders(options), std::invalid_argument);
+}
+
+// The choice the middleware makes per exchange: the TLS block has the field, the plain
+// one drops a response's own, in both modes.
+TEST(SecurityHeadersTest, StrictTransportSecurityIsForTlsOnly) {
+  for (const bool replace : {false, true}) {
+    SCOPED_TRACE(testing::Message() << "replace " << replace);
+    const SecurityHeaderFields fields(SecurityHeadersOptions{.replace = replace});
+    ResponseHeader head;
+    fields.For(false).ApplyTo(head);
+    EXPECT_EQ(head.count(beast::http::field::strict_transport_security), 0u);
+    EXPECT_EQ(head["X-Frame-Options"], "DENY");
+    head.set(beast::http::field::strict_transport_security, "max-age=1");
+    fields.For(false).ApplyTo(head);
+    EXPECT_EQ(head.count(beast::http::field::strict_transport_security), 0u);
+
+    head.set(beast::http::field::strict_transport_security, "max-age=1");
+    fields.For(true).ApplyTo(head);
+    EXPECT_EQ(head[beast::http::field::strict_transport_security],
+              replace ? "max-age=63072000; includeSubDomains" : "max-age=1");
+    head.erase(beast::http::field::strict_transport_security);
+    fields.For(true).ApplyTo(head);
+    EXPECT_EQ(head[beast::http::field::strict_transport_security],
+              "max-age=63072000; includeSubDomains");
+  }
+  // The TLS block is the one SecurityHeaders lays out.
+  std::string tls;
+  std::string laid_out;
+  SecurityHeaderFields({}).For(true).AppendTo(tls, 0);
+  SecurityHeaders({}).AppendTo(laid_out, 0);
+  EXPECT_EQ(tls, laid_out);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <string>
 #include <vector>
+#include <vigil/http/middleware/security_headers.hpp>
 #include <vigil/telemetry/env.hpp>
 #include <vigil/testing/certificates.hpp>
 #include <vigil/testing/eventually.hpp>
@@ -468,6 +469,42 @@ TEST_F(TlsServerTest, AReloadServesNewConnectionsTheNewCertificate) {
   EXPECT_TRUE(test_support::Has(
       logs,
       "\"level\":\"warn\",\"msg\":\"TLS certificate not reloaded: keeping the running one\""));
+}
+
+// RFC 6797 section 7.2: the security headers' Strict-Transport-Security over TLS only, even
+// where a handler sets it itself.
+TEST_F(TlsServerTest, StrictTransportSecurityGoesOverTlsOnly) {
+  Install(ca_.Issue("server-a", 0xA));
+  const auto routes = [] {
+    Routes r = SchemeRoutes();
+    r.Add("GET", "/own", [](Exchange& ex) -> asio::awaitable<void> {
+      ex.response().set(beast::http::field::strict_transport_security, "max-age=1");
+      ex.Respond(200, "own", "text/plain");
+      co_return;
+    });
+    return r;
+  };
+  const auto pipeline = [] {
+    Pipeline p;
+    p.Add<SecurityHeadersMiddleware>(SecurityHeadersOptions{.replace = true});
+    return p;
+  };
+  constexpr std::string_view kHsts = "max-age=63072000; includeSubDomains";
+  RunningServer https(routes(), pipeline(), Options());
+  TlsClient client(https.port(), Trusting());
+  ASSERT_FALSE(client.Handshake());
+  ClientResponse res = client.RoundTrip(kGet);
+  EXPECT_EQ(res.body(), "https");
+  EXPECT_EQ(res[beast::http::field::strict_transport_security], kHsts);
+  res = client.RoundTrip("GET /own HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  EXPECT_EQ(res[beast::http::field::strict_transport_security], kHsts);
+
+  RunningServer plain(routes(), pipeline());
+  for (const std::string_view target : {"/scheme", "/own", "/nowhere"}) {
+    res = plain.RoundTrip("GET " + std::string(target) + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    EXPECT_EQ(res.count(beast::http::field::strict_transport_security), 0u) << target;
+    EXPECT_EQ(res["X-Content-Type-Options"], "nosniff") << target;
+  }
 }
 
 TEST(PlainServer, IsNotSecureAndReloadsNothing) {

@@ -51,7 +51,9 @@ bodies both ways, with a span, RED metrics and one access-log line per request.
 
 A route may add "content_security_policy" (a page's policy) or
 "upstream_security_headers": true (the upstream's values pass); by default the gateway's
-security headers replace an upstream's.
+security headers replace an upstream's. Strict-Transport-Security goes on HTTPS answers
+only (an upstream's is dropped over plain HTTP); behind an ingress that terminates TLS,
+the ingress sets it.
 
 Without --config, each client address may log in 1200 times a minute (200 at once) and send
 30000 requests a minute to /api (3000 at once). SIGHUP re-reads the file: changed routes

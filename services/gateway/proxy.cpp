@@ -109,7 +109,7 @@ Proxy::Target::Target(http::Runtime& runtime, const RouteConfig& route,
       own.content_security_policy = route.content_security_policy;
     }
     own.replace = !route.upstream_security_headers;
-    fields = http::SecurityHeaders(own);
+    fields.emplace(own);
   }
 }
 
@@ -140,7 +140,7 @@ void Proxy::AddRoutes(http::Routes& routes) {
 }
 
 asio::awaitable<void> Proxy::Forward(http::Exchange& ex, Target& target) {
-  if (!target.fields.empty()) ex.set_field_block(&target.fields);
+  if (target.fields) target.fields->ApplyTo(ex);
   std::string identity;
   if (auth_ != nullptr && !ex.header("authorization").empty()) {
     identity = co_await auth_->Identify(ex);

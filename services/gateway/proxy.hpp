@@ -24,6 +24,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 #include <vigil/http/client.hpp>
 #include <vigil/http/server.hpp>
@@ -62,8 +63,8 @@ class Proxy {
     http::Upstream upstream;
     http::Client client;
     // The route's own security headers (its page policy, or the upstream's values kept);
-    // empty: the pipeline's.
-    http::FieldBlock fields;
+    // none: the pipeline's.
+    std::optional<http::SecurityHeaderFields> fields;
   };
 
  private:

@@ -8,23 +8,15 @@
 #include <fstream>
 #include <memory>
 #include <stdexcept>
+#include <vigil/http/openssl.hpp>
 
 namespace vigil::test_support {
 
 namespace {
 
-struct KeyFree {
-  void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
-};
-struct X509Free {
-  void operator()(X509* x) const noexcept { X509_free(x); }
-};
-struct BioFree {
-  void operator()(BIO* b) const noexcept { BIO_free(b); }
-};
-using Key = std::unique_ptr<EVP_PKEY, KeyFree>;
-using Certificate = std::unique_ptr<X509, X509Free>;
-using Bio = std::unique_ptr<BIO, BioFree>;
+using http::openssl::Bio;
+using http::openssl::Certificate;
+using http::openssl::Key;
 
 void Check(bool ok, const char* what) {
   if (!ok) throw std::runtime_error(std::string("test certificates: ") + what + " failed");

@@ -4,8 +4,8 @@ refused, 1.2 and 1.3 served, ALPN http/1.1, sessions resumed, a request through 
 reaching the service; the certificate rotated on SIGHUP for new connections while open
 ones go on, a bad file keeping the running certificate; the plain-HTTP listener's 308;
 a client that never handshakes cut at the header timeout; garbage instead of a
-ClientHello disturbing nobody. Certificates are made by the `openssl` command in the
-sandbox."""
+ClientHello disturbing nobody; Strict-Transport-Security over HTTPS only. Certificates
+are made by the `openssl` command in the sandbox."""
 
 import os
 import signal
@@ -24,6 +24,7 @@ from harness import (GATEWAY_BINARY, RawConnection, Sandbox, binary, free_ports,
 # handshake, even under the sanitizers.
 HEADER_TIMEOUT_MS = 1500
 FAILURES = "vigil_http_tls_handshake_failures_total"
+HSTS = "max-age=63072000; includeSubDomains"
 
 
 def s_client(port, *args, stdin=b"", timeout=20):
@@ -52,7 +53,10 @@ def tls_gateway(sandbox, echo, cert, key, name="gateway", env=None):
                 "VIGIL_HTTP_HEADER_TIMEOUT": str(HEADER_TIMEOUT_MS), "VIGIL_LOG_LEVEL": "debug",
                 "VIGIL_GATEWAY_AUTH": "false", "VIGIL_WORKERS": "2"}
     full_env.update(env or {})
-    routes = [{"prefix": "/echo", "upstream": echo.url, "strip_prefix": False}]
+    # /page: a route with a security-header block of its own (its page policy).
+    routes = [{"prefix": "/echo", "upstream": echo.url, "strip_prefix": False},
+              {"prefix": "/page", "upstream": echo.url + "/echo", "strip_prefix": True,
+               "content_security_policy": "default-src 'self'"}]
     return start_gateway(sandbox, routes, env=full_env, name=name)
 
 
@@ -161,13 +165,20 @@ class HttpsGatewayTest(unittest.TestCase):
                 res = conn.exchange("GET", f"/echo/k{i}", {"Host": "localhost"})
                 self.assertEqual(res.status, 200, res)
                 self.assertEqual(res.json()["target"], f"/echo/k{i}")
-                # The security headers are written with the head over TLS as over TCP.
-                self.assertEqual(res.header("Strict-Transport-Security"),
-                                 "max-age=63072000; includeSubDomains")
+                # The security headers are written with the head over TLS as over TCP,
+                # Strict-Transport-Security with them over TLS only.
+                self.assertEqual(res.header("Strict-Transport-Security"), HSTS)
             # A refusal of the runtime's own, also with them.
             res = conn.exchange("GET", "/nowhere", {"Host": "localhost"})
             self.assertEqual(res.status, 404, res)
             self.assertEqual(res.header("X-Content-Type-Options"), "nosniff")
+            self.assertEqual(res.header("Strict-Transport-Security"), HSTS)
+            # A route with its own block chooses the TLS one too.
+            res = conn.exchange("GET", "/page/p", {"Host": "localhost"})
+            self.assertEqual(res.status, 200, res)
+            self.assertEqual(res.json()["target"], "/echo/p")
+            self.assertEqual(res.header("Content-Security-Policy"), "default-src 'self'")
+            self.assertEqual(res.header_all("Strict-Transport-Security"), [HSTS])
 
     def test_the_plain_listener_redirects_with_308(self):
         with RawConnection(self.redirect_port) as conn:
@@ -175,6 +186,9 @@ class HttpsGatewayTest(unittest.TestCase):
         self.assertEqual(res.status, 308, res)
         self.assertEqual(res.header("Location"), f"https://localhost:{self.port}/echo/r?y=1")
         self.assertEqual(res.header("X-Content-Type-Options"), "nosniff")
+        # Plain HTTP: no Strict-Transport-Security (RFC 6797 section 7.2); the HTTPS answer
+        # the client is sent to sets it.
+        self.assertEqual(res.header_all("Strict-Transport-Security"), [])
         # curl follows it to the service.
         code, out, err = curl("-L", "--cacert", str(self.cert),
                               f"http://localhost:{self.redirect_port}/echo/followed")
