@@ -8,7 +8,6 @@ each password, token and the internal secret, written plainly and in the encodin
 program might use on the way out. Secrets read from files (<NAME>_FILE) work for the whole platform."""
 
 import base64
-import gzip
 import json
 import re
 import unittest
@@ -168,13 +167,7 @@ class JourneyRun:
                     "Accept": "application/openmetrics-text; version=1.0.0"})[2]}
 
     def otlp_bodies(self):
-        bodies = []
-        for request in self.receiver.requests:
-            body = request["body"]
-            if request["headers"].get("content-encoding") == "gzip":
-                body = gzip.decompress(body)
-            bodies.append(body)
-        return bodies
+        return self.receiver.bodies()
 
     def otlp_decoded(self):
         if self._decoded is None:

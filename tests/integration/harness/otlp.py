@@ -2,6 +2,7 @@
 decoder (tests/otlp-decoder, run with node), and the spans of what was received or
 written to a VIGIL_TRACES_FILE."""
 
+import gzip
 import json
 import shutil
 import socket
@@ -66,6 +67,13 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def bodies(self):
+        """Each request's body as its sender meant it: ungzipped when it was compressed."""
+        with self.lock:
+            requests = list(self.requests)
+        return [gzip.decompress(r["body"]) if r["headers"].get("content-encoding") == "gzip"
+                else r["body"] for r in requests]
 
     def close(self):
         """Stops listening and cuts every open connection, as a dying receiver would."""

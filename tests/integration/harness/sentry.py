@@ -3,7 +3,6 @@ script (a 429 with X-Sentry-Rate-Limits, a hang...), and reads the envelopes bac
 Sentry's own parser (Debian's python3-sentry-sdk), after checking their framing byte by
 byte: each item's payload has exactly its declared length and is followed by a newline."""
 
-import gzip
 import json
 
 from .otlp import Receiver
@@ -46,15 +45,7 @@ class SentryReceiver(Receiver):
 
     def raw_envelopes(self):
         """Each request's body as sent, ungzipped when it was compressed."""
-        with self.lock:
-            requests = list(self.requests)
-        out = []
-        for r in requests:
-            body = r["body"]
-            if r["headers"].get("content-encoding") == "gzip":
-                body = gzip.decompress(body)
-            out.append(body)
-        return out
+        return self.bodies()
 
     def envelopes(self):
         """Every envelope, framing checked, parsed by sentry_sdk."""
